@@ -1,0 +1,3 @@
+module github.com/magiclink-go/magiclink
+
+go 1.25
