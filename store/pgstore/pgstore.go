@@ -1,0 +1,298 @@
+// Package pgstore is a store.Store on PostgreSQL, for magiclink
+// deployments of several instances sharing one database.
+//
+// Records live in one table, <schema>.records (see Migrate for the SQL).
+// Apply runs in one READ COMMITTED transaction whose statements each check
+// their condition and write in one step, with row locks taken in key order;
+// see Store.Apply. Watch works across instances: every Apply notifies the
+// written keys on a LISTEN/NOTIFY channel named after the schema, inside
+// its transaction, and each Store keeps one connection listening to it.
+//
+// Usage:
+//
+//	pool, err := pgxpool.New(ctx, "postgres://app@db/app")
+//	...
+//	if err := pgstore.Migrate(ctx, pool, nil); err != nil { ... }
+//	st, err := pgstore.New(ctx, pool, nil)
+//	...
+//	defer st.Close()
+//
+// The listening connection is opened from the pool's connection settings
+// but outside the pool, so it needs a session-level connection: a direct
+// one, or a pooler in session mode (LISTEN does not work through
+// transaction pooling).
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// DefaultSchema is the schema used when Options.Schema is empty.
+const DefaultSchema = "magiclink"
+
+// DefaultSweepInterval is the sweep interval used when
+// Options.SweepInterval is zero.
+const DefaultSweepInterval = time.Minute
+
+// Options configures a Store and Migrate. nil or zero values mean the
+// defaults.
+type Options struct {
+	// Schema is the PostgreSQL schema holding the table records, and the
+	// name of the notification channel: 1 to 63 lowercase ASCII letters,
+	// digits or underscores, not starting with a digit. Default
+	// DefaultSchema. Stores sharing data must use the same schema.
+	Schema string
+
+	// Now is the clock that decides expiry; default time.Now. It is
+	// passed to every query, so the database's own clock plays no part.
+	Now func() time.Time
+
+	// SweepInterval is how often the Store deletes expired rows; default
+	// DefaultSweepInterval, negative: never (call Sweep yourself, or
+	// leave it to another instance).
+	SweepInterval time.Duration
+
+	// Logger receives warnings: a lost listening connection, a failed
+	// sweep. Default slog.Default().
+	Logger *slog.Logger
+
+	hooks *hooks // for tests
+}
+
+// Store is a store.Store on PostgreSQL. Create it with New or Open. All
+// methods are safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	now      func() time.Time
+	channel  string
+	id       string // sender id in this Store's notifications
+	q        queries
+	log      *slog.Logger
+	hub      store.Hub
+	listen   *listener
+
+	closed atomic.Bool
+	stop   context.CancelFunc // stops the listener and the sweeper
+	wg     sync.WaitGroup
+}
+
+var _ store.Store = (*Store)(nil)
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// schemaOf returns the schema opts names, checked.
+func schemaOf(opts *Options) (string, error) {
+	if opts == nil || opts.Schema == "" {
+		return DefaultSchema, nil
+	}
+	if !schemaName.MatchString(opts.Schema) {
+		return "", fmt.Errorf("%w: pgstore: schema %q: want 1 to 63 of [a-z0-9_], not starting with a digit", store.ErrInvalid, opts.Schema)
+	}
+	return opts.Schema, nil
+}
+
+// New returns a Store on pool, whose table Migrate must have created. It
+// opens the listening connection before it returns, so that Watch misses
+// nothing from then on, and starts the sweeper. The pool stays the
+// caller's: Close does not close it. opts may be nil.
+func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: pgstore: nil pool", store.ErrInvalid)
+	}
+	schema, err := schemaOf(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Store{
+		pool:    pool,
+		now:     opts.Now,
+		channel: schema,
+		id:      newSenderID(),
+		q:       newQueries(pgx.Identifier{schema, "records"}.Sanitize()),
+		log:     opts.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	var table *string
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1)::text", pgx.Identifier{schema, "records"}.Sanitize()).Scan(&table); err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if table == nil {
+		return nil, fmt.Errorf("pgstore: table %s.records does not exist: run pgstore.Migrate first", schema)
+	}
+
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.listen = &listener{
+		config:  pool.Config().ConnConfig,
+		channel: s.channel,
+		self:    s.id,
+		hub:     &s.hub,
+		log:     s.log,
+		hooks:   opts.hooks,
+	}
+	conn, err := s.listen.connect(ctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.listen.run(bg, conn)
+	}()
+
+	interval := opts.SweepInterval
+	if interval == 0 {
+		interval = DefaultSweepInterval
+	}
+	if interval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sweepEvery(bg, interval, opts.hooks)
+		}()
+	}
+	return s, nil
+}
+
+// Open connects a new pool to the database named by connString (a URL or
+// keyword/value string, as pgxpool.New takes) and returns a Store on it,
+// which closes the pool on Close. Migrate must have run; opts may be nil.
+func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+	pool, err := pgxpool.New(ctx, connString)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	s, err := New(ctx, pool, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	return s, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := store.ValidKey(key); err != nil {
+		return nil, err
+	}
+	var v []byte
+	err := s.pool.QueryRow(ctx, s.q.get, []byte(key), s.now()).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: get: %w", err)
+	}
+	return nonNil(v), nil
+}
+
+// List implements store.Store. It reads one snapshot.
+func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Item, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var lim any // NULL: no limit
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	rows, err := s.pool.Query(ctx, s.q.list, []byte(prefix), prefixEnd(prefix), s.now(), lim)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	var items []store.Item
+	for rows.Next() {
+		var (
+			key []byte
+			it  store.Item
+			exp *time.Time
+		)
+		if err := rows.Scan(&key, &it.Value, &exp); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pgstore: list: %w", err)
+		}
+		it.Key, it.Value = string(key), nonNil(it.Value)
+		if exp != nil {
+			it.ExpiresAt = *exp
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	return items, nil
+}
+
+// prefixEnd returns the least byte string above every key starting with
+// prefix: the bound of List's index range.
+func prefixEnd(prefix string) []byte {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return b[:i+1]
+		}
+	}
+	// prefix is empty or all 0xff: above every key of at most MaxKeyLen
+	// bytes.
+	end := make([]byte, store.MaxKeyLen+1)
+	for i := range end {
+		end[i] = 0xff
+	}
+	return end
+}
+
+// Watch implements store.Store. Changes made through any Store on the same
+// database and schema wake the watcher, as do changes made while the
+// listening connection was down (it wakes every watcher once it is back).
+func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	return s.hub.Watch(ctx, key)
+}
+
+// Close stops the listener and the sweeper, and closes the pool if Open
+// created it. It waits for them to stop; calls after the first do nothing.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.stop()
+	s.wg.Wait()
+	if s.ownsPool {
+		s.pool.Close()
+	}
+	return nil
+}
