@@ -1,0 +1,174 @@
+package magiclink
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// BackendHandler returns the Backend API: what the app's own servers (and
+// scripts) call, never browsers. Mount it under a prefix of your choice,
+// for example /v1:
+//
+//	mux.Handle("/v1/", http.StripPrefix("/v1", auth.BackendHandler(secretKey)))
+//
+// Routes, relative to the mount point (JSON or form bodies, JSON answers,
+// errors as the Frontend API's):
+//
+//	POST /sign_in_tokens              {user_id, expires_in_seconds?} → sign_in_token, with token and url
+//	GET  /sign_in_tokens/{id}         → sign_in_token (token and url null)
+//	POST /sign_in_tokens/{id}/revoke  → sign_in_token, revoked (400 unless pending)
+//	POST /users                       {email_address} → user, address marked verified
+//	GET  /users?email_address=A       → [user] (empty when no account has A)
+//	GET  /users/{id}                  → user
+//
+// Every request must carry "Authorization: Bearer <secretKey>"; the key is
+// compared in constant time (as SHA-256 digests, so not even its length
+// leaks). Anything else, on any path, is 401 authentication_invalid. A
+// BackendHandler made with an empty secretKey refuses every request.
+// The handler sets no cookies and reads none: requests are authenticated
+// only by the key, so cross-site requests cannot ride on a browser's
+// credentials. Generate the key with at least 256 random bits and keep it
+// secret: whoever holds it can sign in as any user.
+func (a *Auth) BackendHandler(secretKey string) http.Handler {
+	var want [sha256.Size]byte
+	if secretKey != "" {
+		want = sha256.Sum256([]byte(secretKey))
+	}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				a.writeError(w, r, err)
+			}
+		})
+	}
+	handle("POST /sign_in_tokens", a.postSignInToken)
+	handle("GET /sign_in_tokens/{id}", a.getSignInToken)
+	handle("POST /sign_in_tokens/{id}/revoke", a.revokeSignInToken)
+	handle("POST /users", a.postUser)
+	handle("GET /users", a.listUsers)
+	handle("GET /users/{id}", a.getUser)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "resource_not_found",
+			Message: "not found", LongMessage: "No route matches " + r.Method + " " + r.URL.Path + ".", kind: ErrNotFound})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if secretKey == "" || !bearerMatches(r, &want) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="magiclink"`)
+			a.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "authentication_invalid",
+				Message: "Unauthorized request", LongMessage: "The Authorization header must be \"Bearer \" followed by the secret key.",
+				kind: ErrUnauthenticated})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// bearerMatches reports, in constant time, whether r carries
+// "Authorization: Bearer K" with SHA-256(K) equal to want.
+func bearerMatches(r *http.Request, want *[sha256.Size]byte) bool {
+	h := r.Header.Get("Authorization")
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		key = ""
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && key != ""
+}
+
+func (a *Auth) postSignInToken(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	userID, err := p.str("user_id")
+	if err != nil {
+		return err
+	}
+	secs, given, err := p.int("expires_in_seconds")
+	if err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if given {
+		if secs < 1 || secs > int64(MaxSignInTokenLifetime/time.Second) {
+			return paramValue("expires_in_seconds", "expires_in_seconds must be a whole number of seconds from 1 to 31536000 (365 days).")
+		}
+		ttl = time.Duration(secs) * time.Second
+	}
+	t, err := a.SignInTokens.Create(r.Context(), userID, SignInTokenParams{ExpiresIn: ttl})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (a *Auth) getSignInToken(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.SignInTokens.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (a *Auth) revokeSignInToken(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.SignInTokens.Revoke(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (a *Auth) postUser(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	addr, err := p.str("email_address")
+	if err != nil {
+		return err
+	}
+	if addr == "" {
+		return paramMissing("email_address")
+	}
+	u, err := a.Users.Create(r.Context(), UserParams{EmailAddress: addr})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// listUsers answers GET /users?email_address=A with the users owning A
+// (zero or one), as Clerk's user list filtered by address.
+func (a *Auth) listUsers(w http.ResponseWriter, r *http.Request) error {
+	addr := r.URL.Query().Get("email_address")
+	if addr == "" {
+		return paramMissing("email_address")
+	}
+	users := []*User{}
+	u, err := a.Users.FindByEmail(r.Context(), addr)
+	switch {
+	case err == nil:
+		users = append(users, u)
+	case AsError(err) == nil || AsError(err).Status != http.StatusNotFound:
+		return err
+	}
+	writeJSON(w, http.StatusOK, users)
+	return nil
+}
+
+func (a *Auth) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Users.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}

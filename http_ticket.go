@@ -1,0 +1,122 @@
+package magiclink
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+)
+
+// ticketPage shows the confirm page of a sign-in-token link
+// (SignInToken.URL). It only reads: email scanners that fetch the link
+// (GET or HEAD) neither use nor burn the token. A token that would not
+// sign anyone in gets a page that says why, without a button.
+func (a *Auth) ticketPage(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	page := confirmPage{Action: a.cfg.Prefix + "/ticket", Token: token,
+		Title: "Sign in to " + a.cfg.AppName, Text: "Continue to sign in to " + a.cfg.AppName + ".", Button: "Sign in"}
+	rec, err := a.checkTicket(r.Context(), token)
+	if e := AsError(err); e != nil {
+		page.Token = ""
+		page.Title = "This link cannot be used"
+		switch e.Code {
+		case "ticket_expired_code":
+			page.Title, page.Text = "This link has expired", "Ask for a new one."
+		case "sign_in_token_already_used_code":
+			page.Title, page.Text = "This link has already been used", "It works once. Sign in again or ask for a new one."
+		case "sign_in_token_revoked_code":
+			page.Text = "It has been revoked."
+		default:
+			page.Text = "It may have been mistyped or cut short."
+		}
+	} else if err != nil {
+		// A store failure: let the button try; the POST will answer.
+		a.log.Error("magiclink: checking a sign-in token", slog.Any("error", err))
+	} else if addr := a.primaryAddress(r, rec.UserID); addr != "" {
+		page.Text = "Confirm that you want to sign in as " + addr + "."
+	}
+	a.renderConfirm(w, page)
+}
+
+// primaryAddress returns the primary address of the user with id, or ""
+// if it cannot be read.
+func (a *Auth) primaryAddress(r *http.Request, userID string) string {
+	u, err := a.Users.Get(r.Context(), userID)
+	if err != nil {
+		return ""
+	}
+	return u.PrimaryEmailAddress()
+}
+
+// ticketPost redeems a sign-in token for the browser (the confirm page's
+// form: token=T), sets its session cookie, and answers 303 to
+// Config.AfterSignInURL with magiclink_status=verified and
+// magiclink_created_session=sess_…. A token that cannot be used lands
+// there too, with magiclink_status=expired (ticket_expired_code) or
+// failed (any other reason: invalid, already used, revoked).
+func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
+	a.pageHeaders(w, "")
+	p, err := readParams(w, r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	token, _ := p.str("token")
+	q := url.Values{}
+	// Check the token before giving the browser a client, so that junk
+	// posts write nothing.
+	_, err = a.parseTicket(r.Context(), token)
+	var si *SignIn
+	if err == nil {
+		var client *Client
+		if client, err = a.ensureClient(w, r); err == nil {
+			si, err = a.SignIn.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token})
+		}
+	}
+	switch e := AsError(err); {
+	case err == nil:
+		s, err := si.ClaimSession(r.Context())
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		a.setSession(w, s)
+		q.Set("magiclink_status", string(LinkVerified))
+		if s != nil {
+			q.Set("magiclink_created_session", s.ID)
+		}
+	case e == nil:
+		a.writeError(w, r, err)
+		return
+	case errors.Is(e, ErrExpired):
+		q.Set("magiclink_status", string(LinkExpired))
+	default:
+		q.Set("magiclink_status", string(LinkFailed))
+	}
+	http.Redirect(w, r, withQuery(a.cfg.AfterSignInURL, q), http.StatusSeeOther)
+}
+
+// getJWKS serves the public keys that verify sign-in tokens, as a JWK
+// Set (RFC 7517): kty OKP, crv Ed25519, x, kid, alg EdDSA, use sig. No
+// private material is ever part of it. Retired keys stay listed while
+// tokens they signed may still be live.
+func (a *Auth) getJWKS(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.SignInTokens.keys.jwks(r.Context())
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(struct {
+		Keys []jwk `json:"keys"`
+	}{keys})
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
