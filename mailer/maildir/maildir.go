@@ -1,0 +1,139 @@
+// Package maildir provides a Mailer that writes each message as one RFC 5322
+// file, <timestamp>-<random>.eml, directly in a folder — a development inbox
+// that any mail client opens, or a pickup folder for another program.
+//
+// Files appear atomically: each is written under a temporary name in the
+// same folder (a hidden name not ending in .eml), synced, and renamed, so a
+// reader that looks only at *.eml never sees a partial message. Messages are
+// composed by mailer.WriteMIME, as the smtp mailer's are.
+//
+// The files hold the messages' links, which are secrets: they are created
+// with mode 0600, in a folder New creates with mode 0700.
+package maildir
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+// DefaultFrom is the sender of messages whose From is empty, unless WithFrom
+// sets another.
+const DefaultFrom = "magiclink <no-reply@localhost>"
+
+// Mailer writes messages as .eml files in a folder. It is safe for
+// concurrent use, also by several processes sharing the folder.
+type Mailer struct {
+	dir  string
+	from string
+	now  func() time.Time
+}
+
+// Option configures a Mailer.
+type Option func(*Mailer)
+
+// WithFrom sets the default sender, "addr" or "Name <addr>", used for
+// messages whose From is empty. New rejects an invalid one.
+func WithFrom(from string) Option {
+	return func(m *Mailer) { m.from = from }
+}
+
+// New returns a Mailer writing into dir, which it creates (mode 0700) if it
+// does not exist. It fails when dir is empty or not a folder, or when the
+// default sender is invalid.
+func New(dir string, opts ...Option) (*Mailer, error) {
+	if dir == "" {
+		return nil, errors.New("maildir: empty folder name")
+	}
+	m := &Mailer{dir: dir, from: DefaultFrom, now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
+	if _, err := mailer.ParseFrom(m.from); err != nil {
+		return nil, fmt.Errorf("maildir: default sender: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("maildir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("maildir: %s is not a folder", dir)
+	}
+	return m, nil
+}
+
+// Dir returns the folder the Mailer writes into.
+func (m *Mailer) Dir() string { return m.dir }
+
+// Send writes msg, with the default sender when msg.From is empty, as a new
+// .eml file: multipart/alternative (text and HTML) or text only, CRLF line
+// endings. An invalid msg is an error wrapping mailer.ErrInvalidMessage, and
+// writes nothing.
+func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
+	if msg == nil {
+		return fmt.Errorf("maildir: %w: nil message", mailer.ErrInvalidMessage)
+	}
+	c := *msg
+	if c.From == "" {
+		c.From = m.from
+	}
+	now := m.now()
+	var buf bytes.Buffer
+	if err := mailer.WriteMIME(&buf, &c, now); err != nil {
+		return fmt.Errorf("maildir: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.write(buf.Bytes(), now); err != nil {
+		return fmt.Errorf("maildir: %w", err)
+	}
+	return nil
+}
+
+// write stores data atomically as a new .eml file.
+func (m *Mailer) write(data []byte, now time.Time) (err error) {
+	f, err := os.CreateTemp(m.dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:]) // never fails
+	name := now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(r[:]) + ".eml"
+	if err := os.Rename(tmp, filepath.Join(m.dir, name)); err != nil {
+		return err
+	}
+	// Make the rename durable where the platform allows it.
+	if d, err := os.Open(m.dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

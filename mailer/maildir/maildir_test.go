@@ -1,0 +1,278 @@
+package maildir_test
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer/maildir"
+)
+
+const testLink = "https://app.example/auth/verify?token=abc&x=1"
+
+var (
+	nameRE   = regexp.MustCompile(`^\d{8}T\d{6}\.\d{9}Z-[0-9a-f]{16}\.eml$`)
+	wantKeys = []string{"Auto-Submitted", "Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
+)
+
+func testMessage(t testing.TB) *mailer.Message {
+	t.Helper()
+	msg, err := mailer.DefaultTemplates().Render(mailer.KindSignIn, mailer.Data{
+		AppName: "Example", To: "ada@example.com", Link: testLink, ExpiresIn: "10 minutes",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// files returns the names in dir, failing on any that is not a finished
+// .eml file.
+func files(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !nameRE.MatchString(e.Name()) {
+			t.Errorf("unexpected file %q (a temporary file left behind?)", e.Name())
+		}
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestSend(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mail", "inbox")
+	m, err := maildir.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Dir() != dir {
+		t.Errorf("Dir() = %q", m.Dir())
+	}
+	msg := testMessage(t)
+	if err := m.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	names := files(t, dir)
+	if len(names) != 1 {
+		t.Fatalf("%d files, want 1", len(names))
+	}
+	path := filepath.Join(dir, names[0])
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mimetest.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, raw)
+	}
+	if diff := cmp.Diff(wantKeys, p.Keys()); diff != "" {
+		t.Errorf("header fields (-want +got):\n%s", diff)
+	}
+	if a, err := mail.ParseAddress(p.Header.Get("From")); err != nil || a.String() != "\"magiclink\" <no-reply@localhost>" {
+		t.Errorf("From = %q", p.Header.Get("From"))
+	}
+	if s, _ := p.Subject(); s != msg.Subject || p.Header.Get("To") != "<ada@example.com>" {
+		t.Errorf("Subject %q, To %q", s, p.Header.Get("To"))
+	}
+	if !strings.Contains(p.Text, testLink) || !strings.Contains(p.HTML, "token=abc&amp;x=1") {
+		t.Errorf("bodies lack the link:\n%s\n%s", p.Text, p.HTML)
+	}
+	if runtime.GOOS != "windows" {
+		for _, check := range []struct {
+			path string
+			want os.FileMode
+		}{{path, 0o600}, {dir, 0o700}} {
+			fi, err := os.Stat(check.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != check.want {
+				t.Errorf("%s: mode %v, want %v", check.path, fi.Mode().Perm(), check.want)
+			}
+		}
+	}
+}
+
+func TestWithFrom(t *testing.T) {
+	dir := t.TempDir()
+	m, err := maildir.New(dir, maildir.WithFrom("Example <hello@example.com>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Send(t.Context(), testMessage(t)); err != nil {
+		t.Fatal(err)
+	}
+	names := files(t, dir)
+	raw, err := os.ReadFile(filepath.Join(dir, names[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mimetest.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Header.Get("From"); got != `"Example" <hello@example.com>` {
+		t.Errorf("From = %q", got)
+	}
+}
+
+func TestNew(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, newMailer := range map[string]func() (*maildir.Mailer, error){
+		"empty":        func() (*maildir.Mailer, error) { return maildir.New("") },
+		"a file":       func() (*maildir.Mailer, error) { return maildir.New(file) },
+		"under a file": func() (*maildir.Mailer, error) { return maildir.New(filepath.Join(file, "x")) },
+		"bad sender": func() (*maildir.Mailer, error) {
+			return maildir.New(t.TempDir(), maildir.WithFrom("x@example.com\r\nBcc: eve@example.com"))
+		},
+	} {
+		if _, err := newMailer(); err == nil {
+			t.Errorf("%s: New() = nil error", name)
+		}
+	}
+}
+
+func TestSendConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	m, err := maildir.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := m.Send(context.Background(), testMessage(t)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	names := files(t, dir)
+	if len(names) != n {
+		t.Fatalf("%d files, want %d", len(names), n)
+	}
+	ids := map[string]bool{}
+	for _, name := range names {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := mimetest.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ids[p.Header.Get("Message-Id")] = true
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct Message-IDs, want %d", len(ids), n)
+	}
+}
+
+func TestSendRejects(t *testing.T) {
+	dir := t.TempDir()
+	m, err := maildir.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := testMessage(t)
+	msg.To = "ada@example.com\r\nBcc: eve@example.com"
+	if err := m.Send(t.Context(), msg); !errors.Is(err, mailer.ErrInvalidMessage) || !mailer.IsPermanent(err) {
+		t.Errorf("Send() = %v, want a permanent ErrInvalidMessage", err)
+	}
+	if err := m.Send(t.Context(), nil); !errors.Is(err, mailer.ErrInvalidMessage) {
+		t.Errorf("Send(nil) = %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Send(ctx, testMessage(t)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Send(cancelled) = %v", err)
+	}
+	if names := files(t, dir); len(names) != 0 {
+		t.Errorf("files written: %q", names)
+	}
+}
+
+func TestSendFolderGone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "inbox")
+	m, err := maildir.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Send(t.Context(), testMessage(t))
+	if err == nil || mailer.IsPermanent(err) {
+		t.Errorf("Send() = %v, want a temporary error", err)
+	}
+}
+
+// FuzzHeaders shows that no CR or LF in To, From or Subject adds a header to
+// a written file: either Send rejects the message and writes nothing, or the
+// one new file holds exactly the expected header fields.
+func FuzzHeaders(f *testing.F) {
+	f.Add("ada@example.com", "Example <no-reply@example.com>", "Your sign-in link")
+	f.Add("ada@example.com\r\nBcc: eve@example.com", "", "hi")
+	f.Add("ada@example.com", "no-reply@example.com\nBcc: eve@example.com", "hi")
+	f.Add("ada@example.com", "", "hi\r\nBcc: eve@example.com")
+	f.Add("ada@example.com", "", "hi\rBcc: eve@example.com")
+	f.Add("ada@example.com", "", "hi\r\n\r\nbody")
+	f.Fuzz(func(t *testing.T, to, from, subject string) {
+		dir := t.TempDir()
+		m, err := maildir.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Send(context.Background(), &mailer.Message{To: to, From: from, Subject: subject, Text: "text", HTML: "<p>html</p>"})
+		names := files(t, dir)
+		if strings.ContainsAny(to+from+subject, "\r\n") && err == nil {
+			t.Fatalf("accepted CR or LF: to %q, from %q, subject %q", to, from, subject)
+		}
+		if err != nil {
+			if !errors.Is(err, mailer.ErrInvalidMessage) {
+				t.Fatalf("Send() = %v, want ErrInvalidMessage", err)
+			}
+			if len(names) != 0 {
+				t.Fatalf("a rejected message was written: %q", names)
+			}
+			return
+		}
+		if len(names) != 1 {
+			t.Fatalf("%d files, want 1", len(names))
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, names[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := mimetest.Parse(raw)
+		if err != nil {
+			t.Fatalf("parse: %v\n%s", err, raw)
+		}
+		if diff := cmp.Diff(wantKeys, p.Keys()); diff != "" {
+			t.Fatalf("header fields (-want +got):\n%s", diff)
+		}
+		if a, err := mail.ParseAddress(p.Header.Get("To")); err != nil || a.Address != to {
+			t.Fatalf("To = %q, want %q", p.Header.Get("To"), to)
+		}
+	})
+}

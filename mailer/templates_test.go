@@ -1,0 +1,208 @@
+package mailer_test
+
+import (
+	"errors"
+	"html"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+var allKinds = []mailer.Kind{
+	mailer.KindSignIn, mailer.KindSignUp, mailer.KindVerifyEmail,
+	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome,
+}
+
+func testData() mailer.Data {
+	return mailer.Data{
+		AppName:   "Example",
+		To:        "ada@example.com",
+		Link:      "https://app.example/auth/verify?token=abc&x=1",
+		ExpiresAt: testNow.Add(10 * time.Minute),
+		ExpiresIn: "10 minutes",
+	}
+}
+
+func TestDefaultTemplates(t *testing.T) {
+	for _, kind := range allKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			data := testData()
+			msg, err := mailer.DefaultTemplates().Render(kind, data)
+			if err != nil {
+				t.Fatalf("Render() = %v", err)
+			}
+			msg.From = "no-reply@example.com"
+			if err := msg.Validate(); err != nil {
+				t.Fatalf("rendered message invalid: %v", err)
+			}
+			if msg.Kind != kind || msg.To != data.To || msg.Link != data.Link || !msg.ExpiresAt.Equal(data.ExpiresAt) {
+				t.Errorf("Render() = %+v: fields not copied from data", msg)
+			}
+			if !strings.Contains(msg.Subject, "Example") || strings.ContainsAny(msg.Subject, "\r\n") {
+				t.Errorf("subject %q", msg.Subject)
+			}
+			if !strings.Contains(msg.Text, "\n"+data.Link+"\n") {
+				t.Errorf("text lacks the link on a line of its own:\n%s", msg.Text)
+			}
+			if !strings.Contains(msg.HTML, `href="`+html.EscapeString(data.Link)+`"`) {
+				t.Errorf("html lacks the escaped link:\n%s", msg.HTML)
+			}
+			if kind != mailer.KindNoAccount {
+				const want = "This link expires in 10 minutes and works once."
+				if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
+					t.Errorf("message does not say %q:\n%s\n%s", want, msg.Text, msg.HTML)
+				}
+			}
+			for _, remote := range []string{"<img", "src=", "@import", "url(", "<link", "<script"} {
+				if strings.Contains(msg.HTML, remote) {
+					t.Errorf("html contains %q", remote)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderEscapes(t *testing.T) {
+	data := testData()
+	data.AppName = `<script>alert("x")</script>`
+	data.Link = `javascript:alert(1)`
+	msg, err := mailer.DefaultTemplates().Render(mailer.KindSignIn, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(msg.HTML, "<script>") {
+		t.Errorf("AppName not escaped:\n%s", msg.HTML)
+	}
+	if strings.Contains(msg.HTML, `href="javascript:`) {
+		t.Errorf("javascript: link survived:\n%s", msg.HTML)
+	}
+}
+
+func TestRenderWithoutExpiry(t *testing.T) {
+	data := testData()
+	data.ExpiresIn, data.ExpiresAt = "", time.Time{}
+	msg, err := mailer.DefaultTemplates().Render(mailer.KindWelcome, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(msg.Text, "expires") || !strings.Contains(msg.Text, "This link works once.") {
+		t.Errorf("text:\n%s", msg.Text)
+	}
+}
+
+func TestRenderUnknownKind(t *testing.T) {
+	_, err := mailer.DefaultTemplates().Render("nope", testData())
+	if !errors.Is(err, mailer.ErrUnknownKind) {
+		t.Errorf("Render() = %v, want ErrUnknownKind", err)
+	}
+}
+
+func TestNewTemplates(t *testing.T) {
+	fsys := fstest.MapFS{
+		"sign_in.subject.txt": {Data: []byte("Sign in,\n{{.AppName}}\n")},
+		"sign_in.txt":         {Data: []byte("Go: {{.Link}}\n")},
+		// no sign_in.html: sign-in messages are text only
+		"survey.subject.txt": {Data: []byte("Tell us about {{.AppName}}")},
+		"survey.txt":         {Data: []byte("{{.Link}}")},
+		"survey.html":        {Data: []byte(`<a href="{{.Link}}">{{.AppName}}</a>`)},
+		"README.md":          {Data: []byte("ignored")},
+		"partial.txt":        {Data: []byte("ignored: not a kind")},
+	}
+	tmpl, err := mailer.NewTemplates(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testData()
+	data.AppName = "A&B"
+
+	msg, err := tmpl.Render(mailer.KindSignIn, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "Sign in, A&B" || msg.Text != "Go: "+data.Link+"\n" || msg.HTML != "" {
+		t.Errorf("sign_in from fsys: %+v", msg)
+	}
+
+	msg, err = tmpl.Render("survey", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<a href="https://app.example/auth/verify?token=abc&amp;x=1">A&amp;B</a>`; msg.HTML != want {
+		t.Errorf("survey html = %q, want %q", msg.HTML, want)
+	}
+
+	// Kinds fsys does not define keep the defaults.
+	got, err := tmpl.Render(mailer.KindSignUp, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := mailer.DefaultTemplates().Render(mailer.KindSignUp, data)
+	if got.Subject != want.Subject || got.Text != want.Text || got.HTML != want.HTML {
+		t.Errorf("sign_up is not the default")
+	}
+
+	// A nil fsys is the defaults.
+	def, err := mailer.NewTemplates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := def.Render(mailer.KindWelcome, data); err != nil {
+		t.Errorf("NewTemplates(nil).Render() = %v", err)
+	}
+}
+
+func TestNewTemplatesErrors(t *testing.T) {
+	tests := map[string]fstest.MapFS{
+		"html without subject": {"sign_in.html": {Data: []byte("x")}, "sign_in.txt": {Data: []byte("x")}},
+		"text without subject": {"welcome.txt": {Data: []byte("x")}},
+		"subject without text": {"survey.subject.txt": {Data: []byte("x")}},
+		"bad text template":    {"survey.subject.txt": {Data: []byte("x")}, "survey.txt": {Data: []byte("{{.Link")}},
+		"bad html template":    {"survey.subject.txt": {Data: []byte("x")}, "survey.txt": {Data: []byte("x")}, "survey.html": {Data: []byte("{{if}}")}},
+	}
+	for name, fsys := range tests {
+		if _, err := mailer.NewTemplates(fsys); err == nil {
+			t.Errorf("%s: NewTemplates() = nil error", name)
+		}
+	}
+
+	tmpl, err := mailer.NewTemplates(fstest.MapFS{
+		"survey.subject.txt": {Data: []byte("{{.Nope}}")},
+		"survey.txt":         {Data: []byte("x")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmpl.Render("survey", testData()); err == nil {
+		t.Error("Render() with an unknown field = nil error")
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, ""},
+		{-time.Second, ""},
+		{500 * time.Millisecond, "less than a second"},
+		{time.Second, "1 second"},
+		{2 * time.Second, "2 seconds"},
+		{90 * time.Second, "90 seconds"},
+		{time.Minute, "1 minute"},
+		{10 * time.Minute, "10 minutes"},
+		{10*time.Minute + 30*time.Second, "10 minutes"},
+		{90 * time.Minute, "90 minutes"},
+		{time.Hour, "1 hour"},
+		{25 * time.Hour, "25 hours"},
+		{24 * time.Hour, "1 day"},
+		{30 * 24 * time.Hour, "30 days"},
+	}
+	for _, tt := range tests {
+		if got := mailer.FormatDuration(tt.d); got != tt.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
