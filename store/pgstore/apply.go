@@ -3,7 +3,8 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,7 +67,7 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(a, b int) bool { return ops[order[a]].Key < ops[order[b]].Key })
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ops[a].Key, ops[b].Key) })
 
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
@@ -111,7 +112,7 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
-		tx.Rollback(rctx) // after Commit: a no-op that releases nothing twice
+		tx.Rollback(rctx) // a no-op after Commit
 	}()
 	failed := -1
 	for n := range b.Len() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -42,7 +43,7 @@ type hooks struct {
 // listener keeps one connection listening on the store's channel and
 // wakes the hub's watchers of each key notified.
 type listener struct {
-	config  *pgx.ConnConfig
+	pool    *pgxpool.Pool
 	channel string
 	self    string // the Store's sender id: its own notifications are skipped
 	hub     *store.Hub
@@ -51,19 +52,15 @@ type listener struct {
 	pid     atomic.Uint32 // backend PID of the connection; 0 while there is none
 }
 
-// connect opens a connection outside the pool and listens on the channel.
+// connect takes a connection out of the pool for good (so it was made
+// with all of the pool's settings and hooks, and the pool replaces it) and
+// listens on the channel with it.
 func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg := l.config.Copy()
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
-	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = "magiclink-pgstore-listener"
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	pc, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: listen: %w", err)
 	}
+	conn := pc.Hijack()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
 		closeConn(conn)
 		return nil, fmt.Errorf("pgstore: listen: %w", err)

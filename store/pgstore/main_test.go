@@ -49,6 +49,9 @@ func newSchema(tb testing.TB, pool *pgxpool.Pool) string {
 // log goes to tb's.
 func openStore(tb testing.TB, pool *pgxpool.Pool, opts *Options) *Store {
 	tb.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -17,10 +17,10 @@
 //	...
 //	defer st.Close()
 //
-// The listening connection is opened from the pool's connection settings
-// but outside the pool, so it needs a session-level connection: a direct
-// one, or a pooler in session mode (LISTEN does not work through
-// transaction pooling).
+// The listening connection is taken out of the pool for good (the pool
+// opens another in its place), so it is made with the pool's settings and
+// hooks. LISTEN needs a session of its own: connect directly, or through a
+// pooler in session mode, not transaction mode.
 package pgstore
 
 import (
@@ -144,7 +144,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.listen = &listener{
-		config:  pool.Config().ConnConfig,
+		pool:    pool,
 		channel: s.channel,
 		self:    s.id,
 		hub:     &s.hub,

@@ -92,8 +92,13 @@ func startServer(bin string) (*server, string, error) {
 	if why != "" {
 		return nil, why, nil
 	}
+	removeStale()
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
+		return nil, "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, "", err
 	}
 	s, err := initAndStart(bin, dir, cred)
@@ -209,6 +214,27 @@ func (s *server) stop() error {
 		s.cmd.Process.Kill()
 		<-s.done
 		return errors.New("postgres did not stop in a minute: killed")
+	}
+}
+
+// ownerFile, in a server's directory, holds the pid of the test binary
+// that made it.
+const ownerFile = "owner.pid"
+
+// removeStale removes the directories of servers whose test binary died
+// without cleaning up (a panicking test ends the process before Main can;
+// the server itself gets SIGINT from the kernel).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // not ours, or just being made
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
 	}
 }
 

@@ -1,0 +1,50 @@
+package pgstore_test
+
+import (
+	"context"
+	"log"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/pgstore"
+)
+
+// A Store on an application's pool: migrate once, then open the store,
+// consume a token and wait for a change made by any instance.
+func Example() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://app@db.internal/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+		log.Fatal(err)
+	}
+	st, err := pgstore.New(ctx, pool, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+
+	// Single use: of any number of concurrent consumers, one succeeds.
+	err = st.Apply(ctx,
+		store.DeleteIf("token/…", []byte("flow/…")),
+		store.Put("session/…", []byte("…"), time.Now().Add(24*time.Hour)))
+	if err != nil {
+		log.Print(err) // errors.Is(err, store.ErrConflict): used already
+	}
+
+	// Subscribe, read, then wait: a change committed through any Store
+	// on this database and schema wakes the watcher.
+	changed, err := st.Watch(ctx, "flow/…")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "flow/…"); err != nil {
+		log.Print(err)
+	}
+	<-changed
+}
