@@ -1,0 +1,51 @@
+package magiclink
+
+import (
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxAddressLen bounds an email address (RFC 5321's path limit).
+const maxAddressLen = 254
+
+// NormalizeAddress validates an email address as a user types it and
+// returns its canonical form: surrounding spaces trimmed, the domain in
+// lower case. It refuses display names, comments, CR/LF and other control
+// characters, addresses without a domain or with a dotless domain, and
+// anything longer than 254 bytes.
+func NormalizeAddress(s string) (string, error) { return parseAddress("email_address", s) }
+
+// parseAddress is NormalizeAddress with errors naming param.
+func parseAddress(param, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", paramMissing(param)
+	}
+	badAddress := func() error {
+		return paramInvalid(param, param+" must be a valid email address.")
+	}
+	if len(s) > maxAddressLen || !utf8.ValidString(s) || strings.ContainsAny(s, "<>()\"\\,;: \t") {
+		return "", badAddress()
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", badAddress()
+		}
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", badAddress()
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], strings.ToLower(s[at+1:])
+	if local == "" || domain == "" || !strings.Contains(domain, ".") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", badAddress()
+	}
+	return local + "@" + domain, nil
+}
+
+// addressKey is the form under which an address is indexed: addresses
+// differing only in case are the same account.
+func addressKey(addr string) string { return strings.ToLower(addr) }

@@ -1,0 +1,200 @@
+/*! magiclink.js — the browser helper of magiclink's Frontend API. No build step, no dependencies.
+ *
+ *   <script src="/auth/magiclink.js"></script>
+ *   const si = await magiclink.signIn.create({ identifier: "ada@example.com" });
+ *   const done = await si.startMagicLinkFlow({ redirectUrl: "/verified" }); // resolves when the link is confirmed or expires
+ *
+ * Objects returned are the API's JSON (snake_case fields) with methods added.
+ * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code.
+ */
+(function (global) {
+  "use strict";
+
+  var script = document.currentScript;
+  var defaultPrefix = "/auth";
+  if (script && script.src) {
+    var p = new URL(script.src, location.href).pathname.replace(/\/magiclink\.js$/, "");
+    if (p) defaultPrefix = p;
+  }
+
+  function MagiclinkError(status, body) {
+    var errs = (body && body.errors) || [];
+    var first = errs[0] || {};
+    this.name = "MagiclinkError";
+    this.status = status;
+    this.errors = errs;
+    this.code = first.code || "network_error";
+    this.message = first.long_message || first.message || "Request failed (" + status + ")";
+  }
+  MagiclinkError.prototype = Object.create(Error.prototype);
+  MagiclinkError.prototype.constructor = MagiclinkError;
+
+  function create(prefix) {
+    prefix = prefix || defaultPrefix;
+
+    function request(method, path, body, signal) {
+      var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" }, signal: signal };
+      if (body !== undefined) {
+        init.headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+      return fetch(prefix + path, init).then(function (res) {
+        return res.text().then(function (text) {
+          var data = null;
+          try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+          if (!res.ok) throw new MagiclinkError(res.status, data);
+          return data;
+        });
+      });
+    }
+
+    function sleep(ms, signal) {
+      return new Promise(function (resolve, reject) {
+        var t = setTimeout(resolve, ms);
+        if (signal) signal.addEventListener("abort", function () { clearTimeout(t); reject(abortError()); }, { once: true });
+      });
+    }
+
+    function abortError() {
+      var e = new Error("The magic link flow was cancelled.");
+      e.name = "AbortError";
+      return e;
+    }
+
+    // A flow: prepare a link, then long-poll until its verification leaves "unverified".
+    function flow(obj, opts) {
+      var controller = null;
+      obj.cancelMagicLinkFlow = function () {
+        if (controller) controller.abort();
+        controller = null;
+      };
+      obj.startMagicLinkFlow = function (params) {
+        params = params || {};
+        obj.cancelMagicLinkFlow();
+        controller = new AbortController();
+        var signal = controller.signal;
+        var body = { strategy: "email_link" };
+        if (params.redirectUrl) body.redirect_url = params.redirectUrl;
+        if (opts.factorId) body.email_address_id = opts.factorId(obj);
+        return request("POST", opts.path(obj) + "/" + opts.prepare, body, signal).then(function (prepared) {
+          return poll(prepared, signal);
+        });
+      };
+      function poll(current, signal) {
+        if (settled(current)) return Promise.resolve(opts.wrap(current));
+        return request("GET", opts.path(current) + "?wait=25", undefined, signal).then(
+          function (next) { return poll(next, signal); },
+          function (err) {
+            if (err && err.name === "AbortError") throw err;
+            if (err instanceof MagiclinkError && err.status !== 0 && err.status < 500 && err.status !== 429) throw err;
+            return sleep(1000, signal).then(function () { return poll(current, signal); });
+          });
+      }
+      function settled(current) {
+        var v = opts.verification(current);
+        return !!v && v.status !== "unverified";
+      }
+      return obj;
+    }
+
+    function wrapSignIn(si) {
+      return flow(si, {
+        path: function (o) { return "/sign_ins/" + o.id; },
+        prepare: "prepare_first_factor",
+        factorId: function (o) {
+          var f = (o.supported_first_factors || []).filter(function (x) { return x.strategy === "email_link"; })[0];
+          return f && f.email_address_id;
+        },
+        verification: function (o) { return o.first_factor_verification; },
+        wrap: wrapSignIn
+      });
+    }
+
+    function wrapSignUp(su) {
+      return flow(su, {
+        path: function (o) { return "/sign_ups/" + o.id; },
+        prepare: "prepare_verification",
+        verification: function (o) { return o.verifications && o.verifications.email_address; },
+        wrap: wrapSignUp
+      });
+    }
+
+    function wrapEmailAddress(ea) {
+      return flow(ea, {
+        path: function (o) { return "/me/email_addresses/" + o.id; },
+        prepare: "prepare_verification",
+        verification: function (o) { return o.verification; },
+        wrap: wrapEmailAddress
+      });
+    }
+
+    var api = {
+      prefix: prefix,
+      MagiclinkError: MagiclinkError,
+      signIn: {
+        // create({identifier}) or create({strategy: "ticket", ticket})
+        create: function (params) {
+          params = params || {};
+          var body = params.strategy === "ticket"
+            ? { strategy: "ticket", ticket: params.ticket }
+            : { identifier: params.identifier };
+          return request("POST", "/sign_ins", body).then(wrapSignIn);
+        },
+        get: function (id) { return request("GET", "/sign_ins/" + encodeURIComponent(id)).then(wrapSignIn); }
+      },
+      signUp: {
+        create: function (params) {
+          params = params || {};
+          return request("POST", "/sign_ups", { email_address: params.emailAddress || params.email_address }).then(wrapSignUp);
+        },
+        get: function (id) { return request("GET", "/sign_ups/" + encodeURIComponent(id)).then(wrapSignUp); }
+      },
+      emailAddress: {
+        create: function (params) {
+          params = params || {};
+          return request("POST", "/me/email_addresses", { email_address: params.emailAddress || params.email_address }).then(wrapEmailAddress);
+        },
+        get: function (id) { return request("GET", "/me/email_addresses/" + encodeURIComponent(id)).then(wrapEmailAddress); }
+      },
+      user: function () { return request("GET", "/me"); },
+      session: function () { return request("GET", "/session"); },
+      signOut: function () { return request("DELETE", "/session"); },
+
+      // On the page a link lands on: read magiclink_status and act on it.
+      //   verified with a session here      -> go to redirectUrlComplete (or resolve "complete")
+      //   verified, session went elsewhere  -> onVerifiedOnOtherDevice() (or go to redirectUrl)
+      //   expired / failed / client_mismatch -> reject with a MagiclinkError of that code
+      handleMagicLinkVerification: function (params) {
+        params = params || {};
+        var q = new URLSearchParams(location.search);
+        var status = q.get("magiclink_status");
+        var session = q.get("magiclink_created_session");
+        return new Promise(function (resolve, reject) {
+          if (status === "verified") {
+            if (session) {
+              if (params.redirectUrlComplete) location.assign(params.redirectUrlComplete);
+              resolve({ status: "complete", createdSessionId: session });
+            } else {
+              if (params.onVerifiedOnOtherDevice) params.onVerifiedOnOtherDevice();
+              else if (params.redirectUrl) location.assign(params.redirectUrl);
+              resolve({ status: "verified_on_other_device" });
+            }
+            return;
+          }
+          var messages = {
+            expired: "This link has expired. Ask for a new one.",
+            failed: "This link is not valid any more: it was already used, or a newer link replaced it.",
+            client_mismatch: "Open this link on the device and browser where you asked for it."
+          };
+          var code = status || "missing_status";
+          reject(new MagiclinkError(0, { errors: [{ code: code, message: messages[code] || "No magic link status on this page.", long_message: messages[code] || "No magic link status on this page." }] }));
+        });
+      }
+    };
+    return api;
+  }
+
+  var instance = create();
+  instance.create = create;
+  global.magiclink = instance;
+})(window);

@@ -1,0 +1,166 @@
+package magiclink
+
+import (
+	"context"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// EmailAddress is one address of a user, with its verification.
+type EmailAddress struct {
+	ID           string
+	EmailAddress string
+	UserID       string
+	// Verification is nil until a verification is prepared.
+	Verification *Verification
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+
+	a *Auth
+}
+
+// EmailAddressParams are the parameters of EmailAddresses.Create.
+type EmailAddressParams struct {
+	EmailAddress string
+}
+
+// EmailAddresses adds addresses to users and verifies them.
+type EmailAddresses struct{ a *Auth }
+
+// maxAddresses bounds how many addresses one user may have.
+const maxAddresses = 20
+
+// Create adds an unverified address to the user with userID. An address
+// the user already has, or that another account has verified, is a
+// form_identifier_exists error.
+func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddressParams) (*EmailAddress, error) {
+	addr, err := parseAddress("email_address", p.EmailAddress)
+	if err != nil {
+		return nil, err
+	}
+	for range maxRetries {
+		lu, err := load[userRec](ctx, es.a.st, keyUser+userID)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, notFound("user")
+			}
+			return nil, err
+		}
+		owner, raw, err := es.a.lookupAddress(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		if owner != nil {
+			return nil, identifierExists()
+		}
+		u, err := es.a.user(ctx, &lu.v)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range u.EmailAddresses {
+			if addressKey(e.EmailAddress) == addressKey(addr) {
+				return nil, identifierExists()
+			}
+		}
+		if len(lu.v.EmailAddressIDs) >= maxAddresses {
+			return nil, paramInvalid("email_address", "A user can have at most 20 email addresses.")
+		}
+		now := es.a.now()
+		f := flowRec{ID: newID(prefixEmail), Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
+			CreatedAt: ms(now), UpdatedAt: ms(now)}
+		ur := lu.v
+		ur.EmailAddressIDs = append(append([]string(nil), ur.EmailAddressIDs...), f.ID)
+		ur.UpdatedAt = ms(now)
+		err = es.a.st.Apply(ctx,
+			lu.swap(ur, time.Time{}),
+			store.Check(keyAddress+addressKey(addr), raw),
+			store.Insert(keyEmail+f.ID, encode(f), time.Time{}))
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return es.a.emailAddress(&f), nil
+	}
+	return nil, flowConflict("The user changed concurrently; try again.")
+}
+
+// Get returns the address with id if it belongs to the user with userID.
+func (es *EmailAddresses) Get(ctx context.Context, userID, id string) (*EmailAddress, error) {
+	return es.Wait(ctx, userID, id, 0)
+}
+
+// Wait is Get as a long poll: it answers as soon as the verification's
+// status changes, or after d.
+func (es *EmailAddresses) Wait(ctx context.Context, userID, id string, d time.Duration) (*EmailAddress, error) {
+	if err := es.own(ctx, userID, id); err != nil {
+		return nil, err
+	}
+	f, err := es.a.waitFlow(ctx, keyEmail+id, d)
+	if err != nil {
+		return nil, es.a.flowErr(err)
+	}
+	return es.a.emailAddress(f), nil
+}
+
+func (es *EmailAddresses) own(ctx context.Context, userID, id string) error {
+	if !validID(id, prefixEmail) {
+		return notFound("email address")
+	}
+	l, err := load[flowRec](ctx, es.a.st, keyEmail+id)
+	if err != nil {
+		if isNotFound(err) {
+			return notFound("email address")
+		}
+		return err
+	}
+	if l.v.UserID != userID {
+		return notFound("email address")
+	}
+	return nil
+}
+
+// PrepareVerification sends a magic link verifying the address, bound to
+// client (the browser asking). A new link supersedes earlier ones.
+func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, p PrepareParams) (*EmailAddress, error) {
+	if client == nil {
+		return nil, paramMissing("client")
+	}
+	f, err := e.a.prepare(ctx, keyEmail+e.ID, func(f *flowRec) error {
+		if f.UserID != e.UserID {
+			return notFound("email address")
+		}
+		if f.Ver != nil && f.Ver.Status == string(VerificationVerified) {
+			return flowConflict("This email address is already verified.")
+		}
+		f.ClientID = client.ID
+		return nil
+	}, p)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.emailAddress(f), nil
+}
+
+// StartMagicLinkFlow sends a magic link, then blocks until it is
+// confirmed, expires or fails, or ctx ends.
+func (e *EmailAddress) StartMagicLinkFlow(ctx context.Context, client *Client, p FlowParams) (*EmailAddress, error) {
+	if _, err := e.PrepareVerification(ctx, client, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
+		return nil, err
+	}
+	f, err := e.a.watchFlow(ctx, keyEmail+e.ID, 0, func(f *flowRec, _ bool) bool {
+		return f.Ver != nil && f.Ver.status(e.a.now()) != VerificationUnverified
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.a.emailAddress(f), nil
+}
+
+func (a *Auth) emailAddress(f *flowRec) *EmailAddress {
+	return &EmailAddress{ID: f.ID, EmailAddress: f.Address, UserID: f.UserID,
+		Verification: a.verification(f.Ver, f.ClientID),
+		CreatedAt:    fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), a: a}
+}

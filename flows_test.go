@@ -1,0 +1,538 @@
+package magiclink_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// env is an Auth on a memstore with a fake clock and a capture mailer.
+type env struct {
+	auth    *magiclink.Auth
+	mail    *mailtest.Mailer
+	clock   *storetest.Clock
+	watches chan string
+}
+
+// watchSignal is a store that reports each Watch subscription, so tests
+// can wait until a long poll is really waiting.
+type watchSignal struct {
+	store.Store
+	watches chan string
+}
+
+func (w watchSignal) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	ch, err := w.Store.Watch(ctx, key)
+	select {
+	case w.watches <- key:
+	default:
+	}
+	return ch, err
+}
+
+// subscribed waits until some waiter has subscribed to a store key.
+func (e *env) subscribed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-e.watches:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nobody started waiting within 10s")
+	}
+}
+
+func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	mt := mailtest.New()
+	watches := make(chan string, 64)
+	cfg := magiclink.Config{
+		BaseURL: "https://app.example",
+		Store:   watchSignal{memstore.New(&memstore.Options{Now: clock.Now}), watches},
+		Mailer:  mt,
+		Now:     clock.Now,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := magiclink.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return &env{auth: a, mail: mt, clock: clock, watches: watches}
+}
+
+func (e *env) client(t *testing.T) *magiclink.Client {
+	t.Helper()
+	c, _, err := e.auth.Clients.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// message waits for the n-th message (1-based) and returns it.
+func (e *env) message(t *testing.T, n int) *mailer.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs, err := e.mail.Wait(ctx, n)
+	if err != nil {
+		t.Fatalf("waiting for message %d: %v", n, err)
+	}
+	return msgs[n-1]
+}
+
+// token returns the token of the n-th message's link.
+func (e *env) token(t *testing.T, n int) string {
+	t.Helper()
+	m := e.message(t, n)
+	u, err := url.Parse(m.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := u.Query().Get("token")
+	if tok == "" {
+		t.Fatalf("message %d (%s) has no token in %q", n, m.Kind, m.Link)
+	}
+	return tok
+}
+
+// signUp registers addr through the Go API and returns the new session.
+func (e *env) signUp(t *testing.T, c *magiclink.Client, addr string) *magiclink.NewSession {
+	t.Helper()
+	ctx := context.Background()
+	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(e.mail.Messages()) + 1
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.auth.ConfirmLink(ctx, e.token(t, n), c)
+	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
+		t.Fatalf("ConfirmLink = %+v, %v; want verified with a session", res, err)
+	}
+	e.clock.Advance(time.Minute) // past the send cooldown
+	return res.NewSession
+}
+
+func TestSignUpThenSignInSameClient(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+
+	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "Ada@Example.COM"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if su.Status != magiclink.SignUpMissingRequirements || su.EmailAddress != "Ada@example.com" {
+		t.Fatalf("created sign-up = %s %q", su.Status, su.EmailAddress)
+	}
+	su, err = su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := su.EmailVerification; v == nil || v.Status != magiclink.VerificationUnverified || !v.ExpireAt.Equal(e.clock.Now().Add(10*time.Minute)) {
+		t.Fatalf("verification after prepare = %+v", su.EmailVerification)
+	}
+	m := e.message(t, 1)
+	if m.Kind != mailer.KindSignUp || m.To != "Ada@example.com" {
+		t.Fatalf("message = %s to %s", m.Kind, m.To)
+	}
+	res, err := e.auth.ConfirmLink(ctx, e.token(t, 1), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != magiclink.LinkVerified || res.RedirectURL != "/welcome" || res.NewSession == nil || res.FlowID != su.ID {
+		t.Fatalf("ConfirmLink = %+v", res)
+	}
+	su, err = e.auth.SignUp.Get(ctx, c, su.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if su.Status != magiclink.SignUpComplete || su.CreatedUserID == "" || su.CreatedSessionID != res.NewSession.ID ||
+		!su.EmailVerification.VerifiedFromTheSameClient {
+		t.Fatalf("sign-up after confirm = %+v", su)
+	}
+	if s, _ := su.ClaimSession(ctx); s != nil {
+		t.Fatal("the session was handed out twice")
+	}
+	sess, err := e.auth.Sessions.Lookup(ctx, res.NewSession.Token)
+	if err != nil || sess.UserID != su.CreatedUserID {
+		t.Fatalf("Lookup = %+v, %v", sess, err)
+	}
+	u, err := e.auth.Users.Get(ctx, su.CreatedUserID)
+	if err != nil || u.PrimaryEmailAddress() != "Ada@example.com" || u.EmailAddresses[0].Verification.Status != magiclink.VerificationVerified {
+		t.Fatalf("user = %+v, %v", u, err)
+	}
+	// The link is used up.
+	if again, _ := e.auth.ConfirmLink(ctx, e.token(t, 1), c); again.Status != magiclink.LinkFailed || again.RedirectURL != "/welcome" {
+		t.Fatalf("second ConfirmLink = %+v", again)
+	}
+
+	e.clock.Advance(time.Minute)
+	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@EXAMPLE.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.Status != magiclink.SignInNeedsFirstFactor || si.SupportedFirstFactors[0].EmailAddressID != u.PrimaryEmailAddressID {
+		t.Fatalf("sign-in = %+v", si)
+	}
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{EmailAddressID: u.PrimaryEmailAddressID}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, 2); m.Kind != mailer.KindSignIn {
+		t.Fatalf("sign-in message kind = %s", m.Kind)
+	}
+	res, err = e.auth.ConfirmLink(ctx, e.token(t, 2), c)
+	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil || res.RedirectURL != "/" {
+		t.Fatalf("ConfirmLink = %+v, %v", res, err)
+	}
+	if res.NewSession.Token == sess.ID || res.NewSession.ID == sess.ID {
+		t.Fatal("a sign-in reused the previous session")
+	}
+	si, _ = e.auth.SignIn.Get(ctx, c, si.ID)
+	if si.Status != magiclink.SignInComplete || si.CreatedSessionID != res.NewSession.ID {
+		t.Fatalf("sign-in after confirm = %+v", si)
+	}
+}
+
+func TestCrossClient(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "same-client required", true: "cross-client allowed"}[allow], func(t *testing.T) {
+			e := newEnv(t, func(c *magiclink.Config) { c.AllowCrossClient = allow })
+			ctx := context.Background()
+			a, b := e.client(t), e.client(t)
+			e.signUp(t, a, "grace@example.com")
+
+			si, err := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "grace@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/done"}); err != nil {
+				t.Fatal(err)
+			}
+			tok := e.token(t, 2)
+			res, err := e.auth.ConfirmLink(ctx, tok, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !allow {
+				if res.Status != magiclink.LinkClientMismatch || res.NewSession != nil {
+					t.Fatalf("other client: %+v; want client_mismatch and no session", res)
+				}
+				if _, err := e.auth.SignIn.Get(ctx, b, si.ID); !errors.Is(err, magiclink.ErrNotFound) {
+					t.Fatalf("other client read the sign-in: %v", err)
+				}
+				res, err = e.auth.ConfirmLink(ctx, tok, a)
+				if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
+					t.Fatalf("original client after mismatch: %+v, %v", res, err)
+				}
+				return
+			}
+			if res.Status != magiclink.LinkVerified || res.NewSession != nil || res.SessionID == "" {
+				t.Fatalf("other client: %+v; want verified, session elsewhere", res)
+			}
+			got, err := e.auth.SignIn.Get(ctx, a, si.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != magiclink.SignInComplete || got.FirstFactorVerification.VerifiedFromTheSameClient {
+				t.Fatalf("sign-in = %s, same client %v", got.Status, got.FirstFactorVerification.VerifiedFromTheSameClient)
+			}
+			s, err := got.ClaimSession(ctx)
+			if err != nil || s == nil || s.ID != res.SessionID {
+				t.Fatalf("original client's claim = %+v, %v", s, err)
+			}
+			if _, err := e.auth.Sessions.Lookup(ctx, s.Token); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := e.auth.SignIn.Get(ctx, a, si.ID)
+			if s2, _ := again.ClaimSession(ctx); s2 != nil {
+				t.Fatal("the session was handed out twice")
+			}
+		})
+	}
+}
+
+func TestStartMagicLinkFlow(t *testing.T) {
+	e := newEnv(t, func(c *magiclink.Config) { c.AllowCrossClient = true })
+	ctx := context.Background()
+	a, b := e.client(t), e.client(t)
+	e.signUp(t, a, "linus@example.com")
+	si, err := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *magiclink.SignIn, 1)
+	go func() {
+		out, err := si.StartMagicLinkFlow(ctx, magiclink.FlowParams{RedirectURL: "/x"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- out
+	}()
+	if _, err := e.auth.ConfirmLink(ctx, e.token(t, 2), b); err != nil {
+		t.Fatal(err)
+	}
+	out := <-done
+	if out == nil || out.Status != magiclink.SignInComplete {
+		t.Fatalf("StartMagicLinkFlow = %+v", out)
+	}
+	s, err := out.ClaimSession(ctx)
+	if err != nil || s == nil {
+		t.Fatalf("waiting side got no session: %v", err)
+	}
+
+	// Cancelling ctx stops the wait.
+	e.clock.Advance(time.Minute)
+	si2, _ := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := si2.StartMagicLinkFlow(cctx, magiclink.FlowParams{})
+		errc <- err
+	}()
+	e.message(t, 3)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled flow returned %v", err)
+	}
+}
+
+func TestLinkExpiresAndSupersedes(t *testing.T) {
+	e := newEnv(t, func(c *magiclink.Config) { c.LinkTTL = 2 * time.Minute })
+	ctx := context.Background()
+	c := e.client(t)
+	e.signUp(t, c, "kay@example.com")
+	si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "kay@example.com"})
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.token(t, 2)
+	e.clock.Advance(2 * time.Minute)
+	if res, _ := e.auth.ConfirmLink(ctx, first, c); res.Status != magiclink.LinkExpired {
+		t.Fatalf("expired link: %s", res.Status)
+	}
+	si, _ = e.auth.SignIn.Get(ctx, c, si.ID)
+	if si.FirstFactorVerification.Status != magiclink.VerificationExpired {
+		t.Fatalf("verification = %s, want expired", si.FirstFactorVerification.Status)
+	}
+	// A new link works; the old one stays dead.
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	second := e.token(t, 3)
+	e.clock.Advance(time.Minute)
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	third := e.token(t, 4)
+	if res, _ := e.auth.ConfirmLink(ctx, second, c); res.Status != magiclink.LinkFailed {
+		t.Fatalf("superseded link: %s", res.Status)
+	}
+	if res, _ := e.auth.ConfirmLink(ctx, third, c); res.Status != magiclink.LinkVerified {
+		t.Fatalf("newest link: %s", res.Status)
+	}
+}
+
+func TestConcurrentConfirmationsYieldOneSession(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	su, _ := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "race@example.com"})
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(t, 1)
+	var verified, sessions atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := e.auth.ConfirmLink(ctx, tok, c)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.Status == magiclink.LinkVerified {
+				verified.Add(1)
+			}
+			if res.NewSession != nil {
+				sessions.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if verified.Load() != 1 || sessions.Load() != 1 {
+		t.Fatalf("%d verified, %d sessions; want exactly 1 each", verified.Load(), sessions.Load())
+	}
+}
+
+func TestEmailAddressVerification(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	s := e.signUp(t, c, "owner@example.com")
+	ea, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "second@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ea.Verification != nil {
+		t.Fatalf("new address has a verification: %+v", ea.Verification)
+	}
+	if _, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "SECOND@example.org"}); !errors.Is(err, magiclink.ErrIdentifierExists) {
+		t.Fatalf("adding the same address twice: %v", err)
+	}
+	if _, err := ea.PrepareVerification(ctx, c, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, 2); m.Kind != mailer.KindVerifyEmail || m.To != "second@example.org" {
+		t.Fatalf("message = %s to %s", m.Kind, m.To)
+	}
+	res, err := e.auth.ConfirmLink(ctx, e.token(t, 2), c)
+	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession != nil {
+		t.Fatalf("ConfirmLink = %+v, %v", res, err)
+	}
+	ea, _ = e.auth.EmailAddress.Get(ctx, s.UserID, ea.ID)
+	if ea.Verification.Status != magiclink.VerificationVerified {
+		t.Fatalf("address status = %s", ea.Verification.Status)
+	}
+	u, _ := e.auth.Users.Get(ctx, s.UserID)
+	if len(u.EmailAddresses) != 2 {
+		t.Fatalf("user has %d addresses", len(u.EmailAddresses))
+	}
+	// The verified address now signs in to the same user.
+	if found, err := e.auth.Users.FindByEmail(ctx, "second@example.org"); err != nil || found.ID != s.UserID {
+		t.Fatalf("FindByEmail = %v, %v", found, err)
+	}
+	// Another user cannot read it.
+	other := e.signUp(t, e.client(t), "other@example.com")
+	if _, err := e.auth.EmailAddress.Get(ctx, other.UserID, ea.ID); !errors.Is(err, magiclink.ErrNotFound) {
+		t.Fatalf("another user read the address: %v", err)
+	}
+}
+
+func TestEnumerationProtection(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	existing := e.signUp(t, c, "known@example.com")
+
+	// Sign-in with an unknown address looks like any other.
+	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
+	if err != nil || si.Status != magiclink.SignInNeedsFirstFactor || si.SupportedFirstFactors[0].EmailAddressID == "" {
+		t.Fatalf("unknown sign-in = %+v, %v", si, err)
+	}
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, 2); m.Kind != mailer.KindNoAccount || m.Link != "https://app.example/" {
+		t.Fatalf("unknown address got %s with link %q", m.Kind, m.Link)
+	}
+
+	// Sign-up with a registered address sends a sign-in link instead.
+	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "known@example.com"})
+	if err != nil || su.Status != magiclink.SignUpMissingRequirements {
+		t.Fatalf("sign-up of a registered address = %+v, %v", su, err)
+	}
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, 3); m.Kind != mailer.KindSignUpExisting {
+		t.Fatalf("registered address got %s", m.Kind)
+	}
+	res, err := e.auth.ConfirmLink(ctx, e.token(t, 3), c)
+	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil || res.NewSession.UserID != existing.UserID {
+		t.Fatalf("ConfirmLink = %+v, %v; want a session for the existing user", res, err)
+	}
+
+	off := newEnv(t, func(c *magiclink.Config) { c.DisableEnumerationProtection = true })
+	oc := off.client(t)
+	off.signUp(t, oc, "known@example.com")
+	if _, err := off.auth.SignIn.Create(ctx, oc, magiclink.SignInParams{Identifier: "nobody@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_not_found" {
+		t.Fatalf("unknown sign-in with protection off: %v", err)
+	}
+	if _, err := off.auth.SignUp.Create(ctx, oc, magiclink.SignUpParams{EmailAddress: "KNOWN@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_exists" {
+		t.Fatalf("registered sign-up with protection off: %v", err)
+	}
+}
+
+func TestSendLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	for _, addr := range []string{"limit@example.com", "unknown-limit@example.com"} {
+		si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := si.PrepareVerification(ctx, magiclink.PrepareParams{})
+		ae := magiclink.AsError(err)
+		if ae == nil || ae.Code != "too_many_requests" || ae.Status != 429 || ae.RetryAfterSeconds != 30 {
+			t.Fatalf("%s: second send = %v", addr, err)
+		}
+		for range 4 {
+			e.clock.Advance(31 * time.Second)
+			if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.Advance(31 * time.Second)
+		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); !errors.Is(err, magiclink.ErrRateLimited) {
+			t.Fatalf("%s: sixth send in an hour = %v", addr, err)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	for _, addr := range []string{"", "no-at-sign", "a@", "@b.com", "a@nodot", "Ada <ada@example.com>", "ada@example.com\r\nBcc: x@y.z",
+		"ada@exa mple.com", "a@b..com", "(c)a@b.com"} {
+		if _, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
+			t.Errorf("identifier %q: %v; want ErrInvalidParam", addr, err)
+		}
+		if _, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
+			t.Errorf("email_address %q: %v; want ErrInvalidParam", addr, err)
+		}
+	}
+	for _, id := range []string{"", "sia_", "sia_../../x", "sua_00000000000000000000000000000000", "sia_0196f0c0a1b27c3d8e9f000000000000"} {
+		if _, err := e.auth.SignIn.Get(ctx, c, id); !errors.Is(err, magiclink.ErrNotFound) {
+			t.Errorf("sign-in %q: %v; want ErrNotFound", id, err)
+		}
+	}
+	for _, tok := range []string{"", "short", "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		res, err := e.auth.ConfirmLink(ctx, tok, c)
+		if err != nil || res.Status != magiclink.LinkFailed || res.RedirectURL != "/" {
+			t.Errorf("token %q: %+v, %v", tok, res, err)
+		}
+	}
+	si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "r@example.com"})
+	for _, u := range []string{"//evil.com", "/\\evil.com", "https:evil.com", "javascript:alert(1)", "https://evil.com/", "https://app.example@evil.com/", "relative"} {
+		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: u}); !errors.Is(err, magiclink.ErrInvalidParam) {
+			t.Errorf("redirect_url %q: %v; want ErrInvalidParam", u, err)
+		}
+	}
+	if len(e.mail.Messages()) != 0 {
+		t.Fatalf("bad input sent %d messages", len(e.mail.Messages()))
+	}
+}

@@ -1,0 +1,103 @@
+package magiclink
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Cookie names; with an https BaseURL they carry the __Host- prefix,
+// which browsers accept only with Secure, Path=/ and no Domain, so no
+// subdomain can plant or overwrite them.
+const (
+	clientCookie  = "magiclink_client"
+	sessionCookie = "magiclink_session"
+)
+
+func (a *Auth) secure() bool { return a.base.Scheme == "https" }
+
+func (a *Auth) cookieName(name string) string {
+	if a.secure() {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// ClientCookieName and SessionCookieName return the names of the cookies
+// Auth sets.
+func (a *Auth) ClientCookieName() string { return a.cookieName(clientCookie) }
+
+// SessionCookieName returns the name of the session cookie.
+func (a *Auth) SessionCookieName() string { return a.cookieName(sessionCookie) }
+
+func (a *Auth) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: a.cookieName(name), Value: value, Path: "/", HttpOnly: true,
+		Secure: a.secure(), SameSite: http.SameSiteLaxMode}
+	if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+	} else {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
+func cookieValue(r *http.Request, name string) string {
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// requestClient returns the client whose cookie the request carries, or
+// nil: an unknown value is ignored, never adopted.
+func (a *Auth) requestClient(r *http.Request) (*Client, error) {
+	v := cookieValue(r, a.ClientCookieName())
+	if v == "" {
+		return nil, nil
+	}
+	c, err := a.Clients.Lookup(r.Context(), v)
+	if err != nil {
+		if AsError(err) != nil {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// ensureClient returns the request's client, creating one (and setting
+// its cookie) when the request has none.
+func (a *Auth) ensureClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
+	c, err := a.requestClient(r)
+	if err != nil || c != nil {
+		return c, err
+	}
+	c, token, err := a.Clients.Create(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	a.setCookie(w, clientCookie, token, clientLifetime)
+	return c, nil
+}
+
+// setSession sets the session cookie for a session just handed out.
+func (a *Auth) setSession(w http.ResponseWriter, s *NewSession) {
+	if s == nil {
+		return
+	}
+	a.setCookie(w, sessionCookie, s.Token, s.AbandonAt.Sub(a.now()))
+}
+
+// clearSession expires the session cookie.
+func (a *Auth) clearSession(w http.ResponseWriter) { a.setCookie(w, sessionCookie, "", -1) }
+
+// requestSession returns the active session the request's cookie names,
+// or an authentication_invalid error.
+func (a *Auth) requestSession(ctx context.Context, r *http.Request) (*Session, error) {
+	v := cookieValue(r, a.SessionCookieName())
+	if v == "" {
+		return nil, unauthenticated()
+	}
+	return a.Sessions.Lookup(ctx, v)
+}

@@ -1,0 +1,332 @@
+package magiclink
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// maxWait caps a long poll.
+const maxWait = 30 * time.Second
+
+// Handler returns the Frontend API, the confirm pages and the JavaScript
+// helper, to be mounted at Config.Prefix (default "/auth"):
+//
+//	mux.Handle("/auth/", auth.Handler())
+//
+// Unsafe methods from other sites are refused with 403
+// (http.CrossOriginProtection).
+func (a *Auth) Handler() http.Handler {
+	p := a.cfg.Prefix
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				a.writeError(w, r, err)
+			}
+		})
+	}
+	handle("POST "+p+"/sign_ins", a.postSignIn)
+	handle("GET "+p+"/sign_ins/{id}", a.getSignIn)
+	handle("POST "+p+"/sign_ins/{id}/prepare_first_factor", a.prepareSignIn)
+	handle("POST "+p+"/sign_ups", a.postSignUp)
+	handle("GET "+p+"/sign_ups/{id}", a.getSignUp)
+	handle("POST "+p+"/sign_ups/{id}/prepare_verification", a.prepareSignUp)
+	handle("GET "+p+"/me", a.getMe)
+	handle("POST "+p+"/me/email_addresses", a.postEmailAddress)
+	handle("GET "+p+"/me/email_addresses/{id}", a.getEmailAddress)
+	handle("POST "+p+"/me/email_addresses/{id}/prepare_verification", a.prepareEmailAddress)
+	handle("GET "+p+"/session", a.getSession)
+	handle("DELETE "+p+"/session", a.deleteSession)
+	mux.HandleFunc("GET "+p+"/verify", a.verifyPage)
+	mux.HandleFunc("POST "+p+"/verify", a.verifyPost)
+	mux.HandleFunc("GET "+p+"/ticket", a.ticketPage)
+	mux.HandleFunc("POST "+p+"/ticket", a.ticketPost)
+	mux.HandleFunc("GET "+p+"/magiclink.js", serveJS)
+	handle("GET "+p+"/.well-known/jwks.json", a.getJWKS)
+	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "resource_not_found",
+			Message: "not found", LongMessage: "No route matches " + r.Method + " " + r.URL.Path + ".", kind: ErrNotFound})
+	})
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "cross_origin_request",
+			Message: "cross-origin request refused", LongMessage: "Cross-origin requests that change state are refused.", kind: ErrInvalidParam})
+	}))
+	return cop.Handler(mux)
+}
+
+// waitParam reads ?wait=N: seconds, capped at 30.
+func waitParam(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n != n {
+		return 0, paramInvalid("wait", "wait must be a number of seconds.")
+	}
+	if n <= 0 {
+		return 0, nil
+	}
+	if n >= maxWait.Seconds() {
+		return maxWait, nil
+	}
+	return time.Duration(n * float64(time.Second)), nil
+}
+
+func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := p.strs("identifier", "strategy", "ticket")
+	if err != nil {
+		return err
+	}
+	client, err := a.ensureClient(w, r)
+	if err != nil {
+		return err
+	}
+	si, err := a.SignIn.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2]})
+	if err != nil {
+		return err
+	}
+	if s, err := si.ClaimSession(r.Context()); err != nil {
+		return err
+	} else {
+		a.setSession(w, s)
+	}
+	writeJSON(w, http.StatusOK, si)
+	return nil
+}
+
+func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
+	d, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	client, err := a.requestClient(r)
+	if err != nil {
+		return err
+	}
+	si, err := a.SignIn.Wait(r.Context(), client, r.PathValue("id"), d)
+	if err != nil {
+		return err
+	}
+	s, err := si.ClaimSession(r.Context())
+	if err != nil {
+		return err
+	}
+	a.setSession(w, s)
+	writeJSON(w, http.StatusOK, si)
+	return nil
+}
+
+func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := p.strs("strategy", "email_address_id", "redirect_url")
+	if err != nil {
+		return err
+	}
+	if v[0] == "" {
+		return paramMissing("strategy")
+	}
+	client, err := a.requestClient(r)
+	if err != nil {
+		return err
+	}
+	si, err := a.SignIn.Get(r.Context(), client, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	si, err = si.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], EmailAddressID: v[1], RedirectURL: v[2]})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, si)
+	return nil
+}
+
+func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	addr, err := p.str("email_address")
+	if err != nil {
+		return err
+	}
+	client, err := a.ensureClient(w, r)
+	if err != nil {
+		return err
+	}
+	su, err := a.SignUp.Create(r.Context(), client, SignUpParams{EmailAddress: addr})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, su)
+	return nil
+}
+
+func (a *Auth) getSignUp(w http.ResponseWriter, r *http.Request) error {
+	d, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	client, err := a.requestClient(r)
+	if err != nil {
+		return err
+	}
+	su, err := a.SignUp.Wait(r.Context(), client, r.PathValue("id"), d)
+	if err != nil {
+		return err
+	}
+	s, err := su.ClaimSession(r.Context())
+	if err != nil {
+		return err
+	}
+	a.setSession(w, s)
+	writeJSON(w, http.StatusOK, su)
+	return nil
+}
+
+func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := p.strs("strategy", "redirect_url")
+	if err != nil {
+		return err
+	}
+	if v[0] == "" {
+		return paramMissing("strategy")
+	}
+	client, err := a.requestClient(r)
+	if err != nil {
+		return err
+	}
+	su, err := a.SignUp.Get(r.Context(), client, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	su, err = su.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], RedirectURL: v[1]})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, su)
+	return nil
+}
+
+func (a *Auth) getMe(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	u, err := a.Users.Get(r.Context(), s.UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	addr, err := p.str("email_address")
+	if err != nil {
+		return err
+	}
+	e, err := a.EmailAddress.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: addr})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (a *Auth) getEmailAddress(w http.ResponseWriter, r *http.Request) error {
+	d, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	e, err := a.EmailAddress.Wait(r.Context(), s.UserID, r.PathValue("id"), d)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	p, err := readParams(w, r)
+	if err != nil {
+		return err
+	}
+	v, err := p.strs("strategy", "redirect_url")
+	if err != nil {
+		return err
+	}
+	if v[0] == "" {
+		return paramMissing("strategy")
+	}
+	client, err := a.ensureClient(w, r)
+	if err != nil {
+		return err
+	}
+	e, err := a.EmailAddress.Get(r.Context(), s.UserID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	e, err = e.PrepareVerification(r.Context(), client, PrepareParams{Strategy: v[0], RedirectURL: v[1]})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (a *Auth) getSession(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+func (a *Auth) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	v := cookieValue(r, a.SessionCookieName())
+	if v == "" {
+		return unauthenticated()
+	}
+	s, err := a.Sessions.End(r.Context(), v)
+	if err != nil {
+		if AsError(err) != nil {
+			a.clearSession(w)
+		}
+		return err
+	}
+	a.clearSession(w)
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}

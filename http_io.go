@@ -1,0 +1,149 @@
+package magiclink
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// maxBodyBytes bounds a request body.
+const maxBodyBytes = 16 << 10
+
+// params are a request's parameters, from a JSON object or a form body.
+type params map[string]any
+
+// readParams decodes a JSON object or an urlencoded form. Anything else,
+// or more than maxBodyBytes, is an *Error.
+func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "request_body_too_large",
+				Message: "request body too large", LongMessage: "The request body must be at most 16 KiB.", kind: ErrInvalidParam}
+		}
+		return nil, malformed("The request body could not be read.")
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		vals, err := url.ParseQuery(string(raw))
+		if err != nil {
+			return nil, malformed("The form body is malformed.")
+		}
+		p := params{}
+		for k, v := range vals {
+			if len(v) > 0 {
+				p[k] = v[0]
+			}
+		}
+		return p, nil
+	case ct == "" || ct == "application/json" || strings.HasSuffix(ct, "+json"):
+		p := params{}
+		if len(strings.TrimSpace(string(raw))) == 0 {
+			return p, nil
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(&p); err != nil || dec.More() {
+			return nil, malformed("The request body must be a JSON object.")
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, malformed("The request body must be a single JSON object.")
+		}
+		return p, nil
+	default:
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: "unsupported content type", LongMessage: "Send application/json or application/x-www-form-urlencoded.", kind: ErrInvalidParam}
+	}
+}
+
+func malformed(long string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "malformed_request", Message: "malformed request", LongMessage: long, kind: ErrInvalidParam}
+}
+
+// str returns the string parameter name; a present non-string is an
+// error.
+func (p params) str(name string) (string, error) {
+	v, ok := p[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", paramInvalid(name, name+" must be a string.")
+	}
+	return s, nil
+}
+
+// int returns the integer parameter name (a JSON number or a decimal
+// string); ok is false when it is absent.
+func (p params) int(name string) (n int64, ok bool, err error) {
+	v, present := p[name]
+	if !present || v == nil {
+		return 0, false, nil
+	}
+	var s string
+	switch v := v.(type) {
+	case json.Number:
+		s = v.String()
+	case string:
+		s = v
+	default:
+		return 0, false, paramInvalid(name, name+" must be an integer.")
+	}
+	n, err = strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false, paramInvalid(name, name+" must be an integer.")
+	}
+	return n, true, nil
+}
+
+// strs reads several string parameters, stopping at the first error.
+func (p params) strs(names ...string) ([]string, error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		s, err := p.str(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with err in the API's error shape. Errors that are
+// not *Error are logged and served as a 500 without detail.
+func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := AsError(err)
+	if e == nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		a.log.Error("magiclink: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Oops, an unexpected error occurred", LongMessage: "There was an internal error on our servers."}
+	}
+	if e.RetryAfterSeconds > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))
+	}
+	writeJSON(w, e.Status, struct {
+		Errors []*Error `json:"errors"`
+	}{[]*Error{e}})
+}

@@ -1,0 +1,160 @@
+package magiclink
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The JSON forms below are the Frontend and Backend API's: Clerk's field
+// names, timestamps in Unix milliseconds, absent values as null.
+
+// msOrNil is a timestamp for JSON: Unix milliseconds, or null.
+func msOrNil(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UnixMilli()
+	return &v
+}
+
+func strOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// MarshalJSON encodes the verification as the API serves it.
+func (v *Verification) MarshalJSON() ([]byte, error) {
+	object := "verification_email_link"
+	if v.Strategy == StrategyTicket {
+		object = "verification_ticket"
+	}
+	return json.Marshal(struct {
+		Object                    string             `json:"object"`
+		Status                    VerificationStatus `json:"status"`
+		Strategy                  string             `json:"strategy"`
+		Attempts                  int                `json:"attempts"`
+		ExpireAt                  *int64             `json:"expire_at"`
+		VerifiedFromTheSameClient bool               `json:"verified_from_the_same_client"`
+	}{object, v.Status, v.Strategy, v.Attempts, msOrNil(v.ExpireAt), v.VerifiedFromTheSameClient})
+}
+
+type firstFactorJSON struct {
+	Strategy       string `json:"strategy"`
+	SafeIdentifier string `json:"safe_identifier"`
+	EmailAddressID string `json:"email_address_id"`
+}
+
+// MarshalJSON encodes the sign-in as the API serves it.
+func (si *SignIn) MarshalJSON() ([]byte, error) {
+	factors := make([]firstFactorJSON, 0, len(si.SupportedFirstFactors))
+	for _, f := range si.SupportedFirstFactors {
+		factors = append(factors, firstFactorJSON(f))
+	}
+	return json.Marshal(struct {
+		Object                   string            `json:"object"`
+		ID                       string            `json:"id"`
+		Status                   SignInStatus      `json:"status"`
+		SupportedIdentifiers     []string          `json:"supported_identifiers"`
+		Identifier               string            `json:"identifier"`
+		SupportedFirstFactors    []firstFactorJSON `json:"supported_first_factors"`
+		SupportedSecondFactors   []string          `json:"supported_second_factors"`
+		FirstFactorVerification  *Verification     `json:"first_factor_verification"`
+		SecondFactorVerification *Verification     `json:"second_factor_verification"`
+		CreatedSessionID         *string           `json:"created_session_id"`
+		AbandonAt                *int64            `json:"abandon_at"`
+		CreatedAt                *int64            `json:"created_at"`
+		UpdatedAt                *int64            `json:"updated_at"`
+	}{"sign_in_attempt", si.ID, si.Status, []string{"email_address"}, si.Identifier, factors, nil,
+		si.FirstFactorVerification, nil, strOrNil(si.CreatedSessionID),
+		msOrNil(si.AbandonAt), msOrNil(si.CreatedAt), msOrNil(si.UpdatedAt)})
+}
+
+// MarshalJSON encodes the sign-up as the API serves it.
+func (su *SignUp) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Object           string       `json:"object"`
+		ID               string       `json:"id"`
+		Status           SignUpStatus `json:"status"`
+		RequiredFields   []string     `json:"required_fields"`
+		OptionalFields   []string     `json:"optional_fields"`
+		MissingFields    []string     `json:"missing_fields"`
+		UnverifiedFields []string     `json:"unverified_fields"`
+		Verifications    struct {
+			EmailAddress *Verification `json:"email_address"`
+		} `json:"verifications"`
+		EmailAddress     string  `json:"email_address"`
+		CreatedUserID    *string `json:"created_user_id"`
+		CreatedSessionID *string `json:"created_session_id"`
+		AbandonAt        *int64  `json:"abandon_at"`
+		CreatedAt        *int64  `json:"created_at"`
+		UpdatedAt        *int64  `json:"updated_at"`
+	}{Object: "sign_up_attempt", ID: su.ID, Status: su.Status, RequiredFields: su.RequiredFields,
+		OptionalFields: []string{}, MissingFields: su.MissingFields, UnverifiedFields: su.UnverifiedFields,
+		Verifications: struct {
+			EmailAddress *Verification `json:"email_address"`
+		}{su.EmailVerification},
+		EmailAddress: su.EmailAddress, CreatedUserID: strOrNil(su.CreatedUserID), CreatedSessionID: strOrNil(su.CreatedSessionID),
+		AbandonAt: msOrNil(su.AbandonAt), CreatedAt: msOrNil(su.CreatedAt), UpdatedAt: msOrNil(su.UpdatedAt)})
+}
+
+// MarshalJSON encodes the address as the API serves it.
+func (e *EmailAddress) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Object       string        `json:"object"`
+		ID           string        `json:"id"`
+		EmailAddress string        `json:"email_address"`
+		Verification *Verification `json:"verification"`
+		LinkedTo     []string      `json:"linked_to"`
+		CreatedAt    *int64        `json:"created_at"`
+		UpdatedAt    *int64        `json:"updated_at"`
+	}{"email_address", e.ID, e.EmailAddress, e.Verification, []string{}, msOrNil(e.CreatedAt), msOrNil(e.UpdatedAt)})
+}
+
+// MarshalJSON encodes the user as the API serves it.
+func (u *User) MarshalJSON() ([]byte, error) {
+	addrs := u.EmailAddresses
+	if addrs == nil {
+		addrs = []*EmailAddress{}
+	}
+	return json.Marshal(struct {
+		Object                string          `json:"object"`
+		ID                    string          `json:"id"`
+		PrimaryEmailAddressID *string         `json:"primary_email_address_id"`
+		EmailAddresses        []*EmailAddress `json:"email_addresses"`
+		CreatedAt             *int64          `json:"created_at"`
+		UpdatedAt             *int64          `json:"updated_at"`
+	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
+}
+
+// MarshalJSON encodes the session as the API serves it.
+func (s *Session) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Object       string        `json:"object"`
+		ID           string        `json:"id"`
+		UserID       string        `json:"user_id"`
+		ClientID     string        `json:"client_id"`
+		Status       SessionStatus `json:"status"`
+		LastActiveAt *int64        `json:"last_active_at"`
+		ExpireAt     *int64        `json:"expire_at"`
+		AbandonAt    *int64        `json:"abandon_at"`
+		CreatedAt    *int64        `json:"created_at"`
+		UpdatedAt    *int64        `json:"updated_at"`
+	}{"session", s.ID, s.UserID, s.ClientID, s.Status, msOrNil(s.LastActiveAt), msOrNil(s.ExpireAt),
+		msOrNil(s.AbandonAt), msOrNil(s.CreatedAt), msOrNil(s.UpdatedAt)})
+}
+
+// MarshalJSON encodes the error as one entry of the API's errors list.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	meta := e.Meta
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	return json.Marshal(struct {
+		Code        string         `json:"code"`
+		Message     string         `json:"message"`
+		LongMessage string         `json:"long_message"`
+		Meta        map[string]any `json:"meta"`
+	}{e.Code, e.Message, e.LongMessage, meta})
+}

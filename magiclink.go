@@ -1,0 +1,294 @@
+// Package magiclink gives a net/http application passwordless email
+// authentication: sign-up, sign-in and email-address verification by magic
+// link, and backend-issued one-time sign-in tokens, with sessions, session
+// cookies and middleware.
+//
+// The object model follows Clerk's (SignIn, SignUp, EmailAddress,
+// Verification, Session, SignInToken), with safer defaults: links are
+// scanner-safe (opening one changes nothing; a confirm page's POST does),
+// bound to the browser that asked for them, single use, stored only as
+// SHA-256 hashes, and the waiting tab completes the instant the link is
+// confirmed.
+//
+// Start with New, mount Auth.Handler under /auth, and protect pages with
+// Auth.RequireSession.
+package magiclink
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/console"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/boltstore"
+)
+
+// Defaults used for zero Config fields.
+const (
+	DefaultLinkTTL         = 10 * time.Minute
+	DefaultSessionLifetime = 7 * 24 * time.Hour
+	DefaultPrefix          = "/auth"
+	DefaultDBPath          = "magiclink.db"
+	flowLifetime           = 24 * time.Hour
+	clientLifetime         = 400 * 24 * time.Hour
+)
+
+// Config configures an Auth. The zero value of every field but BaseURL
+// means a good default.
+type Config struct {
+	// BaseURL is the absolute URL the app is served at, e.g.
+	// "https://app.example". Every link is built from it, never from a
+	// request's Host header. Required.
+	BaseURL string
+	// Prefix is the path the Frontend API handler is mounted at; default
+	// "/auth".
+	Prefix string
+	// AppName names the app in emails; default BaseURL's host.
+	AppName string
+
+	// Store persists everything; default a bbolt file at DBPath, closed
+	// by Auth.Close.
+	Store store.Store
+	// DBPath is the bbolt file used when Store is nil; default
+	// "magiclink.db".
+	DBPath string
+	// Mailer sends the emails; default a console mailer that logs each
+	// link to Logger, or to slog.Default() when Logger is nil
+	// (development only: anyone who reads the log can sign in).
+	Mailer mailer.Mailer
+	// Templates renders the emails; default mailer.DefaultTemplates().
+	Templates *mailer.Templates
+
+	// LinkTTL is how long a magic link works; default 10 minutes.
+	LinkTTL time.Duration
+	// SessionLifetime is a session's absolute lifetime; default 7 days.
+	SessionLifetime time.Duration
+	// SessionIdleTimeout ends a session unused for this long; zero: no
+	// idle timeout.
+	SessionIdleTimeout time.Duration
+
+	// AllowCrossClient turns same-client binding off: a link confirmed in
+	// another browser then completes the flow, and the session goes to the
+	// browser that started it (Clerk's cross-device behaviour). By default
+	// such a confirmation yields client_mismatch and burns nothing.
+	AllowCrossClient bool
+	// DisableEnumerationProtection makes sign-in with an unknown address
+	// and sign-up with a registered one fail with form_identifier_not_found
+	// and form_identifier_exists, revealing which addresses have accounts.
+	DisableEnumerationProtection bool
+
+	// RedirectOrigins lists origins (scheme://host[:port]) besides
+	// BaseURL's to which redirect_url may point.
+	RedirectOrigins []string
+	// FallbackURL is where a confirmed link whose flow is unknown lands;
+	// default "/".
+	FallbackURL string
+	// SignUpURL is offered in the email sent when someone asks to sign in
+	// with an unknown address; default "/".
+	SignUpURL string
+	// SignInURL is where RequireSession sends browsers without a session;
+	// empty: answer 401.
+	SignInURL string
+	// AfterSignInURL is where a confirmed sign-in-token link lands;
+	// default "/".
+	AfterSignInURL string
+
+	// Limits bounds how often links are sent; zero fields take defaults.
+	Limits Limits
+
+	// SigningKeys, when not empty, sign and verify sign-in tokens instead
+	// of the Ed25519 key generated on first start and kept in the Store.
+	// The first signs new tokens; every one verifies. To rotate, list the
+	// new key first and keep the old one until the tokens it signed have
+	// expired. Instances sharing a store must list the same keys.
+	SigningKeys []ed25519.PrivateKey
+
+	// Now is the clock every time-dependent rule uses; default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs (never a secret); default discard.
+	Logger *slog.Logger
+}
+
+// Auth is a configured magiclink instance. Its methods are safe for
+// concurrent use.
+type Auth struct {
+	// SignIn creates and drives sign-in attempts.
+	SignIn *SignIns
+	// SignUp creates and drives sign-up attempts.
+	SignUp *SignUps
+	// EmailAddress adds addresses to signed-in users and verifies them.
+	EmailAddress *EmailAddresses
+	// Sessions looks up, refreshes and revokes sessions.
+	Sessions *Sessions
+	// Users reads and creates users.
+	Users *Users
+	// Clients creates and looks up clients (browsers).
+	Clients *Clients
+	// SignInTokens issues and revokes sign-in tokens (tickets).
+	SignInTokens *SignInTokens
+
+	cfg       Config
+	base      *url.URL
+	origins   map[string]bool
+	st        store.Store
+	ownsStore bool
+	mail      mailer.Mailer
+	tpl       *mailer.Templates
+	now       func() time.Time
+	log       *slog.Logger
+	limiter   *limiter
+	sender    *sender
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg, fills in defaults and returns an Auth. Call Close
+// when done.
+func New(cfg Config) (*Auth, error) {
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
+		base.User != nil || base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("magiclink: Config.BaseURL must be an absolute http(s) URL without user, query or fragment, got %q", cfg.BaseURL)
+	}
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if !strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") {
+		return nil, fmt.Errorf("magiclink: Config.Prefix must start and not end with /, got %q", cfg.Prefix)
+	}
+	if cfg.AppName == "" {
+		cfg.AppName = base.Hostname()
+	}
+	if cfg.LinkTTL == 0 {
+		cfg.LinkTTL = DefaultLinkTTL
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if cfg.LinkTTL < 0 || cfg.SessionLifetime < 0 || cfg.SessionIdleTimeout < 0 {
+		return nil, errors.New("magiclink: Config durations must not be negative")
+	}
+	for _, u := range []*string{&cfg.FallbackURL, &cfg.SignUpURL, &cfg.AfterSignInURL} {
+		if *u == "" {
+			*u = "/"
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	userLogger := cfg.Logger
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a := &Auth{cfg: cfg, base: base, now: cfg.Now, log: cfg.Logger, origins: map[string]bool{}}
+	a.origins[origin(base)] = true
+	for _, o := range cfg.RedirectOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("magiclink: Config.RedirectOrigins: %q is not an origin like https://host[:port]", o)
+		}
+		a.origins[origin(u)] = true
+	}
+	for _, u := range []string{cfg.FallbackURL, cfg.SignUpURL, cfg.AfterSignInURL} {
+		if _, err := a.checkRedirect(u); err != nil {
+			return nil, fmt.Errorf("magiclink: Config: %q is neither a same-origin path nor on RedirectOrigins", u)
+		}
+	}
+	if cfg.Templates == nil {
+		cfg.Templates = mailer.DefaultTemplates()
+	}
+	a.tpl = cfg.Templates
+	a.mail = cfg.Mailer
+	if a.mail == nil {
+		// The development default must be seen: without a configured
+		// logger, links go to slog.Default().
+		a.mail = console.New(console.Options{Logger: userLogger})
+	}
+	a.limiter, err = newLimiter(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	a.st = cfg.Store
+	if a.st == nil {
+		path := cfg.DBPath
+		if path == "" {
+			path = DefaultDBPath
+		}
+		bs, err := boltstore.Open(path, &boltstore.Options{Now: cfg.Now, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("magiclink: opening the default store: %w", err)
+		}
+		a.st, a.ownsStore = bs, true
+	}
+	a.cfg = cfg
+	a.SignIn = &SignIns{a: a}
+	a.SignUp = &SignUps{a: a}
+	a.EmailAddress = &EmailAddresses{a: a}
+	a.Sessions = &Sessions{a: a}
+	a.Users = &Users{a: a}
+	a.Clients = &Clients{a: a}
+	a.SignInTokens = &SignInTokens{a: a}
+	if err := a.initTickets(); err != nil {
+		if a.ownsStore {
+			a.st.Close()
+		}
+		return nil, err
+	}
+	a.sender = newSender(a)
+	return a, nil
+}
+
+// Close waits for queued emails to be handed to the mailer (or ctx-free
+// timeout of the sender), stops background work, and closes the store if
+// New opened it.
+func (a *Auth) Close() error {
+	a.closeOnce.Do(func() {
+		a.sender.close()
+		if a.ownsStore {
+			a.closeErr = a.st.Close()
+		}
+	})
+	return a.closeErr
+}
+
+// Store returns the store Auth persists through.
+func (a *Auth) Store() store.Store { return a.st }
+
+// RequireSameClient reports whether links must be confirmed in the browser
+// that asked for them (the default).
+func (a *Auth) RequireSameClient() bool { return !a.cfg.AllowCrossClient }
+
+// Prefix returns the path the Frontend API is mounted at.
+func (a *Auth) Prefix() string { return a.cfg.Prefix }
+
+// url returns BaseURL + path.
+func (a *Auth) url(path string) string { return a.base.String() + path }
+
+func origin(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
+
+// ms converts a time to Unix milliseconds, the stored and served form.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts Unix milliseconds back; 0 is the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}

@@ -1,0 +1,100 @@
+package magiclink
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// ctxKey is the context key of the request's session.
+type ctxKey struct{}
+
+// sessionInfo is what the middleware puts in a request's context; the
+// user is loaded only if asked for.
+type sessionInfo struct {
+	a       *Auth
+	session *Session
+	once    sync.Once
+	user    *User
+}
+
+// SessionFrom returns the session the middleware found for the request
+// whose context is ctx, or nil.
+func SessionFrom(ctx context.Context) *Session {
+	if si, ok := ctx.Value(ctxKey{}).(*sessionInfo); ok {
+		return si.session
+	}
+	return nil
+}
+
+// UserFrom returns the signed-in user of the request whose context is
+// ctx, or nil. It is loaded on first use.
+func UserFrom(ctx context.Context) *User {
+	si, ok := ctx.Value(ctxKey{}).(*sessionInfo)
+	if !ok {
+		return nil
+	}
+	si.once.Do(func() {
+		u, err := si.a.Users.Get(ctx, si.session.UserID)
+		if err == nil {
+			si.user = u
+		}
+	})
+	return si.user
+}
+
+// WithSession returns the request with the session, if any, in its
+// context; store errors are returned.
+func (a *Auth) withSession(r *http.Request) (*http.Request, error) {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		if AsError(err) != nil {
+			return r, nil
+		}
+		return r, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, &sessionInfo{a: a, session: s})), nil
+}
+
+// LoadSession is middleware that puts the request's session, if it has
+// an active one, in its context for SessionFrom and UserFrom. It lets
+// every request through.
+func (a *Auth) LoadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2, err := a.withSession(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// RequireSession is middleware that lets through only requests with an
+// active session (idle and absolute timeouts are checked server-side),
+// putting it in their context. Others get 401 authentication_invalid as
+// JSON, or, for a browser navigating (GET or HEAD accepting HTML) when
+// Config.SignInURL is set, a redirect there with redirect_url set to the
+// page asked for.
+func (a *Auth) RequireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2, err := a.withSession(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if SessionFrom(r2.Context()) != nil {
+			next.ServeHTTP(w, r2)
+			return
+		}
+		if a.cfg.SignInURL != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			strings.Contains(r.Header.Get("Accept"), "text/html") {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, withQuery(a.cfg.SignInURL, url.Values{"redirect_url": {r.URL.RequestURI()}}), http.StatusSeeOther)
+			return
+		}
+		a.writeError(w, r, unauthenticated())
+	})
+}

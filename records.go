@@ -1,0 +1,161 @@
+package magiclink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// Store keys. Every secret appears only as the hex SHA-256 of its value.
+const (
+	keySignIn      = "sia/"    // + id: flowRec of a sign-in
+	keySignUp      = "sua/"    // + id: flowRec of a sign-up
+	keyEmail       = "idn/"    // + id: flowRec of an email address
+	keyUser        = "user/"   // + id: userRec
+	keyAddress     = "addr/"   // + lower-case address: addrRec (verified addresses only)
+	keyLink        = "link/"   // + token hash: linkRec
+	keyClient      = "client/" // + cookie hash: clientRec
+	keySession     = "sess/"   // + session id: cookie hash
+	keySessionTok  = "stok/"   // + cookie hash: sessRec
+	keyUserSession = "usess/"  // + user id + "/" + session id: cookie hash
+)
+
+// flowKind names what a flow verifies.
+type flowKind string
+
+const (
+	kindSignIn flowKind = "sign_in"
+	kindSignUp flowKind = "sign_up"
+	kindEmail  flowKind = "verify_email"
+)
+
+// flowRec is the stored state of a sign-in, a sign-up or an email
+// address: one email-link verification and what it leads to.
+type flowRec struct {
+	ID       string   `json:"id"`
+	Kind     flowKind `json:"kind"`
+	ClientID string   `json:"client_id,omitempty"`
+	Status   string   `json:"status"`
+	Address  string   `json:"address"`
+	// UserID: sign-in, the account (empty when unknown); sign-up, the
+	// existing account or, once complete, the created one; email address,
+	// its owner.
+	UserID         string  `json:"user_id,omitempty"`
+	EmailAddressID string  `json:"email_address_id,omitempty"`
+	Existing       bool    `json:"existing,omitempty"` // sign-up for a registered address
+	Ver            *verRec `json:"ver,omitempty"`
+	RedirectURL    string  `json:"redirect_url,omitempty"`
+	SessionID      string  `json:"session_id,omitempty"`
+	SessionClaimed bool    `json:"session_claimed,omitempty"`
+	CreatedAt      int64   `json:"created_at"`
+	UpdatedAt      int64   `json:"updated_at"`
+	AbandonAt      int64   `json:"abandon_at,omitempty"`
+}
+
+// verRec is a stored verification.
+type verRec struct {
+	Strategy         string `json:"strategy"`
+	Status           string `json:"status"` // unverified, verified or failed; expired is derived
+	Attempts         int    `json:"attempts"`
+	ExpireAt         int64  `json:"expire_at"`
+	TokenHash        string `json:"token_hash,omitempty"`
+	VerifiedClientID string `json:"verified_client_id,omitempty"`
+}
+
+// status returns the verification's status at now.
+func (v *verRec) status(now time.Time) VerificationStatus {
+	if v.Status == string(VerificationUnverified) && v.ExpireAt != 0 && !now.Before(fromMS(v.ExpireAt)) {
+		return VerificationExpired
+	}
+	return VerificationStatus(v.Status)
+}
+
+// linkRec is the stored half of a magic link: what its token may do.
+type linkRec struct {
+	Kind        flowKind `json:"kind"`
+	FlowKey     string   `json:"flow"`
+	Address     string   `json:"address"`
+	ClientID    string   `json:"client_id"`
+	RedirectURL string   `json:"redirect_url,omitempty"`
+	ExpireAt    int64    `json:"expire_at"`
+	Used        bool     `json:"used,omitempty"`
+}
+
+// userRec is a stored user.
+type userRec struct {
+	ID                    string   `json:"id"`
+	PrimaryEmailAddressID string   `json:"primary_email_address_id"`
+	EmailAddressIDs       []string `json:"email_address_ids"`
+	CreatedAt             int64    `json:"created_at"`
+	UpdatedAt             int64    `json:"updated_at"`
+}
+
+// addrRec indexes a verified address to its owner.
+type addrRec struct {
+	UserID         string `json:"user_id"`
+	EmailAddressID string `json:"email_address_id"`
+}
+
+// clientRec is a stored client.
+type clientRec struct {
+	ID        string `json:"id"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+// sessRec is a stored session, keyed by its cookie's hash.
+type sessRec struct {
+	ID           string `json:"id"`
+	UserID       string `json:"user_id"`
+	ClientID     string `json:"client_id"`
+	Status       string `json:"status"`
+	CreatedAt    int64  `json:"created_at"`
+	UpdatedAt    int64  `json:"updated_at"`
+	LastActiveAt int64  `json:"last_active_at"`
+	AbandonAt    int64  `json:"abandon_at"` // absolute end
+}
+
+// loaded is a record read from the store with the bytes it was read as,
+// so that writing it back can be a compare-and-swap.
+type loaded[T any] struct {
+	key string
+	raw []byte
+	v   T
+}
+
+// load reads and decodes key. A missing key is store.ErrNotFound.
+func load[T any](ctx context.Context, st store.Store, key string) (*loaded[T], error) {
+	raw, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded[T]{key: key, raw: raw}
+	if err := json.Unmarshal(raw, &l.v); err != nil {
+		return nil, errors.New("magiclink: corrupt record " + key + ": " + err.Error())
+	}
+	return l, nil
+}
+
+// swap returns the op that replaces l with v, compare-and-swap style.
+func (l *loaded[T]) swap(v T, expiresAt time.Time) store.Op {
+	return store.Swap(l.key, l.raw, encode(v), expiresAt)
+}
+
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("magiclink: encoding a record: " + err.Error())
+	}
+	return b
+}
+
+// isNotFound reports whether err means a missing record.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// isConflict reports whether err is a failed store condition.
+func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+
+// maxRetries bounds optimistic-concurrency retries of one operation.
+const maxRetries = 16

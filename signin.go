@@ -1,0 +1,222 @@
+package magiclink
+
+import (
+	"context"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// SignInStatus is the state of a SignIn.
+type SignInStatus string
+
+// Sign-in statuses, as Clerk's.
+const (
+	SignInNeedsIdentifier  SignInStatus = "needs_identifier"
+	SignInNeedsFirstFactor SignInStatus = "needs_first_factor"
+	SignInComplete         SignInStatus = "complete"
+	SignInAbandoned        SignInStatus = "abandoned"
+)
+
+// FirstFactor is a way a sign-in can be verified.
+type FirstFactor struct {
+	Strategy       string
+	SafeIdentifier string
+	EmailAddressID string
+}
+
+// SignIn is a sign-in attempt (Clerk's sign_in_attempt): an identifier,
+// the way to verify it, and, once complete, the session it created.
+type SignIn struct {
+	ID                      string
+	Status                  SignInStatus
+	Identifier              string
+	SupportedFirstFactors   []FirstFactor
+	FirstFactorVerification *Verification
+	CreatedSessionID        string
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+	AbandonAt               time.Time
+
+	a      *Auth
+	client *Client
+	fresh  *NewSession
+}
+
+// SignInParams are the parameters of SignIns.Create.
+type SignInParams struct {
+	// Identifier is the email address to sign in with.
+	Identifier string
+	// Strategy is empty, "email_link", or "ticket" to sign in with a
+	// sign-in token.
+	Strategy string
+	// Ticket is the sign-in token, for strategy "ticket".
+	Ticket string
+}
+
+// SignIns creates and drives sign-in attempts.
+type SignIns struct{ a *Auth }
+
+// Create starts a sign-in for client. With an identifier it answers
+// needs_first_factor, the same way whether or not the address has an
+// account (unless enumeration protection is off). With strategy "ticket"
+// it redeems a sign-in token and answers complete with a new session.
+func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*SignIn, error) {
+	if client == nil {
+		return nil, paramMissing("client")
+	}
+	switch p.Strategy {
+	case StrategyTicket:
+		return s.a.redeemTicket(ctx, client, p.Ticket)
+	case "", StrategyEmailLink:
+	default:
+		return nil, paramValue("strategy", "strategy must be email_link or ticket.")
+	}
+	addr, err := parseAddress("identifier", p.Identifier)
+	if err != nil {
+		return nil, err
+	}
+	owner, _, err := s.a.lookupAddress(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	now := s.a.now()
+	f := flowRec{ID: newID(prefixSignIn), Kind: kindSignIn, ClientID: client.ID, Status: string(SignInNeedsFirstFactor),
+		Address: addr, CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
+	if owner != nil {
+		f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
+	} else {
+		if s.a.cfg.DisableEnumerationProtection {
+			return nil, identifierNotFound()
+		}
+		// A decoy id, indistinguishable from a real one.
+		f.EmailAddressID = newID(prefixEmail)
+	}
+	if err := s.a.st.Apply(ctx, store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))); err != nil {
+		return nil, err
+	}
+	return s.a.signIn(&f, client), nil
+}
+
+// Get returns the sign-in with id if client started it; to anyone else
+// it does not exist. Once the sign-in is complete, the first Get (or
+// Wait) by its client claims the session created when the link was
+// confirmed elsewhere: see SignIn.ClaimSession.
+func (s *SignIns) Get(ctx context.Context, client *Client, id string) (*SignIn, error) {
+	return s.Wait(ctx, client, id, 0)
+}
+
+// Wait is Get as a long poll: it answers as soon as the sign-in's status
+// or its verification's status changes, or after d.
+func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Duration) (*SignIn, error) {
+	if err := s.a.ownFlow(ctx, client, keySignIn, prefixSignIn, id); err != nil {
+		return nil, err
+	}
+	f, err := s.a.waitFlow(ctx, keySignIn+id, d)
+	if err != nil {
+		return nil, s.a.flowErr(err)
+	}
+	si := s.a.signIn(f, client)
+	return si, si.claim(ctx)
+}
+
+// PrepareVerification sends a magic link for the sign-in (Clerk's
+// prepare_first_factor). A new link supersedes earlier ones.
+func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*SignIn, error) {
+	f, err := si.a.prepare(ctx, keySignIn+si.ID, func(f *flowRec) error {
+		if f.ClientID != si.client.ID {
+			return notFound("sign in")
+		}
+		if p.EmailAddressID != "" && p.EmailAddressID != f.EmailAddressID {
+			return paramInvalid("email_address_id", "email_address_id must be the id of the sign-in's email_link factor.")
+		}
+		return nil
+	}, p)
+	if err != nil {
+		return nil, err
+	}
+	return si.a.signIn(f, si.client), nil
+}
+
+// StartMagicLinkFlow sends a magic link, then blocks until the link is
+// confirmed (the sign-in is complete), expires or fails, or ctx ends.
+// Cancel ctx to stop waiting. The returned sign-in's verification status
+// says which.
+func (si *SignIn) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignIn, error) {
+	if _, err := si.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
+		return nil, err
+	}
+	f, err := si.a.watchFlow(ctx, keySignIn+si.ID, 0, func(f *flowRec, _ bool) bool {
+		return f.Ver != nil && f.Ver.status(si.a.now()) != VerificationUnverified
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := si.a.signIn(f, si.client)
+	return out, out.claim(ctx)
+}
+
+// ClaimSession returns the session this sign-in created for its client,
+// with the token to set as its cookie, exactly once; nil when there is
+// none to hand out (not complete, or already handed out, for example to
+// the browser that confirmed the link).
+func (si *SignIn) ClaimSession(ctx context.Context) (*NewSession, error) {
+	if err := si.claim(ctx); err != nil {
+		return nil, err
+	}
+	s := si.fresh
+	si.fresh = nil
+	return s, nil
+}
+
+func (si *SignIn) claim(ctx context.Context) error {
+	if si.Status != SignInComplete || si.fresh != nil {
+		return nil
+	}
+	s, err := si.a.claimSession(ctx, keySignIn+si.ID, si.client)
+	si.fresh = s
+	return err
+}
+
+func (a *Auth) signIn(f *flowRec, client *Client) *SignIn {
+	si := &SignIn{ID: f.ID, Status: SignInStatus(f.Status), Identifier: f.Address,
+		SupportedFirstFactors:   []FirstFactor{{Strategy: StrategyEmailLink, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID}},
+		FirstFactorVerification: a.verification(f.Ver, f.ClientID),
+		CreatedAt:               fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), AbandonAt: fromMS(f.AbandonAt),
+		a: a, client: client}
+	if f.SessionID != "" && f.Status == string(SignInComplete) {
+		si.CreatedSessionID = f.SessionID
+	}
+	if f.abandoned(a.now()) {
+		si.Status = SignInAbandoned
+	}
+	if f.Ver != nil && f.Ver.Strategy == StrategyTicket {
+		si.SupportedFirstFactors = nil
+	}
+	return si
+}
+
+// ownFlow checks that the flow with id exists and belongs to client;
+// anything else is resource_not_found.
+func (a *Auth) ownFlow(ctx context.Context, client *Client, keyPrefix, idPrefix, id string) error {
+	what := flowKindOf(keyPrefix)
+	if client == nil || !validID(id, idPrefix) {
+		return notFound(what)
+	}
+	l, err := load[flowRec](ctx, a.st, keyPrefix+id)
+	if err != nil {
+		return a.flowErr(err)
+	}
+	if l.v.ClientID != client.ID {
+		return notFound(what)
+	}
+	return nil
+}
+
+// flowErr maps a store error while reading a flow.
+func (a *Auth) flowErr(err error) error {
+	if isNotFound(err) {
+		return notFound("resource")
+	}
+	return err
+}

@@ -1,0 +1,162 @@
+package magiclink
+
+import (
+	"context"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// SignUpStatus is the state of a SignUp.
+type SignUpStatus string
+
+// Sign-up statuses, as Clerk's.
+const (
+	SignUpMissingRequirements SignUpStatus = "missing_requirements"
+	SignUpComplete            SignUpStatus = "complete"
+	SignUpAbandoned           SignUpStatus = "abandoned"
+)
+
+// SignUp is a sign-up attempt (Clerk's sign_up_attempt): an email address
+// to verify and, once verified, the user and session it created.
+type SignUp struct {
+	ID                string
+	Status            SignUpStatus
+	EmailAddress      string
+	RequiredFields    []string
+	MissingFields     []string
+	UnverifiedFields  []string
+	EmailVerification *Verification // verifications.email_address
+	CreatedUserID     string
+	CreatedSessionID  string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	AbandonAt         time.Time
+
+	a      *Auth
+	client *Client
+	fresh  *NewSession
+}
+
+// SignUpParams are the parameters of SignUps.Create.
+type SignUpParams struct {
+	// EmailAddress is the address to sign up with.
+	EmailAddress string
+}
+
+// SignUps creates and drives sign-up attempts.
+type SignUps struct{ a *Auth }
+
+// Create starts a sign-up for client. It answers missing_requirements
+// the same way whether or not the address already has an account (unless
+// enumeration protection is off); the link then sent signs in to the
+// existing account instead.
+func (s *SignUps) Create(ctx context.Context, client *Client, p SignUpParams) (*SignUp, error) {
+	if client == nil {
+		return nil, paramMissing("client")
+	}
+	addr, err := parseAddress("email_address", p.EmailAddress)
+	if err != nil {
+		return nil, err
+	}
+	owner, _, err := s.a.lookupAddress(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if owner != nil && s.a.cfg.DisableEnumerationProtection {
+		return nil, identifierExists()
+	}
+	now := s.a.now()
+	f := flowRec{ID: newID(prefixSignUp), Kind: kindSignUp, ClientID: client.ID, Status: string(SignUpMissingRequirements),
+		Address: addr, CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
+	if err := s.a.st.Apply(ctx, store.Insert(keySignUp+f.ID, encode(f), flowExpiry(&f))); err != nil {
+		return nil, err
+	}
+	return s.a.signUp(&f, client), nil
+}
+
+// Get returns the sign-up with id if client started it; to anyone else it
+// does not exist.
+func (s *SignUps) Get(ctx context.Context, client *Client, id string) (*SignUp, error) {
+	return s.Wait(ctx, client, id, 0)
+}
+
+// Wait is Get as a long poll: it answers as soon as the sign-up's status
+// or its verification's status changes, or after d.
+func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Duration) (*SignUp, error) {
+	if err := s.a.ownFlow(ctx, client, keySignUp, prefixSignUp, id); err != nil {
+		return nil, err
+	}
+	f, err := s.a.waitFlow(ctx, keySignUp+id, d)
+	if err != nil {
+		return nil, s.a.flowErr(err)
+	}
+	su := s.a.signUp(f, client)
+	return su, su.claim(ctx)
+}
+
+// PrepareVerification sends a magic link verifying the sign-up's address.
+// A new link supersedes earlier ones.
+func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*SignUp, error) {
+	f, err := su.a.prepare(ctx, keySignUp+su.ID, func(f *flowRec) error {
+		if f.ClientID != su.client.ID {
+			return notFound("sign up")
+		}
+		return nil
+	}, p)
+	if err != nil {
+		return nil, err
+	}
+	return su.a.signUp(f, su.client), nil
+}
+
+// StartMagicLinkFlow sends a magic link, then blocks until it is
+// confirmed, expires or fails, or ctx ends.
+func (su *SignUp) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignUp, error) {
+	if _, err := su.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
+		return nil, err
+	}
+	f, err := su.a.watchFlow(ctx, keySignUp+su.ID, 0, func(f *flowRec, _ bool) bool {
+		return f.Ver != nil && f.Ver.status(su.a.now()) != VerificationUnverified
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := su.a.signUp(f, su.client)
+	return out, out.claim(ctx)
+}
+
+// ClaimSession is SignIn.ClaimSession for a sign-up.
+func (su *SignUp) ClaimSession(ctx context.Context) (*NewSession, error) {
+	if err := su.claim(ctx); err != nil {
+		return nil, err
+	}
+	s := su.fresh
+	su.fresh = nil
+	return s, nil
+}
+
+func (su *SignUp) claim(ctx context.Context) error {
+	if su.Status != SignUpComplete || su.fresh != nil {
+		return nil
+	}
+	s, err := su.a.claimSession(ctx, keySignUp+su.ID, su.client)
+	su.fresh = s
+	return err
+}
+
+func (a *Auth) signUp(f *flowRec, client *Client) *SignUp {
+	su := &SignUp{ID: f.ID, Status: SignUpStatus(f.Status), EmailAddress: f.Address,
+		RequiredFields: []string{"email_address"}, MissingFields: []string{}, UnverifiedFields: []string{"email_address"},
+		EmailVerification: a.verification(f.Ver, f.ClientID),
+		CreatedAt:         fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), AbandonAt: fromMS(f.AbandonAt),
+		a: a, client: client}
+	if f.Status == string(SignUpComplete) {
+		su.UnverifiedFields = []string{}
+		su.CreatedUserID, su.CreatedSessionID = f.UserID, f.SessionID
+	}
+	if f.abandoned(a.now()) {
+		su.Status = SignUpAbandoned
+	}
+	return su
+}

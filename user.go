@@ -1,0 +1,111 @@
+package magiclink
+
+import (
+	"context"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// User is an account: one or more email addresses, one of them primary.
+type User struct {
+	ID                    string
+	PrimaryEmailAddressID string
+	EmailAddresses        []*EmailAddress
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+// PrimaryEmailAddress returns the user's primary address, or "".
+func (u *User) PrimaryEmailAddress() string {
+	for _, e := range u.EmailAddresses {
+		if e.ID == u.PrimaryEmailAddressID {
+			return e.EmailAddress
+		}
+	}
+	return ""
+}
+
+// Users reads and creates users.
+type Users struct{ a *Auth }
+
+// Get returns the user with id, or an ErrNotFound error.
+func (us *Users) Get(ctx context.Context, id string) (*User, error) {
+	if !validID(id, prefixUser) {
+		return nil, notFound("user")
+	}
+	l, err := load[userRec](ctx, us.a.st, keyUser+id)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, notFound("user")
+		}
+		return nil, err
+	}
+	return us.a.user(ctx, &l.v)
+}
+
+// user assembles a User from its record and its address records.
+func (a *Auth) user(ctx context.Context, r *userRec) (*User, error) {
+	u := &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
+	for _, id := range r.EmailAddressIDs {
+		l, err := load[flowRec](ctx, a.st, keyEmail+id)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		u.EmailAddresses = append(u.EmailAddresses, a.emailAddress(&l.v))
+	}
+	return u, nil
+}
+
+// UserParams are the parameters of Users.Create.
+type UserParams struct {
+	// EmailAddress is the user's primary address. The app vouches for it
+	// (it is created verified), as for users let in off a waitlist.
+	EmailAddress string
+}
+
+// Create makes a user whose primary address is p.EmailAddress, marked
+// verified. An address that already has an account is a
+// form_identifier_exists error.
+func (us *Users) Create(ctx context.Context, p UserParams) (*User, error) {
+	addr, err := parseAddress("email_address", p.EmailAddress)
+	if err != nil {
+		return nil, err
+	}
+	now := us.a.now()
+	userID, emailID := newID(prefixUser), newID(prefixEmail)
+	email := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
+		Ver: &verRec{Strategy: "admin", Status: string(VerificationVerified)}, CreatedAt: ms(now), UpdatedAt: ms(now)}
+	user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}
+	err = us.a.st.Apply(ctx,
+		store.Insert(keyAddress+addressKey(addr), encode(addrRec{UserID: userID, EmailAddressID: emailID}), time.Time{}),
+		store.Insert(keyUser+userID, encode(user), time.Time{}),
+		store.Insert(keyEmail+emailID, encode(email), time.Time{}))
+	if isConflict(err) {
+		return nil, identifierExists()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return us.a.user(ctx, &user)
+}
+
+// FindByEmail returns the user owning the verified address addr, or an
+// ErrNotFound error.
+func (us *Users) FindByEmail(ctx context.Context, addr string) (*User, error) {
+	addr, err := parseAddress("email_address", addr)
+	if err != nil {
+		return nil, err
+	}
+	owner, _, err := us.a.lookupAddress(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if owner == nil {
+		return nil, notFound("user")
+	}
+	return us.Get(ctx, owner.UserID)
+}

@@ -1,0 +1,509 @@
+package magiclink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// VerificationStatus is the state of a Verification.
+type VerificationStatus string
+
+// Verification statuses, as Clerk's.
+const (
+	VerificationUnverified VerificationStatus = "unverified"
+	VerificationVerified   VerificationStatus = "verified"
+	VerificationExpired    VerificationStatus = "expired"
+	VerificationFailed     VerificationStatus = "failed"
+)
+
+// Verification strategies.
+const (
+	StrategyEmailLink = "email_link"
+	StrategyTicket    = "ticket"
+)
+
+// Verification is the state of one proof of an email address: a magic
+// link (strategy email_link) or a sign-in token (strategy ticket).
+type Verification struct {
+	Status   VerificationStatus
+	Strategy string
+	Attempts int
+	ExpireAt time.Time
+	// VerifiedFromTheSameClient says whether the link was confirmed in the
+	// browser that started the flow.
+	VerifiedFromTheSameClient bool
+}
+
+func (a *Auth) verification(v *verRec, originClient string) *Verification {
+	if v == nil {
+		return nil
+	}
+	return &Verification{
+		Status:                    v.status(a.now()),
+		Strategy:                  v.Strategy,
+		Attempts:                  v.Attempts,
+		ExpireAt:                  fromMS(v.ExpireAt),
+		VerifiedFromTheSameClient: v.VerifiedClientID != "" && v.VerifiedClientID == originClient,
+	}
+}
+
+// LinkStatus is the outcome of confirming a magic link.
+type LinkStatus string
+
+// Outcomes of ConfirmLink.
+const (
+	// LinkVerified: the link was live and its flow is complete.
+	LinkVerified LinkStatus = "verified"
+	// LinkExpired: the link was known but past its expiry.
+	LinkExpired LinkStatus = "expired"
+	// LinkFailed: the link was unknown, used or superseded.
+	LinkFailed LinkStatus = "failed"
+	// LinkClientMismatch: the link was confirmed in another browser than
+	// the one that asked for it, with same-client binding on; nothing was
+	// used up.
+	LinkClientMismatch LinkStatus = "client_mismatch"
+)
+
+// LinkResult is what confirming a magic link did.
+type LinkResult struct {
+	Status LinkStatus
+	// RedirectURL is the flow's stored redirect_url, or the configured
+	// fallback when the token is unknown.
+	RedirectURL string
+	// FlowID is the sign-in, sign-up or email address the link belongs to;
+	// empty when the token is unknown.
+	FlowID string
+	// SessionID is the session the flow created, if any, wherever it went.
+	SessionID string
+	// NewSession is set only when the confirming client received the
+	// session: set its cookie from NewSession.Token.
+	NewSession *NewSession
+}
+
+// PrepareParams are the parameters of PrepareVerification.
+type PrepareParams struct {
+	// Strategy must be "email_link" or empty.
+	Strategy string
+	// EmailAddressID, for a sign-in, must be the id from the sign-in's
+	// supported first factors, or empty.
+	EmailAddressID string
+	// RedirectURL is where the link lands after confirmation: a
+	// same-origin path or a URL on Config.RedirectOrigins.
+	RedirectURL string
+}
+
+// FlowParams are the parameters of StartMagicLinkFlow.
+type FlowParams struct {
+	// RedirectURL is as PrepareParams.RedirectURL.
+	RedirectURL string
+}
+
+// linkURL returns the confirm-page link carrying token.
+func (a *Auth) linkURL(token string) string {
+	return a.url(a.cfg.Prefix + "/verify?token=" + url.QueryEscape(token))
+}
+
+// pending reports whether a flow still waits for its link.
+func (f *flowRec) pending() bool {
+	switch f.Kind {
+	case kindSignIn:
+		return f.Status == string(SignInNeedsFirstFactor)
+	case kindSignUp:
+		return f.Status == string(SignUpMissingRequirements)
+	default:
+		return f.Ver == nil || f.Ver.Status == string(VerificationUnverified)
+	}
+}
+
+// abandoned reports whether a sign-in or sign-up is past its abandon
+// time without completing.
+func (f *flowRec) abandoned(now time.Time) bool {
+	return f.AbandonAt != 0 && !now.Before(fromMS(f.AbandonAt)) && f.pending()
+}
+
+// flowExpiry is how long a flow record is kept: a day past its abandon
+// time, so that late requests get a clear answer.
+func flowExpiry(f *flowRec) time.Time {
+	if f.AbandonAt == 0 {
+		return time.Time{}
+	}
+	return fromMS(f.AbandonAt).Add(flowLifetime)
+}
+
+// prepare starts a new email-link verification of the flow at key: a new
+// token supersedes the previous one, the link record is stored, and the
+// message is queued. It returns the updated flow.
+func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) error, p PrepareParams) (*flowRec, error) {
+	if p.Strategy != "" && p.Strategy != StrategyEmailLink {
+		return nil, paramValue("strategy", "strategy must be email_link.")
+	}
+	redirect, err := a.checkRedirect(p.RedirectURL)
+	if err != nil {
+		return nil, err
+	}
+	for range maxRetries {
+		l, err := load[flowRec](ctx, a.st, key)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, notFound(string(flowKindOf(key)))
+			}
+			return nil, err
+		}
+		f := l.v
+		now := a.now()
+		if err := check(&f); err != nil {
+			return nil, err
+		}
+		if f.abandoned(now) || !f.pending() {
+			return nil, flowConflict("This " + describe(f.Kind) + " can no longer be verified.")
+		}
+		if err := a.limiter.allowSend(f.Address, now); err != nil {
+			return nil, err
+		}
+		kind, ops, err := a.recipient(ctx, &f)
+		if err != nil {
+			return nil, err
+		}
+		token := newToken()
+		hash := hashToken(token)
+		expire := now.Add(a.cfg.LinkTTL)
+		f.Ver = &verRec{Strategy: StrategyEmailLink, Status: string(VerificationUnverified), ExpireAt: ms(expire), TokenHash: hash}
+		f.RedirectURL = redirect
+		f.UpdatedAt = ms(now)
+		link := linkRec{Kind: f.Kind, FlowKey: key, Address: f.Address, ClientID: f.ClientID, RedirectURL: redirect, ExpireAt: ms(expire)}
+		ops = append(ops, l.swap(f, flowExpiry(&f)), store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
+		if err := a.st.Apply(ctx, ops...); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return nil, err
+		}
+		data := mailer.Data{AppName: a.cfg.AppName, To: f.Address, Link: a.linkURL(token), ExpiresAt: expire, ExpiresIn: mailer.FormatDuration(a.cfg.LinkTTL)}
+		if kind == mailer.KindNoAccount {
+			data.Link, data.ExpiresAt, data.ExpiresIn = a.absolute(a.cfg.SignUpURL), time.Time{}, ""
+		}
+		a.sender.enqueue(kind, data)
+		return &f, nil
+	}
+	return nil, fmt.Errorf("magiclink: preparing %s: too much contention", key)
+}
+
+// recipient decides which message a flow's link goes out as, refreshing
+// what the flow knows about the address's account. The ops it returns
+// make the Apply fail if that knowledge goes stale.
+func (a *Auth) recipient(ctx context.Context, f *flowRec) (mailer.Kind, []store.Op, error) {
+	switch f.Kind {
+	case kindSignIn, kindSignUp:
+		owner, raw, err := a.lookupAddress(ctx, f.Address)
+		if err != nil {
+			return "", nil, err
+		}
+		check := store.Check(keyAddress+addressKey(f.Address), raw)
+		if f.Kind == kindSignIn {
+			if owner == nil {
+				f.UserID = ""
+				return mailer.KindNoAccount, []store.Op{check}, nil
+			}
+			f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
+			return mailer.KindSignIn, []store.Op{check}, nil
+		}
+		if owner != nil {
+			if a.cfg.DisableEnumerationProtection {
+				return "", nil, identifierExists()
+			}
+			f.Existing, f.UserID = true, owner.UserID
+			return mailer.KindSignUpExisting, []store.Op{check}, nil
+		}
+		f.Existing, f.UserID = false, ""
+		return mailer.KindSignUp, []store.Op{check}, nil
+	default:
+		return mailer.KindVerifyEmail, nil, nil
+	}
+}
+
+// lookupAddress returns the verified owner of addr, or nil, with the raw
+// index record (nil when absent) for a Check.
+func (a *Auth) lookupAddress(ctx context.Context, addr string) (*addrRec, []byte, error) {
+	l, err := load[addrRec](ctx, a.st, keyAddress+addressKey(addr))
+	if isNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return &l.v, l.raw, nil
+}
+
+// ConfirmLink consumes a magic-link token on behalf of client (nil for a
+// browser without a client cookie). It is what the confirm page's POST
+// does; opening a link never calls it. A token is used at most once: of
+// any number of concurrent confirmations exactly one is verified.
+//
+// The error is non-nil only for store failures; every outcome a user can
+// cause is a LinkResult.
+func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*LinkResult, error) {
+	fallback := &LinkResult{Status: LinkFailed, RedirectURL: a.cfg.FallbackURL}
+	if !validToken(token) {
+		return fallback, nil
+	}
+	hash := hashToken(token)
+	clientID := ""
+	if client != nil {
+		clientID = client.ID
+	}
+	for range maxRetries {
+		ll, err := load[linkRec](ctx, a.st, keyLink+hash)
+		if isNotFound(err) {
+			return fallback, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		link := ll.v
+		res := &LinkResult{Status: LinkFailed, RedirectURL: link.RedirectURL}
+		if res.RedirectURL == "" {
+			res.RedirectURL = a.cfg.FallbackURL
+		}
+		lf, err := load[flowRec](ctx, a.st, link.FlowKey)
+		if isNotFound(err) {
+			return res, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f := lf.v
+		res.FlowID = f.ID
+		now := a.now()
+		switch {
+		case link.Used || f.Ver == nil || f.Ver.TokenHash != hash || !f.pending():
+			return res, nil
+		case !now.Before(fromMS(link.ExpireAt)) || f.abandoned(now):
+			res.Status = LinkExpired
+			return res, nil
+		case clientID != link.ClientID && a.RequireSameClient():
+			res.Status = LinkClientMismatch
+			return res, nil
+		}
+		link.Used = true
+		f.Ver.Status = string(VerificationVerified)
+		f.Ver.Attempts++
+		f.Ver.VerifiedClientID = clientID
+		f.UpdatedAt = ms(now)
+		ops := []store.Op{ll.swap(link, fromMS(link.ExpireAt).Add(flowLifetime))}
+		var fresh *NewSession
+		switch f.Kind {
+		case kindSignIn, kindSignUp:
+			more, ok, err := a.completeAccount(ctx, &f, now)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				// The account is gone or was never there: nothing to sign
+				// in to. The link is used up all the same.
+				f.Ver.Status = string(VerificationFailed)
+				res.Status = LinkFailed
+				ops = append(ops, lf.swap(f, flowExpiry(&f)))
+				if err := a.st.Apply(ctx, ops...); err != nil {
+					if isConflict(err) {
+						continue
+					}
+					return nil, err
+				}
+				return res, nil
+			}
+			ops = append(ops, more...)
+			f.SessionID = newID(prefixSession)
+			if clientID == f.ClientID {
+				var sops []store.Op
+				fresh, sops = a.newSession(f.SessionID, f.UserID, clientID, now)
+				ops = append(ops, sops...)
+				f.SessionClaimed = true
+			}
+		case kindEmail:
+			more, ok, err := a.completeEmail(ctx, &f)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				f.Ver.Status = string(VerificationFailed)
+			}
+			ops = append(ops, more...)
+		}
+		ops = append(ops, lf.swap(f, flowExpiry(&f)))
+		if err := a.st.Apply(ctx, ops...); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return nil, err
+		}
+		if f.Ver.Status == string(VerificationVerified) {
+			res.Status = LinkVerified
+		}
+		res.SessionID = f.SessionID
+		res.NewSession = fresh
+		return res, nil
+	}
+	return nil, errors.New("magiclink: confirming a link: too much contention")
+}
+
+// completeAccount moves a verified sign-in or sign-up to complete and
+// returns the ops that do so: for a sign-up of a new address, creating
+// the user. ok is false when there is no account to sign in to.
+func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (ops []store.Op, ok bool, err error) {
+	owner, raw, err := a.lookupAddress(ctx, f.Address)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case owner != nil:
+		// Sign-in, or sign-up of an address that has (meanwhile) an
+		// account: sign in to that account.
+		if _, err := a.st.Get(ctx, keyUser+owner.UserID); err != nil {
+			if isNotFound(err) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		f.UserID = owner.UserID
+		ops = append(ops, store.Check(keyAddress+addressKey(f.Address), raw))
+	case f.Kind == kindSignIn:
+		return nil, false, nil
+	default:
+		userID, emailID := newID(prefixUser), newID(prefixEmail)
+		addr := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: f.Address, UserID: userID,
+			Ver:       &verRec{Strategy: StrategyEmailLink, Status: string(VerificationVerified), ExpireAt: f.Ver.ExpireAt, VerifiedClientID: f.Ver.VerifiedClientID},
+			CreatedAt: ms(now), UpdatedAt: ms(now)}
+		user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}
+		ops = append(ops,
+			store.Insert(keyAddress+addressKey(f.Address), encode(addrRec{UserID: userID, EmailAddressID: emailID}), time.Time{}),
+			store.Insert(keyUser+userID, encode(user), time.Time{}),
+			store.Insert(keyEmail+emailID, encode(addr), time.Time{}))
+		f.UserID = userID
+	}
+	if f.Kind == kindSignIn {
+		f.Status = string(SignInComplete)
+	} else {
+		f.Status = string(SignUpComplete)
+	}
+	return ops, true, nil
+}
+
+// completeEmail marks an added address verified and indexes it. ok is
+// false when another account verified the address first.
+func (a *Auth) completeEmail(ctx context.Context, f *flowRec) (ops []store.Op, ok bool, err error) {
+	owner, raw, err := a.lookupAddress(ctx, f.Address)
+	if err != nil {
+		return nil, false, err
+	}
+	if owner != nil {
+		if owner.UserID != f.UserID {
+			return []store.Op{store.Check(keyAddress+addressKey(f.Address), raw)}, false, nil
+		}
+		return []store.Op{store.Check(keyAddress+addressKey(f.Address), raw)}, true, nil
+	}
+	return []store.Op{store.Insert(keyAddress+addressKey(f.Address),
+		encode(addrRec{UserID: f.UserID, EmailAddressID: f.ID}), time.Time{})}, true, nil
+}
+
+// waitFlow blocks until the flow at key changes its status or its
+// verification's status (including by expiring), d passes, or ctx ends,
+// and returns the flow as it then is. A settled flow (complete, or its
+// verification no longer unverified) and d <= 0 return at once.
+func (a *Auth) waitFlow(ctx context.Context, key string, d time.Duration) (*flowRec, error) {
+	if d <= 0 {
+		l, err := load[flowRec](ctx, a.st, key)
+		if err != nil {
+			return nil, err
+		}
+		return &l.v, nil
+	}
+	var was string
+	return a.watchFlow(ctx, key, d, func(f *flowRec, first bool) bool {
+		if first {
+			// A settled flow will not change: answer at once.
+			was = a.flowState(f)
+			return !f.pending() || f.abandoned(a.now()) || (f.Ver != nil && f.Ver.status(a.now()) != VerificationUnverified)
+		}
+		return a.flowState(f) != was
+	})
+}
+
+// watchFlow re-reads the flow at key after every change (and when its
+// verification expires) until done returns true, d passes (d <= 0: no
+// limit), or ctx ends. It returns the flow as last read; only ctx's end
+// is an error. Waiting is event-driven: the store's Watch wakes it.
+func (a *Auth) watchFlow(ctx context.Context, key string, d time.Duration, done func(f *flowRec, first bool) bool) (*flowRec, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	changes, err := a.st.Watch(wctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	for first := true; ; first = false {
+		l, err := load[flowRec](ctx, a.st, key)
+		if err != nil {
+			return nil, err
+		}
+		if done(&l.v, first) {
+			return &l.v, nil
+		}
+		expiry.Stop()
+		var expired <-chan time.Time
+		if v := l.v.Ver; v != nil && v.status(a.now()) == VerificationUnverified {
+			expiry.Reset(fromMS(v.ExpireAt).Sub(a.now()) + time.Millisecond)
+			expired = expiry.C
+		}
+		select {
+		case <-changes:
+		case <-expired:
+		case <-timeout:
+			return &l.v, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// flowState is what a waiter watches: the flow's status and its
+// verification's.
+func (a *Auth) flowState(f *flowRec) string {
+	s := f.Status
+	if f.Ver != nil {
+		s += "/" + string(f.Ver.status(a.now()))
+	}
+	return s
+}
+
+func flowKindOf(key string) string {
+	switch {
+	case len(key) >= 4 && key[:4] == keySignIn:
+		return "sign in"
+	case len(key) >= 4 && key[:4] == keySignUp:
+		return "sign up"
+	}
+	return "email address"
+}
+
+func describe(k flowKind) string {
+	switch k {
+	case kindSignIn:
+		return "sign-in"
+	case kindSignUp:
+		return "sign-up"
+	}
+	return "email address"
+}
