@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -106,9 +107,11 @@ type SignInToken struct {
 	// link that opens a confirm page whose button signs the browser in
 	// and lands on Config.AfterSignInURL. Set only by Create.
 	URL string
-	// ExpireAt is when the token stops working.
-	ExpireAt  time.Time
+	// ExpireAt is when the token stops working: its exp claim.
+	ExpireAt time.Time
+	// CreatedAt is when the token was issued.
 	CreatedAt time.Time
+	// UpdatedAt is when its status last changed.
 	UpdatedAt time.Time
 }
 
@@ -300,7 +303,7 @@ func (a *Auth) parseTicket(ctx context.Context, token string) (*ticketClaims, er
 	if !compactJWS(token) {
 		return nil, ticketInvalid()
 	}
-	kid, ok := ticketHeader(token[:bytes.IndexByte([]byte(token), '.')])
+	kid, ok := ticketHeader(token[:strings.IndexByte(token, '.')])
 	if !ok {
 		return nil, ticketInvalid()
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/boltstore"
 	"github.com/magiclink-go/magiclink/store/memstore"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
@@ -56,7 +58,7 @@ func newTicketEnv(t testing.TB, mod func(*magiclink.Config)) *tenv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	return &tenv{auth: a, st: st, clock: clock}
+	return &tenv{auth: a, st: cfg.Store, clock: clock}
 }
 
 func (e *tenv) user(t testing.TB, addr string) *magiclink.User {
@@ -262,47 +264,60 @@ func TestTicketCreateErrors(t *testing.T) {
 }
 
 func TestTicketConcurrentRedemption(t *testing.T) {
-	e := newTicketEnv(t, nil)
-	u := e.user(t, "ada@example.com")
-	tok := e.token(t, u.ID, 0)
-	const n = 64
-	clients := make([]*magiclink.Client, n)
-	for i := range clients {
-		clients[i] = e.client(t)
-	}
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = e.auth.SignIn.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
-		}()
-	}
-	close(start)
-	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "sign_in_token_already_used_code":
-			t.Errorf("redemption: %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Fatalf("%d redemptions succeeded; want exactly 1", ok)
-	}
-	if s := e.sessions(t, u.ID); s != 1 {
-		t.Fatalf("%d sessions; want exactly 1", s)
+	for _, name := range []string{"memstore", "boltstore"} {
+		t.Run(name, func(t *testing.T) {
+			e := newTicketEnv(t, func(c *magiclink.Config) {
+				if name == "boltstore" {
+					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), &boltstore.Options{Now: c.Now})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { bs.Close() })
+					c.Store = bs
+				}
+			})
+			u := e.user(t, "ada@example.com")
+			tok := e.token(t, u.ID, 0)
+			const n = 64
+			clients := make([]*magiclink.Client, n)
+			for i := range clients {
+				clients[i] = e.client(t)
+			}
+			var (
+				wg    sync.WaitGroup
+				start = make(chan struct{})
+				errs  = make([]error, n)
+			)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, errs[i] = e.auth.SignIn.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+				}()
+			}
+			close(start)
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "sign_in_token_already_used_code":
+					t.Errorf("redemption: %v", err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d redemptions succeeded; want exactly 1", ok)
+			}
+			if s := e.sessions(t, u.ID); s != 1 {
+				t.Fatalf("%d sessions; want exactly 1", s)
+			}
+		})
 	}
 }
 
-// forge builds a compact JWS from header and claims, signed by sign.
+// sitForge builds a compact JWS from header and claims, signed by sign.
 func sitForge(header, claims any, sign func(input []byte) []byte) string {
 	enc := func(v any) string {
 		b, err := json.Marshal(v)
@@ -319,7 +334,7 @@ func sitEdSigner(k ed25519.PrivateKey) func([]byte) []byte {
 	return func(in []byte) []byte { return ed25519.Sign(k, in) }
 }
 
-// parts decodes a token's header and claims.
+// sitParts decodes a token's header and claims.
 func sitParts(t testing.TB, tok string) (header, claims map[string]any, sig string) {
 	t.Helper()
 	seg := strings.Split(tok, ".")
