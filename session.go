@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -185,24 +186,26 @@ func (ss *Sessions) RevokeUser(ctx context.Context, userID string) (int, error) 
 // finish removes a session's records, so its cookie stops working, and
 // returns it with status.
 func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus) (*Session, error) {
-	l, err := ss.byID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	err = ss.a.st.Apply(ctx,
-		store.DeleteIf(l.key, l.raw),
-		store.Delete(keySession+id),
-		store.Delete(keyUserSession+l.v.UserID+"/"+id))
-	if err != nil {
-		if isConflict(err) {
-			// Touched concurrently: try once more with fresh bytes.
-			return ss.finish(ctx, id, status)
+	for range maxRetries {
+		l, err := ss.byID(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		err = ss.a.st.Apply(ctx,
+			store.DeleteIf(l.key, l.raw),
+			store.Delete(keySession+id),
+			store.Delete(keyUserSession+l.v.UserID+"/"+id))
+		if isConflict(err) {
+			continue // touched concurrently: again with fresh bytes
+		}
+		if err != nil {
+			return nil, err
+		}
+		r := l.v
+		r.Status, r.UpdatedAt = string(status), ms(ss.a.now())
+		return ss.a.session(&r), nil
 	}
-	r := l.v
-	r.Status, r.UpdatedAt = string(status), ms(ss.a.now())
-	return ss.a.session(&r), nil
+	return nil, errors.New("magiclink: ending a session: too much contention")
 }
 
 // claimSession hands the session a flow created, when the link was
