@@ -15,7 +15,7 @@ import (
 func (a *Auth) ticketPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	page := confirmPage{Action: a.cfg.Prefix + "/ticket", Token: token,
-		Title: "Sign in to " + a.cfg.AppName, Text: "Continue to sign in to " + a.cfg.AppName + ".", Button: "Sign in"}
+		Title: "Sign in to " + a.cfg.AppName, Text: "Continue to " + a.cfg.AppName + ".", Button: "Sign in to " + a.cfg.AppName}
 	rec, err := a.checkTicket(r.Context(), token)
 	if e := AsError(err); e != nil {
 		page.Token = ""
