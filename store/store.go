@@ -47,7 +47,9 @@ const (
 // expired: every method treats it exactly as absent, and the store deletes it
 // eventually. Values returned are the caller's to keep (copies).
 type Store interface {
-	// Get returns the value of key, or ErrNotFound.
+	// Get returns the value of key, or ErrNotFound. The value of a present
+	// record is never nil, even when empty, so that it can be passed back
+	// as the Old of a Check (where nil means absent).
 	Get(ctx context.Context, key string) ([]byte, error)
 
 	// Apply performs ops atomically and durably: either every condition

@@ -18,12 +18,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is an in-memory store.Store. Expired records are dropped lazily,
-// when they are next touched, and by List.
+// Store is an in-memory store.Store. Expired records are dropped lazily:
+// when a Get or an Apply touches their key, and when a List passes over
+// them.
 type Store struct {
 	now    func() time.Time
 	hub    store.Hub
-	mu     sync.RWMutex
+	mu     sync.Mutex
 	data   map[string]record
 	closed bool
 }
@@ -44,9 +45,15 @@ func New(opts *Options) *Store {
 	return s
 }
 
+// live returns the record of key if it is live at now, and drops it if it
+// has expired. s.mu must be held.
 func (s *Store) live(key string, now time.Time) (record, bool) {
 	r, ok := s.data[key]
-	if !ok || (!r.expiresAt.IsZero() && !r.expiresAt.After(now)) {
+	if !ok {
+		return record{}, false
+	}
+	if !r.expiresAt.IsZero() && !r.expiresAt.After(now) {
+		delete(s.data, key)
 		return record{}, false
 	}
 	return r, true
@@ -57,8 +64,11 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	if err := store.ValidKey(key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil, store.ErrClosed
 	}
@@ -113,8 +123,8 @@ func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Ite
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil, store.ErrClosed
 	}
@@ -137,26 +147,27 @@ func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Ite
 
 // Watch implements store.Store.
 func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
-	s.mu.RLock()
+	s.mu.Lock()
 	closed := s.closed
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	if closed {
 		return nil, store.ErrClosed
 	}
 	return s.hub.Watch(ctx, key)
 }
 
-// Close implements store.Store.
+// Close implements store.Store. It drops every record; closing twice is
+// harmless.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.data = nil
 	return nil
 }
 
+// clone copies b. A present record's value is never nil, even when empty,
+// so that a caller can pass the value it read as the Old of a Check.
 func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
 	return append(make([]byte, 0, len(b)), b...)
 }

@@ -1,0 +1,252 @@
+// Package boltstore is the default store.Store: one bbolt file, for a
+// single process.
+//
+// Records live in one bucket; each value is stored as an 8-byte big-endian
+// expiry (Unix nanoseconds, 0 for never) followed by the value's bytes.
+// Every byte slice a Store returns is copied out of its transaction, so it
+// never aliases bbolt's memory map.
+//
+// Apply uses group commit: while one bbolt transaction commits, the Applies
+// that arrive queue up and then commit together in the next transaction,
+// each with its own conditions, so concurrent callers share the cost of a
+// disk sync without waiting for a timer. Expired records are hidden at once
+// and deleted by a background sweeper.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// ErrLocked is returned by Open when another process (or another Store in
+// this one) holds the database file and did not let go within
+// Options.Timeout.
+var ErrLocked = errors.New("boltstore: database file is in use by another process")
+
+// Defaults for Options.
+const (
+	// DefaultTimeout is how long Open waits for a locked file.
+	DefaultTimeout = time.Second
+	// DefaultSweepInterval is how often expired records are deleted.
+	DefaultSweepInterval = time.Minute
+)
+
+// Options configures a Store. A nil *Options and zero fields mean the
+// defaults.
+type Options struct {
+	// Now is the clock that decides expiry; default time.Now.
+	Now func() time.Time
+	// Timeout is how long Open waits for the file lock another process
+	// holds before failing with ErrLocked; default DefaultTimeout.
+	Timeout time.Duration
+	// SweepInterval is how often expired records are deleted; default
+	// DefaultSweepInterval, negative: never.
+	SweepInterval time.Duration
+	// Logger receives the sweeper's reports and commit failures; default:
+	// discard.
+	Logger *slog.Logger
+}
+
+// bucket holds every record.
+var bucket = []byte("magiclink")
+
+// Store is a store.Store on a bbolt file. Open it with Open; all methods
+// are safe for concurrent use.
+type Store struct {
+	db       *bolt.DB
+	now      func() time.Time
+	log      *slog.Logger
+	interval time.Duration
+	hub      store.Hub
+
+	// queue carries Applies to the committer. mu guards closed, and
+	// Apply holds it for reading while it sends, so that once Close has
+	// set closed no send is under way and the committer can drain queue.
+	mu     sync.RWMutex
+	closed bool
+	queue  chan *request
+	stop   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// Sweeper tuning and hooks; tests change them before start.
+	sweepChunk int              // records deleted per write transaction
+	sweepScan  int              // records examined per read transaction
+	onSweep    func(int, error) // called after each background sweep
+
+	commits atomic.Uint64 // transactions committed by Apply, for benchmarks
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the bbolt file at path, creating it if needed, and starts
+// the committer and the sweeper. opts may be nil. A file can be open in
+// only one Store at a time, in this process or any other: Open fails with
+// an error wrapping ErrLocked if the file stays locked for opts.Timeout.
+func Open(path string, opts *Options) (*Store, error) {
+	s, err := open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}
+
+// open opens the file and sets s up without starting its goroutines.
+func open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("boltstore: negative Timeout %v", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s still locked after %v", ErrLocked, path, o.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: create bucket: %w", path, err)
+	}
+	return &Store{
+		db:         db,
+		now:        o.Now,
+		log:        o.Logger,
+		interval:   o.SweepInterval,
+		queue:      make(chan *request, maxBatch),
+		stop:       make(chan struct{}),
+		sweepChunk: 1000,
+		sweepScan:  10000,
+	}, nil
+}
+
+// start starts the committer and, unless disabled, the sweeper.
+func (s *Store) start() {
+	s.wg.Add(1)
+	go s.commitLoop()
+	if s.interval > 0 {
+		s.wg.Add(1)
+		go s.sweepLoop()
+	}
+}
+
+// view runs fn in a read transaction, unless the store is closed.
+func (s *Store) view(ctx context.Context, fn func(b *bolt.Bucket) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	return s.db.View(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucket)) })
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := store.ValidKey(key); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := s.view(ctx, func(b *bolt.Bucket) error {
+		v, _, ok := decode(b.Get([]byte(key)), s.nowNanos())
+		if !ok {
+			return store.ErrNotFound
+		}
+		value = clone(v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return value, nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Item, error) {
+	var items []store.Item
+	err := s.view(ctx, func(b *bolt.Bucket) error {
+		now := s.nowNanos()
+		p := []byte(prefix)
+		c := b.Cursor()
+		for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
+			v, exp, ok := decode(raw, now)
+			if !ok {
+				continue
+			}
+			items = append(items, store.Item{Key: string(k), Value: clone(v), ExpiresAt: expiryTime(exp)})
+			if limit > 0 && len(items) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// Watch implements store.Store.
+func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, store.ErrClosed
+	}
+	return s.hub.Watch(ctx, key)
+}
+
+// Close implements store.Store. It lets the Applies already queued
+// commit, stops the sweeper, waits for both, and closes the file. Calls
+// after the first return the first one's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+		s.wg.Wait()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("boltstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) nowNanos() int64 { return expiryNanos(s.now()) }

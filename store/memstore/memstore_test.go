@@ -1,0 +1,111 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T, now func() time.Time) store.Store {
+			return New(&Options{Now: now})
+		},
+	})
+}
+
+func TestNilOptions(t *testing.T) {
+	s := New(nil)
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Apply(ctx, store.Put("k", []byte("v"), time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+}
+
+// TestExpiredDropped checks the lazy expiry the Store doc promises:
+// expired records leave memory when touched or listed.
+func TestExpiredDropped(t *testing.T) {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ctx := t.Context()
+	tests := []struct {
+		name  string
+		touch func(s *Store) error
+	}{
+		{"Get", func(s *Store) error { _, err := s.Get(ctx, "a"); return ignore(err, store.ErrNotFound) }},
+		{"Apply", func(s *Store) error { return s.Apply(ctx, store.Check("a", nil)) }},
+		{"List", func(s *Store) error { _, err := s.List(ctx, "a", 0); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := storetest.NewClock(start)
+			s := New(&Options{Now: clock.Now})
+			defer s.Close()
+			if err := s.Apply(ctx,
+				store.Put("a", []byte("1"), start.Add(time.Minute)),
+				store.Put("b", []byte("2"), start.Add(time.Minute)),
+			); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Minute)
+			if err := tt.touch(s); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.Lock()
+			_, a := s.data["a"]
+			_, b := s.data["b"]
+			s.mu.Unlock()
+			if a {
+				t.Error(`expired record "a" still held after it was touched`)
+			}
+			if !b {
+				t.Error(`expired record "b" dropped though not touched`)
+			}
+		})
+	}
+}
+
+// TestWatchReleased checks that a subscription ends with its context.
+func TestWatchReleased(t *testing.T) {
+	s := New(nil)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	for _, k := range []string{"a", "a", "b"} {
+		if _, err := s.Watch(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.hub.Watchers(); n != 3 {
+		t.Fatalf("%d watchers after 3 Watch calls", n)
+	}
+	cancel()
+	waitWatchers(t, &s.hub, 0)
+}
+
+// waitWatchers waits until hub has n subscriptions. The hub releases a
+// subscription in a goroutine started when the context ends and reports
+// no event for it, so this polls, with a generous deadline.
+func waitWatchers(t *testing.T, hub *store.Hub, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for hub.Watchers() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watchers after 10s, want %d", hub.Watchers(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func ignore(err, want error) error {
+	if errors.Is(err, want) {
+		return nil
+	}
+	return err
+}
