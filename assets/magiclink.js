@@ -5,7 +5,8 @@
  *   const done = await si.startMagicLinkFlow({ redirectUrl: "/verified" }); // resolves when the link is confirmed or expires
  *
  * Objects returned are the API's JSON (snake_case fields) with methods added.
- * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code.
+ * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code,
+ * and retryAfter (seconds, from Retry-After; 0 when absent) for 429 too_many_requests.
  */
 (function (global) {
   "use strict";
@@ -42,7 +43,7 @@
         return res.text().then(function (text) {
           var data = null;
           try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-          if (!res.ok) throw new MagiclinkError(res.status, data);
+          if (!res.ok) { var err = new MagiclinkError(res.status, data); err.retryAfter = Number(res.headers.get("Retry-After")) || 0; throw err; }
           return data;
         });
       });
