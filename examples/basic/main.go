@@ -1,0 +1,327 @@
+// Command basic is magiclink's runnable default app: sign-up, sign-in,
+// the page magic links land on, an account page where addresses are added
+// and verified, sign-out, the custom flow for sign-in tokens
+// (/accept-token?token=…) and a development inbox that shows every email
+// sent, links included.
+//
+// Run it from the repository's root:
+//
+//	go run ./examples/basic
+//
+// then open http://localhost:8080 and sign up; the email arrives in the
+// dev inbox at http://localhost:8080/dev/mail. Data is kept in a bbolt
+// file, magiclink-basic.db in the working directory.
+//
+// Flags:
+//
+//	-addr host:port          listen address (default localhost:8080)
+//	-db file                 bbolt file (default magiclink-basic.db)
+//	-base-url URL            URL links are built from (default http:// + addr)
+//	-mail-dir dir            also write each email as an .eml file in dir
+//	-smtp URL                also send through an SMTP server, e.g.
+//	                         smtp://user:pass@host:587 (STARTTLS) or smtps://…;
+//	                         the sender is the SMTP user when it is an address,
+//	                         else no-reply@ the base URL's host
+//	-link-ttl duration       how long a magic link works (default 10m)
+//	-require-same-client     links work only in the browser that asked for
+//	                         them (default true)
+//	-rate-limits             limit how often links are sent (default true)
+//
+// The Frontend API is mounted at /auth and the Backend API at /v1, with
+// the key from the environment variable MAGICLINK_SECRET_KEY; when it is
+// unset, a key is generated and printed at start-up.
+//
+// The dev inbox shows working sign-in links to anyone who can reach the
+// app: it is for development only, never for a deployment.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/maildir"
+	"github.com/magiclink-go/magiclink/mailer/smtp"
+)
+
+// shutdownTimeout bounds a graceful shutdown.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "basic:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line's.
+type options struct {
+	addr, db, baseURL, mailDir, smtpURL string
+	linkTTL                             time.Duration
+	sameClient, rateLimits              bool
+	secretKey                           string // from MAGICLINK_SECRET_KEY
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	var o options
+	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "localhost:8080", "listen `address`")
+	fs.StringVar(&o.db, "db", "magiclink-basic.db", "bbolt `file` the data is kept in")
+	fs.StringVar(&o.baseURL, "base-url", "", "`URL` links are built from (default http:// + addr)")
+	fs.StringVar(&o.mailDir, "mail-dir", "", "also write each email as an .eml file in `dir`")
+	fs.StringVar(&o.smtpURL, "smtp", "", "also send emails through this SMTP server: smtp://user:pass@host:587 or smtps://…")
+	fs.DurationVar(&o.linkTTL, "link-ttl", magiclink.DefaultLinkTTL, "how long a magic link works")
+	fs.BoolVar(&o.sameClient, "require-same-client", true, "links work only in the browser that asked for them")
+	fs.BoolVar(&o.rateLimits, "rate-limits", true, "limit how often links are sent (false for load tests)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.linkTTL <= 0 {
+		return nil, fmt.Errorf("-link-ttl must be positive, got %v", o.linkTTL)
+	}
+	o.secretKey = os.Getenv("MAGICLINK_SECRET_KEY")
+	return &o, nil
+}
+
+// run serves the app until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if o.baseURL == "" {
+		o.baseURL = "http://" + listenAddr(o.addr, ln.Addr())
+	}
+	generated := o.secretKey == ""
+	if generated {
+		o.secretKey = newSecretKey()
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := newApp(o, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	// Long polls (a waiting tab, the inbox page) would hold a graceful
+	// shutdown up: their requests' context ends when it starts.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(endRequests)
+
+	fmt.Fprintf(stdout, "magiclink demo listening on %s\n", o.baseURL)
+	fmt.Fprintf(stdout, "dev inbox: %s/dev/mail\n", o.baseURL)
+	if generated { // the one secret printed, deliberately, for local development
+		fmt.Fprintf(stdout, "Backend API at %s/v1, key (generated for this run; set MAGICLINK_SECRET_KEY to choose one):\n  %s\n", o.baseURL, o.secretKey)
+	} else {
+		fmt.Fprintf(stdout, "Backend API at %s/v1, key from MAGICLINK_SECRET_KEY\n", o.baseURL)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return a.close()
+}
+
+// listenAddr is the host:port to build the default base URL from: the
+// host as given (so "localhost" stays "localhost", which matters to
+// cookies), with the port actually bound (for ":0").
+func listenAddr(addr string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil {
+		return bound.String()
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newSecretKey returns a random Backend API key.
+func newSecretKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "sk_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// app is the wired application.
+type app struct {
+	auth    *magiclink.Auth
+	inbox   *inbox
+	handler http.Handler
+}
+
+// newApp opens the store and wires the mailers, magiclink and the routes.
+func newApp(o *options, logger *slog.Logger) (*app, error) {
+	// The maildir mailer goes first, so a message is in its folder by the
+	// time the inbox shows it; a slow SMTP server delays neither.
+	in := newInbox()
+	from := sender(o)
+	var mailers []mailer.Mailer
+	if o.mailDir != "" {
+		m, err := maildir.New(o.mailDir, maildir.WithFrom(from))
+		if err != nil {
+			return nil, err
+		}
+		mailers = append(mailers, m)
+	}
+	mailers = append(mailers, in)
+	if o.smtpURL != "" {
+		m, err := smtp.FromURL(o.smtpURL, from)
+		if err != nil {
+			return nil, err
+		}
+		mailers = append(mailers, m)
+	}
+	auth, err := magiclink.New(magiclink.Config{
+		BaseURL:          o.baseURL,
+		AppName:          "magiclink demo",
+		DBPath:           o.db,
+		Mailer:           mailer.Multi(mailers...),
+		LinkTTL:          o.linkTTL,
+		AllowCrossClient: !o.sameClient,
+		Limits:           magiclink.Limits{Disabled: !o.rateLimits},
+		FallbackURL:      "/verified",
+		AfterSignInURL:   "/account",
+		SignUpURL:        "/sign-up",
+		SignInURL:        "/sign-in",
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		auth.Close()
+		return nil, err
+	}
+	s := &site{auth: auth, inbox: in, linkTTL: mailer.FormatDuration(o.linkTTL), log: logger, pages: pages}
+
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", retryWhenCut(auth.Handler()))
+	mux.Handle("/v1/", backendAPI(auth, o.secretKey))
+	mux.Handle("GET /static/", http.FileServerFS(files))
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth.LoadSession(h)) }
+	page("GET /{$}", s.home)
+	page("GET /sign-in", s.signIn)
+	page("GET /sign-up", s.signUp)
+	page("GET /verified", s.verified)
+	mux.Handle("GET /account", auth.RequireSession(http.HandlerFunc(s.account)))
+	page("GET /accept-token", s.acceptToken)
+	page("GET /dev/mail", s.handleInbox)
+	page("GET /dev/mail/{n}", s.handleMessage)
+	mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
+	page("/", s.notFound)
+	return &app{auth: auth, inbox: in, handler: mux}, nil
+}
+
+// sender is the From of the emails: the SMTP user when it is an address
+// (many servers insist on it), else no-reply at the base URL's host.
+func sender(o *options) string {
+	if u, err := url.Parse(o.smtpURL); err == nil && u.User != nil {
+		if a, err := mail.ParseAddress(u.User.Username()); err == nil {
+			return "magiclink demo <" + a.Address + ">"
+		}
+	}
+	if u, err := url.Parse(o.baseURL); err == nil {
+		if a, err := mail.ParseAddress("no-reply@" + u.Hostname()); err == nil {
+			return "magiclink demo <" + a.Address + ">"
+		}
+	}
+	return "magiclink demo <no-reply@localhost>"
+}
+
+// close closes magiclink, which closes the bbolt file.
+func (a *app) close() error { return a.auth.Close() }
+
+// backendAPI returns the Backend API (sign-in tokens, users) to mount at
+// /v1, guarded by secretKey.
+func backendAPI(auth *magiclink.Auth, secretKey string) http.Handler {
+	return http.StripPrefix("/v1", auth.BackendHandler(secretKey))
+}
+
+// retryWhenCut answers 503 with Retry-After to requests whose handler
+// returned without answering because their context ended (the server is
+// shutting down and cut a long poll short), so that a waiting page's
+// magiclink.js retries the poll (and reaches the restarted server)
+// instead of reading an empty 200.
+func retryWhenCut(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		aw := &answerWriter{ResponseWriter: w}
+		next.ServeHTTP(aw, r)
+		if !aw.answered && r.Context().Err() != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"service_unavailable","message":"The server is restarting.","long_message":"The server is restarting. Try again in a moment.","meta":{}}]}`)
+		}
+	})
+}
+
+// answerWriter records whether a handler answered.
+type answerWriter struct {
+	http.ResponseWriter
+	answered bool
+}
+
+func (w *answerWriter) WriteHeader(code int) {
+	w.answered = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	w.answered = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+// testApp is the app behind an httptest server whose URL is its BaseURL.
+type testApp struct {
+	*app
+	url string
+}
+
+func newTestApp(t *testing.T, args ...string) *testApp {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	o, err := parseFlags(append([]string{"-db", filepath.Join(t.TempDir(), "test.db"), "-base-url", base}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a.handler
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := a.close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &testApp{app: a, url: base}
+}
+
+// browser returns a client with a cookie jar that does not follow
+// redirects on its own unless follow is set.
+func browser(t *testing.T, follow bool) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	if !follow {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c
+}
+
+// get fetches url as a browser navigating would, and returns the status
+// and body.
+func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(body)
+}
+
+// postJSON posts body and decodes the JSON answer into out.
+func postJSON(t *testing.T, c *http.Client, url string, body any, out any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Post(url, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %s %s", url, res.Status, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatalf("POST %s: %v in %s", url, err, raw)
+	}
+}
+
+// waitMessage waits until the inbox holds a message to addr and returns
+// the newest such.
+func waitMessage(t *testing.T, in *inbox, addr string) *inboxMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		msgs, _, changed := in.messages()
+		for _, m := range msgs {
+			if m.To == addr {
+				return m
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("no message to %s", addr)
+		}
+	}
+}
+
+// startSignUp posts a sign-up for addr and prepares its link.
+func startSignUp(t *testing.T, c *http.Client, base, addr string) string {
+	t.Helper()
+	var su struct{ ID, Status string }
+	postJSON(t, c, base+"/auth/sign_ups", map[string]string{"email_address": addr}, &su)
+	if su.Status != "missing_requirements" {
+		t.Fatalf("sign-up status %q", su.Status)
+	}
+	postJSON(t, c, base+"/auth/sign_ups/"+su.ID+"/prepare_verification",
+		map[string]string{"strategy": "email_link", "redirect_url": "/verified"}, &su)
+	return su.ID
+}
+
+func TestPages(t *testing.T) {
+	ta := newTestApp(t)
+	tests := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/", 200, "Sign in without a password"},
+		{"/sign-in", 200, "Email me a sign-in link"},
+		{"/sign-in", 200, "magiclink.signIn.create"},
+		{"/sign-up", 200, "Email me a sign-up link"},
+		{"/sign-up", 200, `startMagicLinkFlow({ redirectUrl: "/verified" })`},
+		{"/verified?magiclink_status=verified&magiclink_created_session=sess_x", 200, "You’re signed in"},
+		{"/verified?magiclink_status=verified", 200, "Return to your original tab"},
+		{"/verified?magiclink_status=verified&flow=email", 200, "Email address verified"},
+		{"/verified?magiclink_status=client_mismatch", 200, "Open this link on the device where you asked for it"},
+		{"/verified?magiclink_status=expired", 200, "This link has expired"},
+		{"/verified?magiclink_status=expired", 200, `href="/sign-in"`},
+		{"/verified?magiclink_status=failed", 200, "This link is no longer valid"},
+		{"/accept-token", 200, "No token provided."},
+		{"/accept-token?token=abc", 200, "Signing you in…"},
+		{"/accept-token?token=abc", 200, `strategy: "ticket"`},
+		{"/dev/mail", 200, "Development tool"},
+		{"/dev/mail/7", 404, "Page not found"},
+		{"/static/app.css", 200, "--accent"},
+		{"/auth/magiclink.js", 200, "startMagicLinkFlow"},
+		{"/nowhere", 404, "Page not found"},
+		{"/v1/users/user_x", 401, "authentication_invalid"},
+	}
+	c := browser(t, false)
+	for _, tt := range tests {
+		res, body := get(t, c, ta.url+tt.path)
+		if res.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: %d, want %d and a body with %q:\n%.300s", tt.path, res.StatusCode, tt.status, tt.want, body)
+		}
+	}
+
+	res, _ := get(t, c, ta.url+"/account")
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/sign-in?redirect_url=%2Faccount" {
+		t.Errorf("GET /account without a session: %d to %q, want 303 to the sign-in page", res.StatusCode, loc)
+	}
+}
+
+func TestInboxListsSignUp(t *testing.T) {
+	ta := newTestApp(t)
+	c := browser(t, false)
+	startSignUp(t, c, ta.url, "ada@example.com")
+	m := waitMessage(t, ta.inbox, "ada@example.com")
+	if m.Kind != mailer.KindSignUp || m.Link == "" {
+		t.Fatalf("message kind %q, link %q", m.Kind, m.Link)
+	}
+	_, body := get(t, c, ta.url+"/dev/mail")
+	for _, want := range []string{"ada@example.com", html.EscapeString(m.Subject), "sign_up", `<a href="` + html.EscapeString(m.Link) + `">`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/dev/mail lacks %q", want)
+		}
+	}
+	_, body = get(t, c, ta.url+"/dev/mail/1")
+	if !strings.Contains(body, html.EscapeString(m.Link)) {
+		t.Errorf("/dev/mail/1 lacks the link")
+	}
+}
+
+func TestSignUpThroughHTTP(t *testing.T) {
+	ta := newTestApp(t)
+	c := browser(t, true)
+	id := startSignUp(t, c, ta.url, "grace@example.com")
+	link := waitMessage(t, ta.inbox, "grace@example.com").Link
+	if !strings.HasPrefix(link, ta.url+"/auth/verify?token=") {
+		t.Fatalf("link %q", link)
+	}
+
+	res, body := get(t, c, link)
+	if res.StatusCode != 200 || !strings.Contains(body, `action="/auth/verify"`) {
+		t.Fatalf("confirm page: %d\n%s", res.StatusCode, body)
+	}
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if token == nil {
+		t.Fatalf("no token on the confirm page:\n%s", body)
+	}
+	res, err := c.PostForm(ta.url+"/auth/verify", url.Values{"token": {token[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Request.URL.Path != "/verified" || res.Request.URL.Query().Get("magiclink_status") != "verified" ||
+		!strings.Contains(string(raw), "You’re signed in") {
+		t.Fatalf("after confirming: %s %s\n%s", res.Status, res.Request.URL, raw)
+	}
+
+	res, body = get(t, c, ta.url+"/account")
+	if res.StatusCode != 200 || !strings.Contains(body, "grace@example.com") || !strings.Contains(body, `<span class="badge verified">verified</span>`) {
+		t.Fatalf("/account: %d\n%s", res.StatusCode, body)
+	}
+	var su struct{ Status string }
+	req, _ := http.NewRequest(http.MethodGet, ta.url+"/auth/sign_ups/"+id, nil)
+	res, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&su); err != nil || su.Status != "complete" {
+		t.Fatalf("sign-up: %v %+v", err, su)
+	}
+	_, body = get(t, c, ta.url+"/")
+	if !strings.Contains(body, "Welcome back") {
+		t.Errorf("home page does not show the signed-in state")
+	}
+}
+
+func TestBackendAPI(t *testing.T) {
+	t.Setenv("MAGICLINK_SECRET_KEY", "sk_test_0123456789")
+	ta := newTestApp(t)
+	req, _ := http.NewRequest(http.MethodPost, ta.url+"/v1/users", strings.NewReader(`{"email_address":"ada@example.com"}`))
+	req.Header.Set("Authorization", "Bearer sk_test_0123456789")
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var u struct{ Object, ID string }
+	if err := json.NewDecoder(res.Body).Decode(&u); err != nil || res.StatusCode != 200 || u.Object != "user" {
+		t.Fatalf("POST /v1/users: %d %v %+v", res.StatusCode, err, u)
+	}
+}
+
+func TestSender(t *testing.T) {
+	tests := []struct{ smtp, base, want string }{
+		{"", "http://localhost:8080", "magiclink demo <no-reply@localhost>"},
+		{"", "https://demo.example", "magiclink demo <no-reply@demo.example>"},
+		{"", "http://[::1]:8080", "magiclink demo <no-reply@localhost>"},
+		{"smtp://ada%40mail.example:pw@smtp.example:587", "http://localhost:8080", "magiclink demo <ada@mail.example>"},
+		{"smtp://apikey:pw@smtp.example:587", "https://demo.example", "magiclink demo <no-reply@demo.example>"},
+	}
+	for _, tt := range tests {
+		if got := sender(&options{smtpURL: tt.smtp, baseURL: tt.base}); got != tt.want {
+			t.Errorf("sender(%q, %q) = %q, want %q", tt.smtp, tt.base, got, tt.want)
+		}
+	}
+}
+
+func TestMailDir(t *testing.T) {
+	dir := t.TempDir()
+	ta := newTestApp(t, "-mail-dir", dir)
+	startSignUp(t, browser(t, false), ta.url, "ada@example.com")
+	waitMessage(t, ta.inbox, "ada@example.com") // the maildir mailer runs first
+	emls, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil || len(emls) != 1 {
+		t.Fatalf(".eml files: %v %v", emls, err)
+	}
+	b, err := os.ReadFile(emls[0])
+	if err != nil || !strings.Contains(string(b), "ada@example.com") {
+		t.Fatalf("%s: %v\n%s", emls[0], err, b)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Setenv("MAGICLINK_SECRET_KEY", "sk_test")
+	opt := cmp.AllowUnexported(options{})
+	tests := []struct {
+		args []string
+		want options
+	}{
+		{nil, options{addr: "localhost:8080", db: "magiclink-basic.db", linkTTL: 10 * time.Minute, sameClient: true, rateLimits: true, secretKey: "sk_test"}},
+		{[]string{"-addr", "127.0.0.1:0", "-db", "x.db", "-base-url", "https://demo.example", "-mail-dir", "mail",
+			"-smtp", "smtp://u:p@mail.example:587", "-link-ttl", "2s", "-require-same-client=false", "-rate-limits=false"},
+			options{addr: "127.0.0.1:0", db: "x.db", baseURL: "https://demo.example", mailDir: "mail", smtpURL: "smtp://u:p@mail.example:587",
+				linkTTL: 2 * time.Second, secretKey: "sk_test"}},
+	}
+	for _, tt := range tests {
+		got, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.args, err)
+		}
+		if diff := cmp.Diff(&tt.want, got, opt); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tt.args, diff)
+		}
+	}
+	for _, args := range [][]string{{"-link-ttl", "0s"}, {"-link-ttl", "soon"}, {"-nope"}, {"extra"}} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	t.Setenv("MAGICLINK_SECRET_KEY", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "run.db")}, w, io.Discard)
+		w.Close()
+	}()
+
+	lines := bufio.NewScanner(out)
+	var base, key string
+	for key == "" && lines.Scan() {
+		line := lines.Text()
+		if u, ok := strings.CutPrefix(line, "magiclink demo listening on "); ok {
+			base = u
+		}
+		if strings.HasPrefix(line, "  sk_") {
+			key = strings.TrimSpace(line)
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") || len(key) < 40 {
+		t.Fatalf("start-up output: base %q, key %q", base, key)
+	}
+
+	res, body := get(t, browser(t, false), base+"/sign-in")
+	if res.StatusCode != 200 || !strings.Contains(body, "Sign in") {
+		t.Fatalf("GET /sign-in: %d", res.StatusCode)
+	}
+
+	// A long poll in flight (if it got there in time) does not hold the
+	// shutdown up (run would fail after shutdownTimeout): it is cut short
+	// with an answer that tells magiclink.js to retry.
+	c := browser(t, false)
+	id := startSignUp(t, c, base, "ada@example.com")
+	polled := make(chan *http.Response, 1)
+	go func() {
+		res, err := c.Get(base + "/auth/sign_ups/" + id + "?wait=30")
+		if err != nil {
+			polled <- nil
+			return
+		}
+		res.Body.Close()
+		polled <- res
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res := <-polled; res != nil && res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("long poll cut by the shutdown: %d, want 503", res.StatusCode)
+	}
+}
+
+func TestRetryWhenCut(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h := retryWhenCut(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/auth/sign_ins/x?wait=25", nil).WithContext(ctx))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("cut request: %d %v", rec.Code, rec.Header())
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("request that was not cut: %d", rec.Code)
+	}
+}
+
+func TestSegments(t *testing.T) {
+	m := &inboxMessage{Message: &mailer.Message{Text: "Sign in:\nhttp://x.example/auth/verify?token=a_b-c\n\nOr https://x.example/."}}
+	want := []segment{
+		{Text: "Sign in:\n"}, {Text: "http://x.example/auth/verify?token=a_b-c", URL: "http://x.example/auth/verify?token=a_b-c"},
+		{Text: "\n\nOr "}, {Text: "https://x.example/.", URL: "https://x.example/."}, {Text: ""},
+	}
+	if diff := cmp.Diff(want, m.Segments(), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

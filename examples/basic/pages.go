@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// site serves the demo's pages.
+type site struct {
+	auth    *magiclink.Auth
+	inbox   *inbox
+	linkTTL string // how long links work, for people: "10 minutes"
+	log     *slog.Logger
+	pages   map[string]*template.Template
+}
+
+// page is what every template receives: the layout reads Title and User,
+// the page's own content reads Data.
+type page struct {
+	Title string
+	User  *magiclink.User
+	Data  any
+}
+
+var funcs = template.FuncMap{
+	"clock": func(t time.Time) string { return t.Format("15:04:05") },
+	"date":  func(t time.Time) string { return t.Format("2 Jan 2006 15:04:05") },
+	// verificationStatus is an address's verification status, "unverified"
+	// before any link was sent.
+	"verificationStatus": func(e *magiclink.EmailAddress) string {
+		if e.Verification == nil {
+			return string(magiclink.VerificationUnverified)
+		}
+		return string(e.Verification.Status)
+	},
+}
+
+// parsePages parses each page in templates/ together with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		if path.Base(name) == "layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", name)
+		if err != nil {
+			return nil, err
+		}
+		pages[path.Base(name)] = t
+	}
+	return pages, nil
+}
+
+// render writes the page name with the layout; the signed-in user, if
+// any, comes from the request's context (LoadSession or RequireSession).
+func (s *site) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+	s.renderStatus(w, r, http.StatusOK, name, title, data)
+}
+
+func (s *site) renderStatus(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	var buf bytes.Buffer
+	p := page{Title: title, User: magiclink.UserFrom(r.Context()), Data: data}
+	if err := s.pages[name].Execute(&buf, p); err != nil {
+		s.log.Error("rendering a page", slog.String("page", name), slog.Any("error", err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store") // pages show who is signed in
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+func (s *site) notFound(w http.ResponseWriter, r *http.Request) {
+	s.renderStatus(w, r, http.StatusNotFound, "notfound.html", "Not found", nil)
+}
+
+// home serves /: who is signed in, or the way in.
+func (s *site) home(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "home.html", "Home", nil)
+}
+
+// startFlow is the data of the sign-in and sign-up pages.
+type startFlow struct {
+	Mode      string // "sign-in" or "sign-up"
+	Heading   string
+	Button    string
+	LinkTTL   string // e.g. "10 minutes"
+	ReturnURL string // where to go once signed in
+}
+
+// signIn serves /sign-in. RequireSession sends browsers here with
+// redirect_url set to the page they asked for.
+func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "start.html", "Sign in", startFlow{Mode: "sign-in", Heading: "Sign in",
+		Button: "Email me a sign-in link", LinkTTL: s.linkTTL, ReturnURL: returnURL(r)})
+}
+
+// signUp serves /sign-up.
+func (s *site) signUp(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "start.html", "Sign up", startFlow{Mode: "sign-up", Heading: "Create your account",
+		Button: "Email me a sign-up link", LinkTTL: s.linkTTL, ReturnURL: returnURL(r)})
+}
+
+// returnURL is the page to go to after signing in: ?redirect_url when it
+// is a path on this site, else /account.
+func returnURL(r *http.Request) string {
+	u := r.URL.Query().Get("redirect_url")
+	if strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && !strings.ContainsAny(u, "\\\r\n\t") {
+		return u
+	}
+	return "/account"
+}
+
+// outcome is the data of the /verified page.
+type outcome struct {
+	Tone     string // "ok", "warn" or "bad"
+	Heading  string
+	Text     string
+	Link     string // where to go next
+	LinkText string
+}
+
+// verified serves /verified, where magic links land: POST /auth/verify
+// redirects here with magiclink_status, and magiclink_created_session
+// when this browser was signed in. Address verification adds
+// ?flow=email to its redirect_url, as the account page does.
+func (s *site) verified(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var o outcome
+	switch q.Get("magiclink_status") {
+	case "verified":
+		switch {
+		case q.Get("flow") == "email":
+			o = outcome{"ok", "Email address verified", "The address is now verified on your account.", "/account", "Go to your account"}
+		case q.Get("magiclink_created_session") != "":
+			o = outcome{"ok", "You’re signed in", "Your link worked. Welcome!", "/account", "Go to your account"}
+		default:
+			o = outcome{"ok", "Return to your original tab", "Your link was confirmed: you’re signed in there. You can close this page.", "/", "Home"}
+		}
+	case "client_mismatch":
+		o = outcome{"warn", "Open this link on the device where you asked for it",
+			"For your safety, a link only works in the browser that requested it. Nothing was used up: open the email on that device, or ask for a new link here.", "/sign-in", "Send a link to this browser"}
+	case "expired":
+		o = outcome{"warn", "This link has expired", "Links work for " + s.linkTTL + ". Ask for a new one and use it soon.", "/sign-in", "Send a new link"}
+	case "failed":
+		o = outcome{"bad", "This link is no longer valid", "It was already used, or a newer link replaced it. Use the newest link, or ask for a new one.", "/sign-in", "Send a new link"}
+	default:
+		o = outcome{"warn", "Nothing to verify here", "This page shows the result of opening a magic link.", "/", "Home"}
+	}
+	s.render(w, r, "verified.html", o.Heading, o)
+}
+
+// account serves /account, behind RequireSession.
+func (s *site) account(w http.ResponseWriter, r *http.Request) {
+	u := magiclink.UserFrom(r.Context())
+	if u == nil { // the session's user is gone
+		s.notFound(w, r)
+		return
+	}
+	s.render(w, r, "account.html", "Your account", struct {
+		Session *magiclink.Session
+		LinkTTL string
+	}{magiclink.SessionFrom(r.Context()), s.linkTTL})
+}
+
+// acceptToken serves /accept-token?token=…, the custom flow for
+// sign-in tokens: the page signs in with the ticket strategy.
+func (s *site) acceptToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries a token
+	s.render(w, r, "accept-token.html", "Signing you in", struct{ HasToken bool }{r.URL.Query().Get("token") != ""})
+}

@@ -1,0 +1,47 @@
+// Helpers shared by the demo's pages; the flows themselves are in each
+// page, written against magiclink.js.
+(function () {
+  "use strict";
+
+  // showStep shows the element with data-step=name and hides the others.
+  window.showStep = function (name) {
+    document.querySelectorAll("[data-step]").forEach(function (el) {
+      el.hidden = el.dataset.step !== name;
+    });
+  };
+
+  // setAddress writes addr into every [data-addr] element.
+  window.setAddress = function (addr) {
+    document.querySelectorAll("[data-addr]").forEach(function (el) { el.textContent = addr; });
+  };
+
+  // showError shows msg in the page's #error banner; "" hides it.
+  window.showError = function (msg) {
+    var el = document.getElementById("error");
+    el.textContent = msg;
+    el.hidden = !msg;
+  };
+
+  // describeError turns a failed call into a sentence with the API's code.
+  window.describeError = function (err) {
+    if (!(err instanceof magiclink.MagiclinkError)) {
+      return "Could not reach the server. Check your connection and try again.";
+    }
+    if (err.status === 429) {
+      var wait = err.retryAfter ? "Try again in " + err.retryAfter + " seconds." : "Wait a little, then try again.";
+      return "Too many links were sent to this address. " + wait + " (" + err.code + ")";
+    }
+    if (err.status === 422) {
+      return "That email address can’t be used: " + err.message + " (" + err.code + ")";
+    }
+    return err.message + " (" + err.code + ")";
+  };
+
+  // Sign-out buttons: DELETE /auth/session, then home.
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("[data-sign-out]");
+    if (!b) return;
+    b.disabled = true;
+    magiclink.signOut().catch(function () {}).then(function () { location.assign("/"); });
+  });
+})();
