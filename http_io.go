@@ -133,10 +133,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // not *Error are logged and served as a 500 without detail.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := AsError(err)
+	if e == nil && r.Context().Err() != nil {
+		// The request was cut off (the client left, or the server is
+		// shutting down): say so, in case someone still listens.
+		e = &Error{Status: http.StatusServiceUnavailable, Code: "request_interrupted", Message: "request interrupted",
+			LongMessage: "The request was interrupted. Try again.", RetryAfterSeconds: 1}
+	}
 	if e == nil {
-		if r.Context().Err() != nil {
-			return // the client went away
-		}
 		a.log.Error("magiclink: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Oops, an unexpected error occurred", LongMessage: "There was an internal error on our servers."}
 	}

@@ -84,7 +84,7 @@
       function poll(current, signal) {
         if (settled(current)) return Promise.resolve(opts.wrap(current));
         return request("GET", opts.path(current) + "?wait=25", undefined, signal).then(
-          function (next) { return poll(next, signal); },
+          function (next) { return poll(next || current, signal); },
           function (err) {
             if (err && err.name === "AbortError") throw err;
             if (err instanceof MagiclinkError && err.status !== 0 && err.status < 500 && err.status !== 429) throw err;
@@ -92,6 +92,7 @@
           });
       }
       function settled(current) {
+        if (!current) return false;
         var v = opts.verification(current);
         return !!v && v.status !== "unverified";
       }
