@@ -11,20 +11,30 @@ import (
 // ctxKey is the context key of the request's session.
 type ctxKey struct{}
 
-// sessionInfo is what the middleware puts in a request's context; the
-// user is loaded only if asked for.
-type sessionInfo struct {
+// sessionCtx is the context the middleware gives a request with a
+// session: the request's context with the session as a value. It is one
+// allocation, session included; the user is loaded only if asked for.
+type sessionCtx struct {
+	context.Context
 	a       *Auth
-	session *Session
+	session Session
 	once    sync.Once
 	user    *User
+}
+
+// Value implements context.Context.
+func (c *sessionCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // SessionFrom returns the session the middleware found for the request
 // whose context is ctx, or nil.
 func SessionFrom(ctx context.Context) *Session {
-	if si, ok := ctx.Value(ctxKey{}).(*sessionInfo); ok {
-		return si.session
+	if sc, ok := ctx.Value(ctxKey{}).(*sessionCtx); ok {
+		return &sc.session
 	}
 	return nil
 }
@@ -32,30 +42,34 @@ func SessionFrom(ctx context.Context) *Session {
 // UserFrom returns the signed-in user of the request whose context is
 // ctx, or nil. It is loaded on first use.
 func UserFrom(ctx context.Context) *User {
-	si, ok := ctx.Value(ctxKey{}).(*sessionInfo)
+	sc, ok := ctx.Value(ctxKey{}).(*sessionCtx)
 	if !ok {
 		return nil
 	}
-	si.once.Do(func() {
-		u, err := si.a.Users.Get(ctx, si.session.UserID)
+	sc.once.Do(func() {
+		u, err := sc.a.Users.Get(ctx, sc.session.UserID)
 		if err == nil {
-			si.user = u
+			sc.user = u
 		}
 	})
-	return si.user
+	return sc.user
 }
 
-// WithSession returns the request with the session, if any, in its
+// withSession returns the request with the session, if any, in its
 // context; store errors are returned.
 func (a *Auth) withSession(r *http.Request) (*http.Request, error) {
-	s, err := a.requestSession(r.Context(), r)
-	if err != nil {
+	v := cookieValue(r, a.SessionCookieName())
+	if v == "" {
+		return r, nil
+	}
+	sc := &sessionCtx{Context: r.Context(), a: a}
+	if err := a.Sessions.lookup(r.Context(), v, &sc.session); err != nil {
 		if AsError(err) != nil {
 			return r, nil
 		}
 		return r, err
 	}
-	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, &sessionInfo{a: a, session: s})), nil
+	return r.WithContext(sc), nil
 }
 
 // LoadSession is middleware that puts the request's session, if it has

@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -55,7 +56,7 @@ func (a *Auth) newSession(id, userID, clientID string, now time.Time) (*NewSessi
 	rec := sessRec{ID: id, UserID: userID, ClientID: clientID, Status: string(SessionActive),
 		CreatedAt: ms(now), UpdatedAt: ms(now), LastActiveAt: ms(now), AbandonAt: ms(abandon)}
 	ops := []store.Op{
-		store.Insert(keySessionTok+hash, encode(rec), abandon),
+		store.Insert(keySessionTok+hash, rec.marshal(), abandon),
 		store.Insert(keySession+id, []byte(hash), abandon),
 		store.Put(keyUserSession+userID+"/"+id, []byte(hash), abandon),
 	}
@@ -64,7 +65,14 @@ func (a *Auth) newSession(id, userID, clientID string, now time.Time) (*NewSessi
 
 // session converts a record to a Session.
 func (a *Auth) session(r *sessRec) *Session {
-	s := &Session{ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, Status: SessionStatus(r.Status),
+	s := new(Session)
+	a.fillSession(s, r, a.now())
+	return s
+}
+
+// fillSession sets s from the record r as it stands at now.
+func (a *Auth) fillSession(s *Session, r *sessRec, now time.Time) {
+	*s = Session{ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, Status: SessionStatus(r.Status),
 		LastActiveAt: fromMS(r.LastActiveAt), AbandonAt: fromMS(r.AbandonAt),
 		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
 	s.ExpireAt = s.AbandonAt
@@ -73,10 +81,9 @@ func (a *Auth) session(r *sessRec) *Session {
 			s.ExpireAt = t
 		}
 	}
-	if s.Status == SessionActive && !a.now().Before(s.ExpireAt) {
+	if s.Status == SessionActive && !now.Before(s.ExpireAt) {
 		s.Status = SessionExpired
 	}
-	return s
 }
 
 // touchEvery is how stale last_active_at may get before a request
@@ -93,31 +100,47 @@ func (a *Auth) touchEvery() time.Duration {
 // records its activity. An unknown, malformed, ended, revoked or expired
 // session is an authentication_invalid error (ErrUnauthenticated).
 func (ss *Sessions) Lookup(ctx context.Context, token string) (*Session, error) {
-	if !validToken(token) {
-		return nil, unauthenticated()
-	}
-	l, err := load[sessRec](ctx, ss.a.st, keySessionTok+hashToken(token))
-	if err != nil {
-		if isNotFound(err) {
-			return nil, unauthenticated()
-		}
+	s := new(Session)
+	if err := ss.lookup(ctx, token, s); err != nil {
 		return nil, err
 	}
-	s := ss.a.session(&l.v)
-	if s.Status != SessionActive {
-		return nil, unauthenticated()
+	return s, nil
+}
+
+// lookup is Lookup filling in s, so that the middleware can place the
+// session where it likes. It is the per-request session check: one store
+// read and a fixed-layout decode, no JSON.
+func (ss *Sessions) lookup(ctx context.Context, token string, s *Session) error {
+	if !validToken(token) {
+		return unauthenticated()
+	}
+	key := tokenKey(keySessionTok, token)
+	raw, err := ss.a.st.Get(ctx, key)
+	if err != nil {
+		if isNotFound(err) {
+			return unauthenticated()
+		}
+		return err
+	}
+	var r sessRec
+	if err := r.unmarshal(raw); err != nil {
+		return errors.New("magiclink: corrupt record " + key + ": " + err.Error())
 	}
 	now := ss.a.now()
+	ss.a.fillSession(s, &r, now)
+	if s.Status != SessionActive {
+		return unauthenticated()
+	}
 	if now.Sub(s.LastActiveAt) >= ss.a.touchEvery() {
-		r := l.v
 		r.LastActiveAt, r.UpdatedAt = ms(now), ms(now)
 		// A concurrent request may have refreshed it first: either write
 		// will do.
-		if err := ss.a.st.Apply(ctx, l.swap(r, fromMS(r.AbandonAt))); err == nil || isConflict(err) {
-			s = ss.a.session(&r)
+		err := ss.a.st.Apply(ctx, store.Swap(key, raw, r.marshal(), fromMS(r.AbandonAt)))
+		if err == nil || isConflict(err) {
+			ss.a.fillSession(s, &r, now)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Get returns the session with id, whatever its state, or an ErrNotFound
@@ -137,7 +160,7 @@ func (ss *Sessions) byID(ctx context.Context, id string) (*loaded[sessRec], erro
 	hash, err := ss.a.st.Get(ctx, keySession+id)
 	if err == nil {
 		var l *loaded[sessRec]
-		if l, err = load[sessRec](ctx, ss.a.st, keySessionTok+string(hash)); err == nil {
+		if l, err = loadSession(ctx, ss.a.st, keySessionTok+string(hash)); err == nil {
 			return l, nil
 		}
 	}
@@ -241,4 +264,85 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		return fresh, nil
 	}
 	return nil, nil
+}
+
+// A session record (sessRec) is stored in a fixed binary layout rather
+// than JSON, because every request that carries a session cookie decodes
+// one. marshal and unmarshal are its only encoding: version byte 1, then
+// ID, UserID, ClientID and Status, each a uvarint length and its bytes,
+// then CreatedAt, UpdatedAt, LastActiveAt and AbandonAt as varints (Unix
+// milliseconds).
+const sessRecVersion = 1
+
+// marshal returns the stored form of r.
+func (r *sessRec) marshal() []byte {
+	b := make([]byte, 0, 1+4+len(r.ID)+len(r.UserID)+len(r.ClientID)+len(r.Status)+4*binary.MaxVarintLen64)
+	b = append(b, sessRecVersion)
+	for _, s := range [...]string{r.ID, r.UserID, r.ClientID, r.Status} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, v := range [...]int64{r.CreatedAt, r.UpdatedAt, r.LastActiveAt, r.AbandonAt} {
+		b = binary.AppendVarint(b, v)
+	}
+	return b
+}
+
+// errCorruptSession reports a session record unmarshal cannot read.
+var errCorruptSession = errors.New("not a session record")
+
+// unmarshal sets r from its stored form b. Its strings share one
+// allocation.
+func (r *sessRec) unmarshal(b []byte) error {
+	if len(b) == 0 || b[0] != sessRecVersion {
+		return errCorruptSession
+	}
+	i := 1
+	var spans [4][2]int
+	for k := range spans {
+		n, w := binary.Uvarint(b[i:])
+		if w <= 0 || n > uint64(len(b)-i-w) {
+			return errCorruptSession
+		}
+		i += w
+		spans[k] = [2]int{i, i + int(n)}
+		i += int(n)
+	}
+	var ints [4]int64
+	for k := range ints {
+		v, w := binary.Varint(b[i:])
+		if w <= 0 {
+			return errCorruptSession
+		}
+		ints[k] = v
+		i += w
+	}
+	if i != len(b) {
+		return errCorruptSession
+	}
+	strs := string(b[spans[0][0]:spans[3][1]])
+	str := func(k int) string { return strs[spans[k][0]-spans[0][0] : spans[k][1]-spans[0][0]] }
+	*r = sessRec{ID: str(0), UserID: str(1), ClientID: str(2), Status: str(3),
+		CreatedAt: ints[0], UpdatedAt: ints[1], LastActiveAt: ints[2], AbandonAt: ints[3]}
+	return nil
+}
+
+// MarshalJSON refuses: a session record's one stored form is marshal's.
+// It keeps the generic JSON encode from writing a second one.
+func (sessRec) MarshalJSON() ([]byte, error) {
+	return nil, errors.New("magiclink: session records are stored with sessRec.marshal")
+}
+
+// loadSession reads and decodes the session record at key, for a
+// compare-and-swap write back. A missing key is store.ErrNotFound.
+func loadSession(ctx context.Context, st store.Store, key string) (*loaded[sessRec], error) {
+	raw, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded[sessRec]{key: key, raw: raw}
+	if err := l.v.unmarshal(raw); err != nil {
+		return nil, errors.New("magiclink: corrupt record " + key + ": " + err.Error())
+	}
+	return l, nil
 }

@@ -1,0 +1,19 @@
+// Package bench holds magiclink's benchmarks against the session libraries
+// people use (alexedwards/scs, gorilla/sessions) and against the disk's
+// limit. It is its own module so that the peers stay out of magiclink's
+// dependencies; everything is in the _test.go files:
+//
+//   - BenchmarkSessionCheck: one request with a session cookie whose
+//     handler reads the user id, through magiclink's RequireSession on
+//     boltstore, scs's LoadAndSave on bbolt, and gorilla's CookieStore.
+//   - BenchmarkFsync and BenchmarkFlow: the disk's ceiling (write 4 KiB,
+//     fsync) and complete sign-in flows through the Go API on boltstore
+//     at 1, 8 and 64 concurrent callers, reported as flows/s and as a
+//     ratio to that ceiling.
+//   - BenchmarkWakeup: how long after ConfirmLink returns the waiting
+//     StartMagicLinkFlow, or the waiting long poll, returns.
+//   - BenchmarkVerifyHTTP: POST /auth/verify through the real handler over
+//     loopback.
+//
+// run.sh runs them all and prints the benchstat table and the ratios.
+package bench

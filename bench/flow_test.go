@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fsyncNanos is the latest BenchmarkFsync result (ns per durable 4 KiB
+// write), which BenchmarkFlow compares its throughput with. BenchmarkFsync
+// is declared first so that it runs first.
+var fsyncNanos atomic.Int64
+
+// BenchmarkFsync is the disk's ceiling for durable commits: write 4 KiB
+// at the start of a file in a temporary folder, then fsync it. It reports
+// fsyncs/s; a commit of any store needs at least one.
+func BenchmarkFsync(b *testing.B) {
+	dir := b.TempDir()
+	measureFsync(b, 1, dir) // allocate the block first
+	b.ResetTimer()
+	ns := measureFsync(b, b.N, dir)
+	fsyncNanos.Store(ns)
+	b.ReportMetric(1e9/float64(ns), "fsyncs/s")
+}
+
+// measureFsync times n writes of 4 KiB, each followed by an fsync, in
+// dir, and returns the mean nanoseconds of one.
+func measureFsync(tb testing.TB, n int, dir string) int64 {
+	f, err := os.OpenFile(filepath.Join(dir, "fsync"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	page := make([]byte, 4096)
+	start := time.Now()
+	for i := range n {
+		page[0] = byte(i)
+		if _, err := f.WriteAt(page, 0); err != nil {
+			tb.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return max(1, time.Since(start).Nanoseconds()/int64(max(n, 1)))
+}
+
+// cpuTime returns the CPU time (user and system) this process has used.
+// Per flow, it is what the machine's cores bound: with other work on the
+// machine, flows/s falls but CPU time per flow hardly moves.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fsyncCeiling returns fsyncs per second as BenchmarkFsync last measured
+// it in this run, or, when it did not run (-bench Flow), as a short
+// measurement now.
+func fsyncCeiling(b *testing.B) float64 {
+	ns := fsyncNanos.Load()
+	if ns == 0 {
+		dir := b.TempDir()
+		measureFsync(b, 1, dir)
+		ns = measureFsync(b, 200, dir)
+		fsyncNanos.Store(ns)
+	}
+	return 1e9 / float64(ns)
+}
+
+// BenchmarkFlow runs complete sign-in flows through the Go API on
+// boltstore with durable writes: create the sign-in, prepare it (the link
+// goes to a capturing no-op mailer), confirm the link in the browser that
+// asked for it, and look up the session it created. Send limits are off.
+// Callers run concurrently, each with its own user and browser; b.N is the
+// total number of flows. It reports flows/s and flows per fsync (flows/s
+// divided by BenchmarkFsync's fsyncs/s), and the CPU time the process
+// spent per flow, which bounds flows/s at cores/(CPU time per flow)
+// however fast the disk.
+func BenchmarkFlow(b *testing.B) {
+	for _, callers := range []int{1, 8, 64} {
+		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
+			e := newEnv(b)
+			users := e.users(b, callers)
+			ctx := context.Background()
+			var next atomic.Int64
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for _, u := range users {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						token := e.signIn(b, u)
+						if _, err := e.auth.Sessions.Lookup(ctx, token); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "flows/s")
+			b.ReportMetric(rate/fsyncCeiling(b), "flows/fsync")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/flow")
+		})
+	}
+}

@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/boltstore"
+)
+
+// linkMailer is a no-op mailer that captures the token of every link it
+// is asked to send, per recipient. Benchmarks take tokens from it, never
+// from magiclink's internals, so they hold whether a token is minted when
+// the link is prepared or later, when a background sender sends it.
+type linkMailer struct {
+	mu     sync.Mutex
+	tokens map[string]chan string
+}
+
+func newLinkMailer() *linkMailer { return &linkMailer{tokens: map[string]chan string{}} }
+
+func (m *linkMailer) inbox(to string) chan string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := m.tokens[to]
+	if ch == nil {
+		ch = make(chan string, 1024)
+		m.tokens[to] = ch
+	}
+	return ch
+}
+
+// Send implements mailer.Mailer.
+func (m *linkMailer) Send(_ context.Context, msg *mailer.Message) error {
+	u, err := url.Parse(msg.Link)
+	if err != nil {
+		return err
+	}
+	if tok := u.Query().Get("token"); tok != "" {
+		m.inbox(msg.To) <- tok
+	}
+	return nil
+}
+
+// await returns the token of the next link sent to addr.
+func (m *linkMailer) await(tb testing.TB, addr string) string {
+	select {
+	case tok := <-m.inbox(addr):
+		return tok
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("no link sent to %s within 10s", addr)
+		return ""
+	}
+}
+
+// watchSignal is a store that reports each Watch, so that a benchmark can
+// confirm a link only once its waiter is listening.
+type watchSignal struct {
+	store.Store
+	watching chan string
+}
+
+// Watch implements store.Store.
+func (w *watchSignal) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	ch, err := w.Store.Watch(ctx, key)
+	if err == nil {
+		select {
+		case w.watching <- key:
+		default:
+		}
+	}
+	return ch, err
+}
+
+// env is an Auth on a fresh boltstore (durable writes, the default) in a
+// temporary folder, with a capturing mailer and send limits off.
+type env struct {
+	auth  *magiclink.Auth
+	mail  *linkMailer
+	watch *watchSignal
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	bs, err := boltstore.Open(filepath.Join(tb.TempDir(), "magiclink.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{mail: newLinkMailer(), watch: &watchSignal{Store: bs, watching: make(chan string, 1)}}
+	e.auth, err = magiclink.New(magiclink.Config{
+		BaseURL: "http://app.test",
+		Store:   e.watch,
+		Mailer:  e.mail,
+		Limits:  magiclink.Limits{Disabled: true},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		e.auth.Close()
+		bs.Close()
+	})
+	return e
+}
+
+// user is one signed-up user with the client (browser) it signs in from.
+type user struct {
+	addr        string
+	client      *magiclink.Client
+	clientToken string
+}
+
+// users creates n users, each with its own address and client.
+func (e *env) users(tb testing.TB, n int) []*user {
+	tb.Helper()
+	ctx := context.Background()
+	us := make([]*user, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range us {
+		wg.Go(func() {
+			u := &user{addr: fmt.Sprintf("user%d@example.com", i)}
+			if _, err := e.auth.Users.Create(ctx, magiclink.UserParams{EmailAddress: u.addr}); err != nil {
+				errs <- err
+				return
+			}
+			c, tok, err := e.auth.Clients.Create(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			u.client, u.clientToken = c, tok
+			us[i] = u
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+	return us
+}
+
+// prepare starts a sign-in for u and sends its link; it returns the
+// sign-in and the link's token.
+func (e *env) prepare(tb testing.TB, u *user) (*magiclink.SignIn, string) {
+	ctx := context.Background()
+	si, err := e.auth.SignIn.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/done"}); err != nil {
+		tb.Fatal(err)
+	}
+	return si, e.mail.await(tb, u.addr)
+}
+
+// signIn runs one complete sign-in flow for u: create, prepare (the link
+// goes to the mailer), confirm in u's browser, and the session it creates.
+// It returns the session's cookie value.
+func (e *env) signIn(tb testing.TB, u *user) string {
+	_, tok := e.prepare(tb, u)
+	res, err := e.auth.ConfirmLink(context.Background(), tok, u.client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if res.Status != magiclink.LinkVerified || res.NewSession == nil {
+		tb.Fatalf("confirming the link: %s, session %v", res.Status, res.NewSession != nil)
+	}
+	return res.NewSession.Token
+}

@@ -1,0 +1,115 @@
+package magiclink
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The pieces of the per-request session check: token shape, store key,
+// the session record's encoding, and the context the middleware builds.
+
+func TestValidTokenMatchesStrictBase64(t *testing.T) {
+	strict := func(s string) bool {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+		return len(s) == tokenLen && err == nil && len(b) == 32
+	}
+	cases := []string{"", "short", newToken() + "A", "=" + newToken()[1:], newToken()[:42] + "=",
+		newToken()[:42] + "+", newToken()[:42] + "/", newToken()[:42] + " "}
+	for range 200 {
+		tok := newToken()
+		cases = append(cases, tok)
+		// Every possible last character: only those with zero low bits
+		// decode strictly.
+		for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=." {
+			cases = append(cases, tok[:tokenLen-1]+string(c))
+		}
+	}
+	var b [32]byte
+	for range 200 {
+		rand.Read(b[:])
+		cases = append(cases, base64.RawURLEncoding.EncodeToString(b[:]))
+	}
+	for _, s := range cases {
+		if got, want := validToken(s), strict(s); got != want {
+			t.Errorf("validToken(%q) = %v, strict base64url says %v", s, got, want)
+		}
+	}
+}
+
+func TestTokenKey(t *testing.T) {
+	tok := newToken()
+	for _, prefix := range []string{keySessionTok, keyClient, keyLink} {
+		if got, want := tokenKey(prefix, tok), prefix+hashToken(tok); got != want {
+			t.Errorf("tokenKey(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = tokenKey(keySessionTok, tok) }); n > 1 {
+		t.Errorf("tokenKey allocates %v times, want 1", n)
+	}
+}
+
+func TestSessionRecordEncoding(t *testing.T) {
+	recs := []sessRec{
+		{},
+		{ID: "sess_0123456789abcdef0123456789abcdef", UserID: "user_0123456789abcdef0123456789abcdef",
+			ClientID: "client_0123456789abcdef0123456789abcdef", Status: "active",
+			CreatedAt: 1795000000000, UpdatedAt: 1795000000001, LastActiveAt: 1795000000002, AbandonAt: 1795600000000},
+		{ID: "x", Status: "ended", CreatedAt: -1, AbandonAt: 1<<63 - 1},
+	}
+	for _, want := range recs {
+		b := want.marshal()
+		var got sessRec
+		if err := got.unmarshal(b); err != nil {
+			t.Fatalf("unmarshal(marshal(%+v)): %v", want, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("round trip (-want +got):\n%s", diff)
+		}
+		// Every truncation and every extension is refused.
+		for i := range b {
+			if err := new(sessRec).unmarshal(b[:i]); err == nil {
+				t.Errorf("unmarshal accepted %d of %d bytes", i, len(b))
+			}
+		}
+		if err := new(sessRec).unmarshal(append(b, 0)); err == nil {
+			t.Error("unmarshal accepted a trailing byte")
+		}
+	}
+	if err := new(sessRec).unmarshal([]byte(`{"id":"sess_x"}`)); err == nil {
+		t.Error("unmarshal accepted JSON")
+	}
+	// The generic JSON encoding must never write a session record.
+	defer func() {
+		if recover() == nil {
+			t.Error("encode(sessRec) did not panic")
+		}
+	}()
+	encode(recs[1])
+}
+
+type otherKey struct{}
+
+func TestSessionContext(t *testing.T) {
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "kept"))
+	sc := &sessionCtx{Context: parent, session: Session{ID: "sess_x", UserID: "user_x"}}
+	if s := SessionFrom(sc); s == nil || s.UserID != "user_x" {
+		t.Fatalf("SessionFrom = %+v", s)
+	}
+	if SessionFrom(parent) != nil {
+		t.Error("SessionFrom found a session in a context without one")
+	}
+	if v := sc.Value(otherKey{}); v != "kept" {
+		t.Errorf("a value of the parent context reads %v", v)
+	}
+	child, stop := context.WithCancel(sc)
+	defer stop()
+	cancel()
+	<-child.Done()
+	if sc.Err() != context.Canceled {
+		t.Errorf("Err = %v after the parent was canceled", sc.Err())
+	}
+}
