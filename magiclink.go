@@ -15,6 +15,7 @@
 package magiclink
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -63,6 +64,17 @@ type Config struct {
 	// Mailer sends the emails; default a console mailer that logs each
 	// link to Logger, or to slog.Default() when Logger is nil
 	// (development only: anyone who reads the log can sign in).
+	//
+	// Emails go through an outbox kept in the Store: PrepareVerification
+	// records the email in the same write that starts the verification
+	// and returns without waiting for Mailer, and a sender delivers it,
+	// retrying temporary failures (see mailer.IsPermanent) with
+	// exponential backoff for up to a day, across restarts and across
+	// instances sharing the Store. The link is created when the email is
+	// sent, so it is never stored. Delivery is at least once: if the
+	// process dies after Mailer accepted an email but before that is
+	// recorded (one store write), the email is sent again, with a new
+	// link that supersedes the first.
 	Mailer mailer.Mailer
 	// Templates renders the emails; default mailer.DefaultTemplates().
 	Templates *mailer.Templates
@@ -115,6 +127,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives operational logs (never a secret); default discard.
 	Logger *slog.Logger
+
+	// OnSendFailure, when set, is called once for each email the outbox
+	// gives up on: the mailer refused it for good (mailer.IsPermanent),
+	// or it could not be delivered for a day. Its verification is then
+	// failed, which a waiting tab sees at once. The call runs on a sender
+	// goroutine, so it should return quickly. It never sees the link.
+	OnSendFailure func(ctx context.Context, f SendFailure)
 }
 
 // Auth is a configured magiclink instance. Its methods are safe for
@@ -153,6 +172,9 @@ type Auth struct {
 
 // New validates cfg, fills in defaults and returns an Auth. Call Close
 // when done.
+//
+// New starts the sender, which at once resumes delivering the emails a
+// previous process left in the store's outbox.
 func New(cfg Config) (*Auth, error) {
 	base, err := url.Parse(cfg.BaseURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
@@ -249,9 +271,10 @@ func New(cfg Config) (*Auth, error) {
 	return a, nil
 }
 
-// Close waits for queued emails to be handed to the mailer (or ctx-free
-// timeout of the sender), stops background work, and closes the store if
-// New opened it.
+// Close stops the sender, letting sends in flight finish for a few
+// seconds, stops background work, and closes the store if New opened it.
+// Emails not yet delivered stay in the store's outbox: the next New on
+// the same store sends them.
 func (a *Auth) Close() error {
 	a.closeOnce.Do(func() {
 		a.sender.close()

@@ -61,8 +61,10 @@ type verRec struct {
 	Status           string `json:"status"` // unverified, verified or failed; expired is derived
 	Attempts         int    `json:"attempts"`
 	ExpireAt         int64  `json:"expire_at"`
-	TokenHash        string `json:"token_hash,omitempty"`
+	TokenHash        string `json:"token_hash,omitempty"` // the live link's; empty until the outbox sends it, and after sending failed
 	VerifiedClientID string `json:"verified_client_id,omitempty"`
+	SendID           string `json:"send_id,omitempty"`     // tells this verification's outbox entry from an earlier prepare's
+	SendFailed       bool   `json:"send_failed,omitempty"` // the outbox gave up sending this verification's link
 }
 
 // status returns the verification's status at now.

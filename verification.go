@@ -117,7 +117,9 @@ func (f *flowRec) pending() bool {
 	case kindSignUp:
 		return f.Status == string(SignUpMissingRequirements)
 	default:
-		return f.Ver == nil || f.Ver.Status == string(VerificationUnverified)
+		// A verification whose email could not be sent can be prepared
+		// again.
+		return f.Ver == nil || f.Ver.Status == string(VerificationUnverified) || f.Ver.SendFailed
 	}
 }
 
@@ -136,9 +138,10 @@ func flowExpiry(f *flowRec) time.Time {
 	return fromMS(f.AbandonAt).Add(flowLifetime)
 }
 
-// prepare starts a new email-link verification of the flow at key: a new
-// token supersedes the previous one, the link record is stored, and the
-// message is queued. It returns the updated flow.
+// prepare starts a new email-link verification of the flow at key, which
+// supersedes the previous one, and queues its message in the outbox in
+// the same Apply; the sender mints the link and delivers it. It returns
+// the updated flow without waiting for the mail server.
 func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) error, p PrepareParams) (*flowRec, error) {
 	if p.Strategy != "" && p.Strategy != StrategyEmailLink {
 		return nil, paramValue("strategy", "strategy must be email_link.")
@@ -170,25 +173,20 @@ func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) err
 		if err != nil {
 			return nil, err
 		}
-		token := newToken()
-		hash := hashToken(token)
-		expire := now.Add(a.cfg.LinkTTL)
-		f.Ver = &verRec{Strategy: StrategyEmailLink, Status: string(VerificationUnverified), ExpireAt: ms(expire), TokenHash: hash}
+		// The link's token is minted when the message is sent (see
+		// outbox.go): until then the verification has no live link, so
+		// every earlier one is superseded now.
+		f.Ver = &verRec{Strategy: StrategyEmailLink, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID("")}
 		f.RedirectURL = redirect
 		f.UpdatedAt = ms(now)
-		link := linkRec{Kind: f.Kind, FlowKey: key, Address: f.Address, ClientID: f.ClientID, RedirectURL: redirect, ExpireAt: ms(expire)}
-		ops = append(ops, l.swap(f, flowExpiry(&f)), store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
+		ops = append(ops, l.swap(f, flowExpiry(&f)), a.outboxPut(key, &f, kind, now))
 		if err := a.st.Apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}
 			return nil, err
 		}
-		data := mailer.Data{AppName: a.cfg.AppName, To: f.Address, Link: a.linkURL(token), ExpiresAt: expire, ExpiresIn: mailer.FormatDuration(a.cfg.LinkTTL)}
-		if kind == mailer.KindNoAccount {
-			data.Link, data.ExpiresAt, data.ExpiresIn = a.absolute(a.cfg.SignUpURL), time.Time{}, ""
-		}
-		a.sender.enqueue(kind, data)
+		a.sender.kick()
 		return &f, nil
 	}
 	return nil, fmt.Errorf("magiclink: preparing %s: too much contention", key)

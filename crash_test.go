@@ -1,0 +1,408 @@
+package magiclink_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/maildir"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+)
+
+// Environment of the crash test's child process.
+const (
+	crashDBEnv   = "MAGICLINK_CRASH_DB"   // the bbolt file; set only in the child
+	crashMailEnv = "MAGICLINK_CRASH_MAIL" // the folder the child's mail is written to
+	crashTagEnv  = "MAGICLINK_CRASH_TAG"  // makes the child's addresses unique
+	// crashRoundsEnv sets how many times TestCrashSafety kills a child;
+	// default 20 (CI runs more).
+	crashRoundsEnv = "MAGICLINK_CRASH_ROUNDS"
+)
+
+// TestCrashSafety runs this test binary as a child that signs up, signs
+// in and out through the Go API against a bbolt file, printing an
+// acknowledgement after each committed step, and kills it with SIGKILL at
+// a random moment, many times. After each kill the file must pass bbolt's
+// consistency check, every acknowledged write must be there, no
+// acknowledged consume may be undone, and a message whose link was
+// accepted by PrepareVerification must still be delivered.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	rounds := 20
+	if s := os.Getenv(crashRoundsEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", crashRoundsEnv, s)
+		}
+		rounds = n
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "crash.db")
+	mailDir := filepath.Join(dir, "mail")
+	var all []crashAcks
+	start := time.Now()
+	steps := 0
+	for round := range rounds {
+		acks := runCrashChild(t, db, mailDir, round)
+		steps += acks.n
+		checkCrashRound(t, db, mailDir, round, acks)
+		all = append(all, acks)
+		if t.Failed() {
+			return
+		}
+	}
+	// Later rounds and their reopenings undid nothing of earlier ones.
+	a := openCrashDB(t, db, mailtest.New())
+	defer a.Close()
+	for _, acks := range all {
+		checkDurable(t, a, acks)
+	}
+	t.Logf("%d kill rounds, %d acknowledged steps, in %v", rounds, steps, time.Since(start).Round(time.Millisecond))
+}
+
+// crashAcks is what a child acknowledged before it was killed.
+type crashAcks struct {
+	n        int
+	clients  map[string]string // cookie token → client id
+	users    map[string]string // address → user id
+	sessions map[string]string // cookie token → user id, for sessions not being ended
+	ended    []string          // cookie tokens of sessions signed out
+	consumed []string          // link tokens confirmed
+	prepared map[string]int    // address → links prepared for it
+	flows    map[string]string // flow id → address
+	done     map[string]bool   // address + " " + message kind of flows confirmed
+}
+
+// runCrashChild starts the child, kills it at a random moment and returns
+// the acknowledgements it printed.
+func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDBEnv+"="+db, crashMailEnv+"="+mailDir, crashTagEnv+"="+strconv.Itoa(round))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe() // the child exits when it closes: never an orphan
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(stdout)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return // a line cut short by the kill was never acknowledged
+			}
+			lines <- strings.TrimSuffix(line, "\n")
+		}
+	}()
+
+	acks := crashAcks{clients: map[string]string{}, users: map[string]string{}, sessions: map[string]string{},
+		prepared: map[string]int{}, flows: map[string]string{}, done: map[string]bool{}}
+	var kill <-chan time.Time
+	killed := false
+	record := func(line string) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			return
+		}
+		switch f[0] {
+		case "ready":
+			// Kill within the next few dozen steps, at a random moment.
+			kill = time.After(time.Duration(rand.Int64N(int64(200 * time.Millisecond))))
+			return
+		case "error":
+			t.Errorf("round %d: child: %s", round, line)
+			return
+		case "intent":
+			if f[1] == "ending" {
+				// Until "ended", the session may or may not be ended.
+				delete(acks.sessions, f[2])
+			}
+			return
+		case "ack":
+		default:
+			return // the test framework's own output
+		}
+		acks.n++
+		switch f[1] {
+		case "client":
+			acks.clients[f[3]] = f[2]
+		case "prepared":
+			acks.prepared[f[3]]++
+			acks.flows[f[2]] = f[3]
+		case "consume":
+			acks.consumed = append(acks.consumed, f[3])
+			kind := mailer.KindSignIn
+			if strings.HasPrefix(f[2], "sua_") {
+				kind = mailer.KindSignUp
+			}
+			acks.done[acks.flows[f[2]]+" "+string(kind)] = true
+		case "user":
+			acks.users[f[2]] = f[3]
+		case "session":
+			acks.sessions[f[2]] = f[3]
+		case "ended":
+			acks.ended = append(acks.ended, f[2])
+		}
+	}
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				if !killed {
+					t.Fatalf("round %d: the child exited on its own: %v", round, cmd.Wait())
+				}
+				cmd.Wait()
+				return acks
+			}
+			record(line)
+		case <-kill:
+			kill = nil
+			killed = true
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// The lines printed before the kill are still read.
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("round %d: the child did not get ready within 60s", round)
+		}
+	}
+}
+
+// openCrashDB opens the crash test's bbolt file as an app restarting
+// would, with a clock five minutes ahead so that an outbox lease the
+// killed child held has run out.
+func openCrashDB(t *testing.T, db string, m mailer.Mailer) *magiclink.Auth {
+	t.Helper()
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: m,
+		Limits: magiclink.Limits{Disabled: true}, Now: func() time.Time { return time.Now().Add(5 * time.Minute) }})
+	if err != nil {
+		t.Fatalf("reopening after a kill: %v", err)
+	}
+	return a
+}
+
+// checkCrashRound checks the file after round's kill.
+func checkCrashRound(t *testing.T, db, mailDir string, round int, acks crashAcks) {
+	t.Helper()
+	bdb, err := bolt.Open(db, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("round %d: bbolt open: %v", round, err)
+	}
+	err = bdb.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+	bdb.Close()
+	if err != nil {
+		t.Fatalf("round %d: bbolt check: %v", round, err)
+	}
+
+	mt := mailtest.New()
+	a := openCrashDB(t, db, mt)
+	defer a.Close()
+	checkDurable(t, a, acks)
+
+	// Every link PrepareVerification accepted is delivered: by the child
+	// before it died, or by the restarted app now.
+	delivered := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(mailDir, "*.eml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for addr := range acks.prepared {
+			if strings.Contains(string(data), "\r\nTo: <"+addr+">\r\n") {
+				delivered[addr]++
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen := 0
+	for addr, n := range acks.prepared {
+		for delivered[addr] < n {
+			// The one message in flight at the kill must come now.
+			msgs, err := mt.Wait(ctx, seen+1)
+			if err != nil {
+				t.Fatalf("round %d: %d links accepted for %s, %d delivered: %v", round, n, addr, delivered[addr], err)
+			}
+			seen++
+			delivered[msgs[seen-1].To]++
+		}
+	}
+	a.Close()
+	// The restarted app sends nothing for a flow already completed. (It
+	// may send the message of a link prepared but not acknowledged.)
+	for _, m := range mt.Messages() {
+		if acks.done[m.To+" "+string(m.Kind)] {
+			t.Errorf("round %d: %s message to %s after restart, but its flow is complete", round, m.Kind, m.To)
+		}
+	}
+}
+
+// checkDurable asserts that what acks acknowledged is in a's store.
+func checkDurable(t *testing.T, a *magiclink.Auth, acks crashAcks) {
+	t.Helper()
+	ctx := context.Background()
+	for tok, id := range acks.clients {
+		if c, err := a.Clients.Lookup(ctx, tok); err != nil || c.ID != id {
+			t.Errorf("acknowledged client %s: %+v, %v", id, c, err)
+		}
+	}
+	for addr, id := range acks.users {
+		if u, err := a.Users.FindByEmail(ctx, addr); err != nil || u.ID != id {
+			t.Errorf("acknowledged user %s of %s: %+v, %v", id, addr, u, err)
+		}
+	}
+	for tok, userID := range acks.sessions {
+		if s, err := a.Sessions.Lookup(ctx, tok); err != nil || s.UserID != userID {
+			t.Errorf("acknowledged session of %s does not authenticate: %+v, %v", userID, s, err)
+		}
+	}
+	for _, tok := range acks.ended {
+		if s, err := a.Sessions.Lookup(ctx, tok); !errors.Is(err, magiclink.ErrUnauthenticated) {
+			t.Errorf("acknowledged sign-out undone: %+v, %v", s, err)
+		}
+	}
+	for _, tok := range acks.consumed {
+		// No client: a link that were live again would answer
+		// client_mismatch without being used.
+		if res, err := a.ConfirmLink(ctx, tok, nil); err != nil || res.Status != magiclink.LinkFailed {
+			t.Errorf("acknowledged consume undone: %+v, %v", res, err)
+		}
+	}
+}
+
+// TestCrashChild is the child of TestCrashSafety; run alone, it skips.
+func TestCrashChild(t *testing.T) {
+	db := os.Getenv(crashDBEnv)
+	if db == "" {
+		t.Skip("the child process of TestCrashSafety")
+	}
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // the parent is gone: stop
+		os.Exit(3)
+	}()
+	fail := func(format string, args ...any) {
+		fmt.Printf("error "+format+"\n", args...)
+		os.Exit(2)
+	}
+	ack := func(format string, args ...any) { fmt.Printf("ack "+format+"\n", args...) }
+	md, err := maildir.New(os.Getenv(crashMailEnv))
+	if err != nil {
+		fail("%v", err)
+	}
+	mt := mailtest.New()
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db,
+		Mailer: mailer.Multi(md, mt), Limits: magiclink.Limits{Disabled: true}})
+	if err != nil {
+		fail("New: %v", err)
+	}
+	ctx := context.Background()
+	// link waits for the message of kind to addr and returns its link's
+	// token. (The outbox may also deliver links an earlier child prepared
+	// but did not live to acknowledge.)
+	link := func(addr string, kind mailer.Kind) string {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		for n := 1; ; n++ {
+			msgs, err := mt.Wait(wctx, n)
+			if err != nil {
+				fail("%v", err)
+			}
+			if m := msgs[n-1]; m.To == addr && m.Kind == kind {
+				u, err := url.Parse(m.Link)
+				if err != nil {
+					fail("%v", err)
+				}
+				return u.Query().Get("token")
+			}
+		}
+	}
+	tag := os.Getenv(crashTagEnv)
+	fmt.Println("ready")
+	for i := 0; ; i++ {
+		addr := fmt.Sprintf("crash-%s-%d@example.com", tag, i)
+		c, ctok, err := a.Clients.Create(ctx)
+		if err != nil {
+			fail("client: %v", err)
+		}
+		ack("client %s %s", c.ID, ctok)
+
+		su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		if err != nil {
+			fail("sign-up: %v", err)
+		}
+		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			fail("prepare: %v", err)
+		}
+		ack("prepared %s %s", su.ID, addr)
+		tok := link(addr, mailer.KindSignUp)
+		res, err := a.ConfirmLink(ctx, tok, c)
+		if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
+			fail("confirm sign-up: %+v, %v", res, err)
+		}
+		ack("consume %s %s", su.ID, tok)
+		ack("user %s %s", addr, res.NewSession.UserID)
+		ack("session %s %s", res.NewSession.Token, res.NewSession.UserID)
+		first := res.NewSession.Token
+
+		si, err := a.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		if err != nil {
+			fail("sign-in: %v", err)
+		}
+		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			fail("prepare: %v", err)
+		}
+		ack("prepared %s %s", si.ID, addr)
+		tok = link(addr, mailer.KindSignIn)
+		res, err = a.ConfirmLink(ctx, tok, c)
+		if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
+			fail("confirm sign-in: %+v, %v", res, err)
+		}
+		ack("consume %s %s", si.ID, tok)
+		ack("session %s %s", res.NewSession.Token, res.NewSession.UserID)
+
+		if i%2 == 0 {
+			fmt.Printf("intent ending %s\n", first)
+			if _, err := a.Sessions.End(ctx, first); err != nil {
+				fail("sign-out: %v", err)
+			}
+			ack("ended %s", first)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package magiclink
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// KickSender wakes a's email sender for a pass at once, as a prepare
+// does. Tests on a fake clock call it after moving the clock past a retry
+// or a lease, instead of waiting for the periodic scan.
+func KickSender(a *Auth) { a.sender.kick() }
+
+// OutboxPrefix is the store key prefix of outbox entries; an entry's key
+// is OutboxPrefix + the flow's id.
+const OutboxPrefix = keyOutbox
+
+// An entry claimed by an instance that then died is left alone until the
+// claim's lease runs out, and then delivered by another instance.
+func TestOutboxLeaseOfDeadInstance(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(&memstore.Options{Now: clock.Now})
+	mt := mailtest.New()
+	cfg := Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now}
+
+	// The first instance prepares a link, and "dies" before it can send:
+	// its sender is stopped first, then the claim it would have made is
+	// written as it would have written it.
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.sender.close()
+	c, _, err := a.Clients.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su, err := a.SignUp.Create(ctx, c, SignUpParams{EmailAddress: "lease@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.PrepareVerification(ctx, PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := st.List(ctx, keyOutbox, 0)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("outbox = %d entries, %v; want 1", len(items), err)
+	}
+	var r outboxRec
+	if err := json.Unmarshal(items[0].Value, &r); err != nil {
+		t.Fatal(err)
+	}
+	dead := &sender{a: a, ctx: ctx}
+	if raw, _, ok := dead.claim(items[0], r, clock.Now()); !ok {
+		t.Fatal("claim failed")
+	} else if _, _, ok := dead.claim(items[0], r, clock.Now()); ok {
+		t.Fatal("an entry was claimed twice")
+	} else if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	// A second instance starts: its first pass must not touch the
+	// leased entry, and says when to look again.
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if next := b.sender.pass(); !next.Equal(fromMS(r.LeaseUntil)) {
+		t.Fatalf("next wake-up = %v; want the lease's end %v", next, fromMS(r.LeaseUntil))
+	}
+	if n := len(mt.Messages()); n != 0 {
+		t.Fatalf("%d messages sent under another instance's lease", n)
+	}
+	clock.Advance(sendLease)
+	KickSender(b)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgs, err := mt.Wait(wctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs[0].To != "lease@example.com" {
+		t.Fatalf("sent to %s", msgs[0].To)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 9: 256 * time.Second, 10: sendBackoffMax, 1000: sendBackoffMax} {
+		for range 100 {
+			if d := backoff(n); d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %v; want within [%v, %v]", n, d, want/2, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,405 @@
+package magiclink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/mailer/smtp"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// outboxEntry is the part of an outbox entry the tests look at.
+type outboxEntry struct {
+	Attempts   int   `json:"attempts"`
+	LeaseUntil int64 `json:"lease_until"`
+}
+
+// failedAttempt reports whether raw is an entry whose last attempt failed
+// and was recorded (attempted, lease released).
+func failedAttempt(raw []byte) bool {
+	var e outboxEntry
+	return raw != nil && json.Unmarshal(raw, &e) == nil && e.Attempts >= 1 && e.LeaseUntil == 0
+}
+
+func gone(raw []byte) bool { return raw == nil }
+
+// The issue's acceptance test: with the SMTP server down, a prepared link
+// is accepted; the process restarts; with the server back up, the message
+// is delivered exactly once, its link works, and the link it superseded
+// does not.
+func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
+	ctx := context.Background()
+	srv := startSMTP(t)
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	db := filepath.Join(t.TempDir(), "magiclink.db")
+	var failures atomic.Int32
+	open := func() *magiclink.Auth {
+		t.Helper()
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: srv.mailer(t), Now: clock.Now,
+			OnSendFailure: func(context.Context, magiclink.SendFailure) { failures.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	a := open()
+	c, _, err := a.Clients.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "outage@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"}); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.wait(t, 1)[0]
+	if first.To != "outage@example.com" {
+		t.Fatalf("first message to %s", first.To)
+	}
+	old := first.token(t)
+
+	// The server goes down; a new link is asked for and accepted.
+	srv.setMode("down")
+	clock.Advance(time.Minute) // past the send cooldown
+	su2, err := su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"})
+	if err != nil {
+		t.Fatalf("PrepareVerification with the mail server down: %v", err)
+	}
+	if v := su2.EmailVerification; v.Status != magiclink.VerificationUnverified {
+		t.Fatalf("verification = %+v", v)
+	}
+	key := magiclink.OutboxPrefix + su.ID
+	waitOutbox(t, a.Store(), key, failedAttempt)
+
+	// The process restarts; the server is back.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.messages()); n != 1 {
+		t.Fatalf("%d messages accepted while the server was down", n-1)
+	}
+	srv.setMode("up")
+	clock.Advance(time.Minute) // past the retry's backoff
+	a = open()
+	defer a.Close()
+	second := srv.wait(t, 2)[1]
+	waitOutbox(t, a.Store(), key, gone)
+	if second.To != "outage@example.com" {
+		t.Fatalf("second message to %s", second.To)
+	}
+	tok := second.token(t)
+
+	if res, err := a.ConfirmLink(ctx, old, c); err != nil || res.Status != magiclink.LinkFailed {
+		t.Fatalf("superseded link: %+v, %v; want failed", res, err)
+	}
+	res, err := a.ConfirmLink(ctx, tok, c)
+	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil || res.RedirectURL != "/welcome" {
+		t.Fatalf("delivered link: %+v, %v; want verified with a session", res, err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.messages()); n != 2 {
+		t.Fatalf("server accepted %d messages; want 2 (no duplicate)", n)
+	}
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("OnSendFailure called %d times for temporary failures", n)
+	}
+}
+
+// A temporary failure is retried after its backoff, with a new link.
+func TestOutboxRetriesTemporaryFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	c := e.client(t)
+	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "retry@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mail.FailWith(&smtp.Error{Op: "data", Server: "mx.test:25", Code: 451, Err: errors.New("4.3.0 try again later")})
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	key := magiclink.OutboxPrefix + su.ID
+	waitOutbox(t, e.auth.Store(), key, failedAttempt)
+	e.mail.FailWith(nil)
+	e.clock.Advance(5 * time.Minute)
+	magiclink.KickSender(e.auth)
+	tok := e.token(t, 1)
+	waitOutbox(t, e.auth.Store(), key, gone)
+	got, err := e.auth.SignUp.Get(ctx, c, su.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The link's lifetime starts when it is sent.
+	if v := got.EmailVerification; v.Status != magiclink.VerificationUnverified || !v.ExpireAt.Equal(e.clock.Now().Add(magiclink.DefaultLinkTTL)) {
+		t.Fatalf("verification after the retry = %+v", v)
+	}
+	if res, err := e.auth.ConfirmLink(ctx, tok, c); err != nil || res.Status != magiclink.LinkVerified {
+		t.Fatalf("ConfirmLink = %+v, %v", res, err)
+	}
+}
+
+// A permanent failure fails the verification (a waiting tab learns it at
+// once), is reported to OnSendFailure once without the link, and the flow
+// can be prepared again. The same holds for an added email address.
+func TestOutboxPermanentFailure(t *testing.T) {
+	failures := make(chan magiclink.SendFailure, 8)
+	e := newEnv(t, func(c *magiclink.Config) {
+		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
+	})
+	ctx := context.Background()
+	c := e.client(t)
+	sess := e.signUp(t, c, "owner@example.com")
+	bounce := &smtp.Error{Op: "rcpt", Server: "mx.test:25", Code: 550, Err: errors.New("5.1.1 no such mailbox")}
+	failure := func(t *testing.T) magiclink.SendFailure {
+		t.Helper()
+		select {
+		case f := <-failures:
+			return f
+		case <-time.After(10 * time.Second):
+			t.Fatal("OnSendFailure not called within 10s")
+		}
+		panic("unreachable")
+	}
+
+	t.Run("sign-up", func(t *testing.T) {
+		su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "bounce@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.mail.FailWith(bounce)
+		waiting := make(chan *magiclink.SignUp, 1)
+		go func() {
+			su, err := su.StartMagicLinkFlow(ctx, magiclink.FlowParams{})
+			if err != nil {
+				t.Error(err)
+			}
+			waiting <- su
+		}()
+		f := failure(t)
+		if f.FlowID != su.ID || f.Kind != mailer.KindSignUp || f.To != "bounce@example.com" || f.Attempts != 1 ||
+			!mailer.IsPermanent(f.Err) || errors.Is(f.Err, magiclink.ErrSendGaveUp) || strings.Contains(f.Err.Error(), "token") {
+			t.Fatalf("SendFailure = %+v", f)
+		}
+		select {
+		case got := <-waiting:
+			if got == nil || got.EmailVerification.Status != magiclink.VerificationFailed {
+				t.Fatalf("StartMagicLinkFlow returned %+v", got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiting flow did not learn of the failure")
+		}
+		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, gone)
+
+		// Asking again works once the address accepts mail.
+		e.mail.FailWith(nil)
+		e.clock.Advance(time.Minute)
+		n := len(e.mail.Messages()) + 1
+		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.auth.ConfirmLink(ctx, e.token(t, n), c); err != nil || res.Status != magiclink.LinkVerified {
+			t.Fatalf("ConfirmLink after a new prepare = %+v, %v", res, err)
+		}
+	})
+
+	t.Run("email address", func(t *testing.T) {
+		s, err := e.auth.Sessions.Lookup(ctx, sess.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ea, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "typo@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.mail.FailWith(bounce)
+		if _, err := ea.PrepareVerification(ctx, c, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if f := failure(t); f.FlowID != ea.ID || f.Kind != mailer.KindVerifyEmail {
+			t.Fatalf("SendFailure = %+v", f)
+		}
+		got, err := e.auth.EmailAddress.Wait(ctx, s.UserID, ea.ID, time.Second)
+		if err != nil || got.Verification.Status != magiclink.VerificationFailed {
+			t.Fatalf("address after the failure = %+v, %v", got, err)
+		}
+		e.mail.FailWith(nil)
+		e.clock.Advance(time.Minute)
+		n := len(e.mail.Messages()) + 1
+		if _, err := ea.PrepareVerification(ctx, c, magiclink.PrepareParams{}); err != nil {
+			t.Fatalf("preparing again after a failed send: %v", err)
+		}
+		if res, err := e.auth.ConfirmLink(ctx, e.token(t, n), c); err != nil || res.Status != magiclink.LinkVerified {
+			t.Fatalf("ConfirmLink after a new prepare = %+v, %v", res, err)
+		}
+	})
+
+	e.auth.Close()
+	select {
+	case f := <-failures:
+		t.Fatalf("OnSendFailure called again: %+v", f)
+	default:
+	}
+}
+
+// A message that cannot be delivered for a day is given up.
+func TestOutboxGivesUp(t *testing.T) {
+	failures := make(chan magiclink.SendFailure, 8)
+	e := newEnv(t, func(c *magiclink.Config) {
+		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
+	})
+	ctx := context.Background()
+	c := e.client(t)
+	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "unreachable@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mail.FailWith(errors.New("connection refused"))
+	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	key := magiclink.OutboxPrefix + si.ID
+	waitOutbox(t, e.auth.Store(), key, failedAttempt)
+	e.clock.Advance(25 * time.Hour)
+	magiclink.KickSender(e.auth)
+	select {
+	case f := <-failures:
+		if !errors.Is(f.Err, magiclink.ErrSendGaveUp) || !strings.Contains(f.Err.Error(), "connection refused") ||
+			f.Attempts != 1 || f.Kind != mailer.KindNoAccount {
+			t.Fatalf("SendFailure = %+v (%v)", f, f.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnSendFailure not called within 10s")
+	}
+	waitOutbox(t, e.auth.Store(), key, gone)
+}
+
+// blockingMailer holds every Send until release is closed.
+type blockingMailer struct {
+	*mailtest.Mailer
+	entered chan string
+	release chan struct{}
+}
+
+func (m *blockingMailer) Send(ctx context.Context, msg *mailer.Message) error {
+	m.entered <- msg.To
+	select {
+	case <-m.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return m.Mailer.Send(ctx, msg)
+}
+
+// A request never waits for the mail server.
+func TestOutboxPrepareDoesNotWaitForMailer(t *testing.T) {
+	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
+	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = bm })
+	ctx := context.Background()
+	c := e.client(t)
+	for i, addr := range []string{"slow1@example.com", "slow2@example.com"} {
+		su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// With the first message stuck in the mailer, this returns.
+		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			<-bm.entered
+		}
+	}
+	close(bm.release)
+	if _, err := bm.Wait(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two instances on one store deliver every message once: claims keep
+// them from sending the same entry.
+func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(&memstore.Options{Now: clock.Now})
+	defer st.Close()
+	mt := mailtest.New()
+	var auths [2]*magiclink.Auth
+	for i := range auths {
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now,
+			Limits: magiclink.Limits{Disabled: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		auths[i] = a
+	}
+	const n = 40
+	type flow struct {
+		c  *magiclink.Client
+		id string
+	}
+	flows := map[string]flow{}
+	for i := range n {
+		a := auths[i%2]
+		c, _, err := a.Clients.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := "twice" + string(rune('a'+i/26)) + string(rune('a'+i%26)) + "@example.com"
+		su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		magiclink.KickSender(auths[(i+1)%2]) // the other instance competes for it
+		flows[addr] = flow{c, su.ID}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := mt.Wait(wctx, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range flows {
+		waitOutbox(t, st, magiclink.OutboxPrefix+f.id, gone)
+	}
+	for _, a := range auths {
+		a.Close()
+	}
+	msgs := mt.Messages()
+	if len(msgs) != n {
+		t.Fatalf("%d messages for %d prepared links", len(msgs), n)
+	}
+	seen := map[string]bool{}
+	a2, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	for _, m := range msgs {
+		if seen[m.To] {
+			t.Fatalf("%s got two messages", m.To)
+		}
+		seen[m.To] = true
+		tok := m.Link[strings.Index(m.Link, "token=")+len("token="):]
+		if res, err := a2.ConfirmLink(ctx, tok, flows[m.To].c); err != nil || res.Status != magiclink.LinkVerified {
+			t.Fatalf("%s: ConfirmLink = %+v, %v", m.To, res, err)
+		}
+	}
+}
