@@ -11,6 +11,12 @@
 // each with its own conditions, so concurrent callers share the cost of a
 // disk sync without waiting for a timer. Expired records are hidden at once
 // and deleted by a background sweeper.
+//
+// Get keeps what it reads in a bounded in-memory cache, so that a hot key
+// (a session's record, read on every request) is served without a bbolt
+// transaction. The cache is exact: this Store is the file's only writer,
+// and each commit drops the keys it wrote before its Applies return, so a
+// revoked session is gone for the very next Get.
 package boltstore
 
 import (
@@ -69,6 +75,7 @@ type Store struct {
 	log      *slog.Logger
 	interval time.Duration
 	hub      store.Hub
+	cache    cache
 
 	// queue carries Applies to the committer. mu guards closed, and
 	// Apply holds it for reading while it sends, so that once Close has
@@ -150,6 +157,7 @@ func open(path string, opts *Options) (*Store, error) {
 		stop:       make(chan struct{}),
 		sweepChunk: 1000,
 		sweepScan:  10000,
+		cache:      cache{limit: maxCacheBytes},
 	}, nil
 }
 
@@ -176,24 +184,42 @@ func (s *Store) view(ctx context.Context, fn func(b *bolt.Bucket) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucket)) })
 }
 
-// Get implements store.Store.
+// Get implements store.Store. A key read recently is served from the
+// read cache (see cache), without a bbolt transaction.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := store.ValidKey(key); err != nil {
 		return nil, err
 	}
-	var value []byte
-	err := s.view(ctx, func(b *bolt.Bucket) error {
-		v, _, ok := decode(b.Get([]byte(key)), s.nowNanos())
-		if !ok {
-			return store.ErrNotFound
-		}
-		value = clone(v)
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return value, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	rec, ok, gen := s.cache.get(key)
+	if !ok {
+		tx, err := s.db.Begin(false)
+		if err != nil {
+			return nil, err
+		}
+		var kb [store.MaxKeyLen]byte // on the stack: no copy of key on the heap
+		raw := tx.Bucket(bucket).Get(append(kb[:0], key...))
+		if len(raw) >= headerLen {
+			v, exp, _ := decode(raw, 0)
+			rec = cached{expiry: exp, value: clone(v)}
+			ok = true
+		}
+		tx.Rollback()
+		if ok {
+			s.cache.add(key, rec, gen)
+		}
+	}
+	if !ok || (rec.expiry != 0 && rec.expiry <= s.nowNanos()) {
+		return nil, store.ErrNotFound
+	}
+	return clone(rec.value), nil
 }
 
 // List implements store.Store.

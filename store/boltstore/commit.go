@@ -167,6 +167,7 @@ func (s *Store) commit(batch []*request) {
 		return nil
 	})
 	if err != nil {
+		s.cache.reset()
 		err = fmt.Errorf("boltstore: commit: %w", err)
 		s.log.Error("boltstore: group commit failed", "applies", len(live), "err", err)
 		for _, r := range live {
@@ -186,6 +187,7 @@ func (s *Store) commit(batch []*request) {
 			}
 		}
 	}
+	s.cache.drop(keys)
 	s.hub.Notify(keys...)
 	for i, r := range live {
 		r.done <- results[i]

@@ -100,8 +100,9 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 		return 0, nil
 	}
 	n := 0
+	var deleted []string
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		n = 0
+		n, deleted = 0, deleted[:0]
 		b := tx.Bucket(bucket)
 		for _, k := range keys {
 			rec := b.Get(k)
@@ -114,12 +115,15 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
+			deleted = append(deleted, string(k))
 			n++
 		}
 		return nil
 	})
 	if err != nil {
+		s.cache.reset()
 		return 0, err
 	}
+	s.cache.drop(deleted)
 	return n, nil
 }
