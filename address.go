@@ -3,6 +3,7 @@ package magiclink
 import (
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -29,7 +30,11 @@ func parseAddress(param, s string) (string, error) {
 		return "", badAddress()
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		// C0 and C1 controls, line and paragraph separators, spaces and
+		// invisible format characters (bidi overrides, zero widths):
+		// some software breaks lines at U+0085 or U+2028, and none of
+		// them belongs in an address a person reads.
+		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Zs, unicode.Cf) {
 			return "", badAddress()
 		}
 	}

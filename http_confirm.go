@@ -102,7 +102,7 @@ func (a *Auth) verifyPost(w http.ResponseWriter, r *http.Request) {
 	}
 	q := url.Values{"magiclink_status": {string(res.Status)}}
 	if res.NewSession != nil {
-		a.setSession(w, res.NewSession)
+		a.setSession(w, r, res.NewSession)
 		q.Set("magiclink_created_session", res.NewSession.ID)
 	}
 	http.Redirect(w, r, withQuery(res.RedirectURL, q), http.StatusSeeOther)

@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -81,10 +82,18 @@ func (a *Auth) ensureClient(w http.ResponseWriter, r *http.Request) (*Client, er
 	return c, nil
 }
 
-// setSession sets the session cookie for a session just handed out.
-func (a *Auth) setSession(w http.ResponseWriter, s *NewSession) {
+// setSession sets the session cookie for a session just handed out to
+// the browser that sent r. The session r's cookie named before, if any,
+// is ended: its value stops working the moment it is replaced, so a value
+// learnt before a sign-in is worth nothing after it.
+func (a *Auth) setSession(w http.ResponseWriter, r *http.Request, s *NewSession) {
 	if s == nil {
 		return
+	}
+	if old := cookieValue(r, a.SessionCookieName()); old != "" && old != s.Token {
+		if _, err := a.Sessions.End(r.Context(), old); err != nil && AsError(err) == nil {
+			a.log.Warn("magiclink: ending the replaced session failed", slog.Any("error", err))
+		}
 	}
 	a.setCookie(w, sessionCookie, s.Token, s.AbandonAt.Sub(a.now()))
 }

@@ -53,7 +53,7 @@ func (a *Auth) Handler() http.Handler {
 		a.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "cross_origin_request",
 			Message: "cross-origin request refused", LongMessage: "Cross-origin requests that change state are refused.", kind: ErrInvalidParam})
 	}))
-	return cop.Handler(mux)
+	return a.withClientIP(cop.Handler(mux))
 }
 
 // waitParam reads ?wait=N: seconds, capped at 30.
@@ -95,7 +95,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if s, err := si.ClaimSession(r.Context()); err != nil {
 		return err
 	} else {
-		a.setSession(w, s)
+		a.setSession(w, r, s)
 	}
 	writeJSON(w, http.StatusOK, si)
 	return nil
@@ -118,7 +118,7 @@ func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.setSession(w, s)
+	a.setSession(w, r, s)
 	writeJSON(w, http.StatusOK, si)
 	return nil
 }
@@ -189,7 +189,7 @@ func (a *Auth) getSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.setSession(w, s)
+	a.setSession(w, r, s)
 	writeJSON(w, http.StatusOK, su)
 	return nil
 }

@@ -81,7 +81,7 @@ func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
-		a.setSession(w, s)
+		a.setSession(w, r, s)
 		q.Set("magiclink_status", string(LinkVerified))
 		if s != nil {
 			q.Set("magiclink_created_session", s.ID)

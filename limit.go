@@ -1,16 +1,40 @@
 package magiclink
 
 import (
+	"context"
 	"errors"
 	"math"
-	"sync"
 	"time"
 )
 
-// Limits bounds how often magic links are sent. The limits apply per
-// address, identically whether or not the address has an account.
+// Default send and creation limits, used for zero Limits fields.
+const (
+	// DefaultAddressCooldown is the least time between two links to one
+	// address.
+	DefaultAddressCooldown = 30 * time.Second
+	// DefaultAddressPerHour is how many links one address may receive in
+	// any hour.
+	DefaultAddressPerHour = 5
+	// DefaultIPCreatesPer10s is how many sign-ins and sign-ups one client
+	// IP may start in any 10 seconds (as Clerk's).
+	DefaultIPCreatesPer10s = 5
+	// DefaultIPSendsPerHour is how many links may be sent in any hour at
+	// the request of one client IP.
+	DefaultIPSendsPerHour = 30
+	// DefaultGlobalSendsPerMinute is how many links may be sent in any
+	// minute in all: a ceiling on the mail an attack can make the app send.
+	DefaultGlobalSendsPerMinute = 300
+)
+
+// Limits bounds how often magic links are sent and sign-ins and sign-ups
+// started. Every limit applies identically whether or not an address has
+// an account, and answers too_many_requests (429 with Retry-After).
+//
+// Client IP limits apply to requests through Auth.Handler, and to Go API
+// calls whose context carries an IP (WithClientIP). IPv6 clients are
+// counted per /64 network.
 type Limits struct {
-	// Disabled turns send limits off (for load tests).
+	// Disabled turns every limit off (for load tests).
 	Disabled bool
 	// AddressCooldown is the least time between two links to one address;
 	// default 30 seconds.
@@ -18,71 +42,82 @@ type Limits struct {
 	// AddressPerHour is how many links one address may receive in any
 	// hour; default 5.
 	AddressPerHour int
+	// IPCreatesPer10s is how many email sign-ins and sign-ups one client IP
+	// may start in any 10 seconds; default 5.
+	IPCreatesPer10s int
+	// IPSendsPerHour is how many links may be sent in any hour at the
+	// request of one client IP; default 30.
+	IPSendsPerHour int
+	// GlobalSendsPerMinute is how many links may be sent in any minute, in
+	// all (across instances with a shared Limiter); default 300.
+	GlobalSendsPerMinute int
+	// Limiter keeps the counts; default a MemoryLimiter (per process).
+	// Instances that share a store should share counts too:
+	// NewStoreLimiter(st).
+	Limiter RateLimiter
 }
 
-// limiter is the in-memory send limiter: a sliding log of recent sends
-// per address.
-type limiter struct {
-	l      Limits
-	mu     sync.Mutex
-	sends  map[string][]time.Time
-	writes int
-}
-
-func newLimiter(l Limits) (*limiter, error) {
+// withDefaults fills in zero fields and validates l.
+func (l Limits) withDefaults() (Limits, error) {
+	if l.AddressCooldown < 0 || l.AddressPerHour < 0 || l.IPCreatesPer10s < 0 || l.IPSendsPerHour < 0 || l.GlobalSendsPerMinute < 0 {
+		return l, errors.New("magiclink: Config.Limits must not be negative")
+	}
 	if l.AddressCooldown == 0 {
-		l.AddressCooldown = 30 * time.Second
+		l.AddressCooldown = DefaultAddressCooldown
 	}
-	if l.AddressPerHour == 0 {
-		l.AddressPerHour = 5
+	if l.AddressCooldown < time.Millisecond {
+		return l, errors.New("magiclink: Config.Limits.AddressCooldown must be at least 1ms")
 	}
-	if l.AddressCooldown < 0 || l.AddressPerHour < 0 {
-		return nil, errors.New("magiclink: Config.Limits must not be negative")
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	return &limiter{l: l, sends: map[string][]time.Time{}}, nil
+	def(&l.AddressPerHour, DefaultAddressPerHour)
+	def(&l.IPCreatesPer10s, DefaultIPCreatesPer10s)
+	def(&l.IPSendsPerHour, DefaultIPSendsPerHour)
+	def(&l.GlobalSendsPerMinute, DefaultGlobalSendsPerMinute)
+	if l.Limiter == nil {
+		l.Limiter = NewMemoryLimiter()
+	}
+	return l, nil
 }
 
-// allowSend records a send to addr at now, or refuses it with a
-// too_many_requests error saying when to retry.
-func (lm *limiter) allowSend(addr string, now time.Time) error {
-	if lm.l.Disabled {
+// allowSend checks and records one link sent to addr: per address, per
+// client IP (from ctx) and in all.
+func (a *Auth) allowSend(ctx context.Context, addr string, now time.Time) error {
+	l := a.cfg.Limits
+	if l.Disabled {
 		return nil
 	}
-	key := addressKey(addr)
-	lm.mu.Lock()
-	defer lm.mu.Unlock()
-	log := recent(lm.sends[key], now)
-	var wait time.Duration
-	if n := len(log); n > 0 {
-		if d := log[n-1].Add(lm.l.AddressCooldown).Sub(now); d > wait {
-			wait = d
-		}
-		if n >= lm.l.AddressPerHour {
-			if d := log[n-lm.l.AddressPerHour].Add(time.Hour).Sub(now); d > wait {
-				wait = d
-			}
-		}
+	limits := []Limit{
+		{Key: "send/addr/" + addressKey(addr), Rules: []Rule{{1, l.AddressCooldown}, {l.AddressPerHour, time.Hour}}},
+		{Key: "send/all", Rules: []Rule{{l.GlobalSendsPerMinute, time.Minute}}},
 	}
-	if wait > 0 {
-		lm.sends[key] = log
-		return tooManyRequests(int(math.Ceil(wait.Seconds())))
+	if ip, ok := ClientIPFrom(ctx); ok {
+		limits = append(limits, Limit{Key: "send/ip/" + ipKey(ip), Rules: []Rule{{l.IPSendsPerHour, time.Hour}}})
 	}
-	lm.sends[key] = append(log, now)
-	if lm.writes++; lm.writes%1024 == 0 {
-		for k, v := range lm.sends {
-			if len(recent(v, now)) == 0 {
-				delete(lm.sends, k)
-			}
-		}
-	}
-	return nil
+	return a.allow(ctx, now, limits...)
 }
 
-// recent drops the sends older than an hour.
-func recent(log []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(log) && !log[i].After(now.Add(-time.Hour)) {
-		i++
+// allowCreate checks and records one sign-in or sign-up started by the
+// client IP in ctx; without one there is nothing to count.
+func (a *Auth) allowCreate(ctx context.Context) error {
+	l := a.cfg.Limits
+	ip, ok := ClientIPFrom(ctx)
+	if l.Disabled || !ok {
+		return nil
 	}
-	return log[i:]
+	return a.allow(ctx, a.now(), Limit{Key: "create/ip/" + ipKey(ip), Rules: []Rule{{l.IPCreatesPer10s, 10 * time.Second}}})
+}
+
+func (a *Auth) allow(ctx context.Context, now time.Time, limits ...Limit) error {
+	ok, wait, err := a.cfg.Limits.Limiter.Allow(ctx, now, limits...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return tooManyRequests(max(1, int(math.Ceil(wait.Seconds()))))
+	}
+	return nil
 }

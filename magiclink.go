@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -113,8 +114,15 @@ type Config struct {
 	// default "/".
 	AfterSignInURL string
 
-	// Limits bounds how often links are sent; zero fields take defaults.
+	// Limits bounds how often links are sent and sign-ins and sign-ups
+	// started, per address, per client IP and in all; zero fields take
+	// defaults.
 	Limits Limits
+	// TrustedProxies lists the reverse proxies (CIDRs or IPs, e.g.
+	// "10.0.0.0/8") whose X-Forwarded-For (or, without one, Forwarded)
+	// header tells the client IP. Requests from anywhere else are counted
+	// by their connection's address, whatever headers they carry.
+	TrustedProxies []string
 
 	// SigningKeys, when not empty, sign and verify sign-in tokens instead
 	// of the Ed25519 key generated on first start and kept in the Store.
@@ -163,7 +171,7 @@ type Auth struct {
 	tpl       *mailer.Templates
 	now       func() time.Time
 	log       *slog.Logger
-	limiter   *limiter
+	proxies   []netip.Prefix
 	sender    *sender
 
 	closeOnce sync.Once
@@ -237,8 +245,10 @@ func New(cfg Config) (*Auth, error) {
 		// logger, links go to slog.Default().
 		a.mail = console.New(console.Options{Logger: userLogger})
 	}
-	a.limiter, err = newLimiter(cfg.Limits)
-	if err != nil {
+	if cfg.Limits, err = cfg.Limits.withDefaults(); err != nil {
+		return nil, err
+	}
+	if a.proxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
 	a.st = cfg.Store

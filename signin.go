@@ -76,6 +76,9 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := s.a.allowCreate(ctx); err != nil {
+		return nil, err
+	}
 	owner, _, err := s.a.lookupAddress(ctx, addr)
 	if err != nil {
 		return nil, err

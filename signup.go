@@ -59,6 +59,9 @@ func (s *SignUps) Create(ctx context.Context, client *Client, p SignUpParams) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := s.a.allowCreate(ctx); err != nil {
+		return nil, err
+	}
 	owner, _, err := s.a.lookupAddress(ctx, addr)
 	if err != nil {
 		return nil, err

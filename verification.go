@@ -150,6 +150,7 @@ func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) err
 	if err != nil {
 		return nil, err
 	}
+	counted := false
 	for range maxRetries {
 		l, err := load[flowRec](ctx, a.st, key)
 		if err != nil {
@@ -166,8 +167,13 @@ func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) err
 		if f.abandoned(now) || !f.pending() {
 			return nil, flowConflict("This " + describe(f.Kind) + " can no longer be verified.")
 		}
-		if err := a.limiter.allowSend(f.Address, now); err != nil {
-			return nil, err
+		// One send is counted once, however often a conflict (such as
+		// the sender writing the flow) makes this loop go round.
+		if !counted {
+			if err := a.allowSend(ctx, f.Address, now); err != nil {
+				return nil, err
+			}
+			counted = true
 		}
 		kind, ops, err := a.recipient(ctx, &f)
 		if err != nil {

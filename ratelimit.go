@@ -1,0 +1,233 @@
+package magiclink
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// Rule bounds how often something may happen: at most Limit events in any
+// Window (a sliding window, not a fixed one).
+type Rule struct {
+	Limit  int
+	Window time.Duration
+}
+
+// Limit is a key (what is limited, e.g. one address or one client IP) and
+// the rules that bound it. The rules of one key count the same events.
+type Limit struct {
+	Key   string
+	Rules []Rule
+}
+
+// RateLimiter keeps the event counts send and creation limits are checked
+// against. Config.Limits.Limiter sets it; the default, MemoryLimiter,
+// counts in one process. Use StoreLimiter to share the counts between
+// instances that share a store.
+type RateLimiter interface {
+	// Allow records one event at now for the key of every limit if every
+	// rule of every limit allows one more, and reports ok. Otherwise it
+	// records nothing and reports how long until all would allow it. The
+	// check and the record are atomic. err reports a failure to consult the
+	// counts (callers refuse the event) or invalid rules.
+	Allow(ctx context.Context, now time.Time, limits ...Limit) (ok bool, retryAfter time.Duration, err error)
+}
+
+// MemoryLimiter is the default RateLimiter: a sliding log of recent events
+// per key, in memory. Its counts are per process; instances behind a load
+// balancer each count their own (see StoreLimiter).
+type MemoryLimiter struct {
+	mu     sync.Mutex
+	keys   map[string]*eventLog
+	writes int
+}
+
+// NewMemoryLimiter returns an empty MemoryLimiter.
+func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{keys: map[string]*eventLog{}} }
+
+// Allow implements RateLimiter.
+func (m *MemoryLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
+	limits, err := mergeLimits(limits)
+	if err != nil {
+		return false, 0, err
+	}
+	t := now.UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var wait time.Duration
+	for _, l := range limits {
+		if lg := m.keys[l.Key]; lg != nil {
+			wait = max(wait, lg.wait(t, l.Rules))
+		}
+	}
+	if wait > 0 {
+		return false, wait, nil
+	}
+	for _, l := range limits {
+		lg := m.keys[l.Key]
+		if lg == nil {
+			lg = &eventLog{}
+			m.keys[l.Key] = lg
+		}
+		lg.record(t, l.Rules)
+	}
+	if m.writes++; m.writes%1024 == 0 {
+		for k, lg := range m.keys {
+			if lg.stale(t) {
+				delete(m.keys, k)
+			}
+		}
+	}
+	return true, 0, nil
+}
+
+// StoreLimiter is a RateLimiter that keeps its counts in a store.Store,
+// so every instance using the same store (for example one pgstore
+// database) shares them. Each Allow is one compare-and-swap Apply over the
+// records of its keys; keys are stored hashed, under "rl/".
+type StoreLimiter struct {
+	st store.Store
+}
+
+// NewStoreLimiter returns a StoreLimiter keeping its counts in st.
+func NewStoreLimiter(st store.Store) *StoreLimiter { return &StoreLimiter{st: st} }
+
+// keyRateLimit prefixes the records of StoreLimiter.
+const keyRateLimit = "rl/"
+
+// storeLimiterRetries bounds the compare-and-swap rounds of one Allow:
+// every round some contender commits, so this is generous.
+const storeLimiterRetries = 128
+
+// Allow implements RateLimiter.
+func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
+	limits, err := mergeLimits(limits)
+	if err != nil {
+		return false, 0, err
+	}
+	t := now.UnixMilli()
+	for attempt := range storeLimiterRetries {
+		var wait time.Duration
+		ops := make([]store.Op, 0, len(limits))
+		for _, l := range limits {
+			key := storeLimitKey(l.Key)
+			raw, err := s.st.Get(ctx, key)
+			if err != nil && !isNotFound(err) {
+				return false, 0, err
+			}
+			var lg eventLog
+			if raw != nil {
+				if err := json.Unmarshal(raw, &lg.Events); err != nil {
+					raw = nil // corrupt: start over
+				}
+			}
+			if wait = max(wait, lg.wait(t, l.Rules)); wait > 0 {
+				continue
+			}
+			lg.record(t, l.Rules)
+			value, _ := json.Marshal(lg.Events)
+			expires := now.Add(lg.Keep)
+			if raw == nil {
+				ops = append(ops, store.Insert(key, value, expires))
+			} else {
+				ops = append(ops, store.Swap(key, raw, value, expires))
+			}
+		}
+		if wait > 0 {
+			return false, wait, nil
+		}
+		err := s.st.Apply(ctx, ops...)
+		if err == nil {
+			return true, 0, nil
+		}
+		if !isConflict(err) {
+			return false, 0, err
+		}
+		if attempt >= 8 {
+			// Many contenders: spread the retries out.
+			select {
+			case <-time.After(time.Duration(rand.IntN(attempt)) * time.Millisecond):
+			case <-ctx.Done():
+				return false, 0, ctx.Err()
+			}
+		}
+	}
+	return false, 0, errors.New("magiclink: rate limit: too much contention")
+}
+
+// storeLimitKey is the store key of a limit key: hashed, so that any key
+// fits store.MaxKeyLen and no address or IP is spelled out in it.
+func storeLimitKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return keyRateLimit + hex.EncodeToString(sum[:])
+}
+
+// eventLog is the sliding log of one key: the times (Unix ms, oldest
+// first) of its most recent events, as many as its largest rule needs.
+type eventLog struct {
+	Events []int64
+	Keep   time.Duration // the longest window it was recorded under
+}
+
+// wait returns how long until every rule allows one more event at t.
+func (lg *eventLog) wait(t int64, rules []Rule) time.Duration {
+	var wait int64
+	n := len(lg.Events)
+	for _, r := range rules {
+		if n < r.Limit {
+			continue
+		}
+		// The event that must leave the window first.
+		if d := lg.Events[n-r.Limit] + r.Window.Milliseconds() - t; d > wait {
+			wait = d
+		}
+	}
+	return time.Duration(wait) * time.Millisecond
+}
+
+// record appends an event at t and drops what no rule needs any more.
+func (lg *eventLog) record(t int64, rules []Rule) {
+	keepN, keep := 0, time.Duration(0)
+	for _, r := range rules {
+		keepN, keep = max(keepN, r.Limit), max(keep, r.Window)
+	}
+	lg.Keep = keep
+	ev := append(lg.Events, t)
+	i := 0
+	for i < len(ev) && (ev[i] <= t-keep.Milliseconds() || len(ev)-i > keepN) {
+		i++
+	}
+	lg.Events = append(lg.Events[:0:0], ev[i:]...)
+}
+
+// stale reports whether no event of the log is within its longest window.
+func (lg *eventLog) stale(t int64) bool {
+	return len(lg.Events) == 0 || lg.Events[len(lg.Events)-1] <= t-lg.Keep.Milliseconds()
+}
+
+// mergeLimits validates limits and joins those with the same key.
+func mergeLimits(limits []Limit) ([]Limit, error) {
+	out := make([]Limit, 0, len(limits))
+	for _, l := range limits {
+		for _, r := range l.Rules {
+			if r.Limit <= 0 || r.Window < time.Millisecond {
+				return nil, fmt.Errorf("magiclink: rate limit %q: a rule needs Limit > 0 and Window >= 1ms, got %d per %v", l.Key, r.Limit, r.Window)
+			}
+		}
+		if i := slices.IndexFunc(out, func(o Limit) bool { return o.Key == l.Key }); i >= 0 {
+			out[i].Rules = append(slices.Clip(out[i].Rules), l.Rules...)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
