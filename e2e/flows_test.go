@@ -1,0 +1,403 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Texts of examples/basic's pages the tests look for.
+const (
+	waitingHeading  = "Check your email…"
+	signedInHeading = "You’re signed in"
+	accountHeading  = "Your account"
+	mismatchHeading = "Open this link on the device where you asked for it"
+	returnHeading   = "Return to your original tab"
+	expiredHeading  = "This link has expired"
+	verifyPath      = "/auth/verify"
+	ticketPath      = "/auth/ticket"
+)
+
+// startSignIn opens /sign-in in tb, asks for a link to addr, and waits for
+// the waiting page.
+func startSignIn(tb *tab, a *app, addr string) {
+	tb.t.Helper()
+	tb.navigate(a.base + "/sign-in")
+	tb.fillAndSubmit("form#start", "input#email", addr)
+	tb.waitText("[data-step=wait] h1", waitingHeading)
+	tb.waitText("[data-step=wait] [data-addr]", addr)
+}
+
+// landedOnAccount waits until tb, the tab that asked for the link, moved
+// on by itself to /account signed in as addr, by a navigation of its own
+// script (not a reload).
+func landedOnAccount(tb *tab, addr string) {
+	tb.t.Helper()
+	tb.waitPage("/account", accountHeading)
+	tb.signedInAs(addr)
+	if nav := eval[string](tb, `performance.getEntriesByType("navigation")[0].type`); nav != "navigate" {
+		tb.fatalf("the waiting tab reached /account by %q, want a navigation of its own", nav)
+	}
+}
+
+// signInWithToken signs b in as the user through the seeds'
+// /accept-token page, with a new sign-in token.
+func signInWithToken(tb *tab, a *app, userID, addr string) {
+	tb.t.Helper()
+	tok := a.createSignInToken(userID)
+	tb.navigate(a.base + "/accept-token?token=" + tok.Token)
+	tb.waitText("#accept h1", "Signed in as "+addr)
+}
+
+// 1. Sign-up in browser A: the link opened in a new tab of A signs that
+// tab in, and the tab that asked for it completes by itself.
+func TestSignUpSameBrowser(t *testing.T) {
+	a := startApp(t)
+	b := newBrowser(t, "a")
+	waiting := b.tab("waiting")
+	addr := "ada@example.com"
+
+	// The dev inbox, open in a second tab, shows the email by itself.
+	inbox := b.newTab("inbox")
+	inbox.navigate(a.base + "/dev/mail")
+	inbox.waitPage("/dev/mail", "Dev inbox")
+
+	waiting.navigate(a.base + "/sign-up")
+	waiting.waitPage("/sign-up", "Create your account")
+	waiting.fillAndSubmit("form#start", "input#email", addr)
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	waiting.waitText("[data-step=wait] [data-addr]", addr)
+	waiting.screenshot("waiting")
+
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+	inbox.waitText("article.mail .meta strong", addr)
+	const inboxLink = `article.mail pre.body a[href*="/auth/verify?token="]`
+	if href := eval[string](inbox, `document.querySelector('`+inboxLink+`').href`); href != link {
+		t.Errorf("the dev inbox links to %s, the .eml file to %s", redact(href), redact(link))
+	}
+	inbox.do("clicking the link in the dev inbox", chromedp.Click(chromedp.CSS(inboxLink)))
+	inbox.waitText("button#confirm", "Confirm and continue")
+	inbox.do("confirming", chromedp.Click(chromedp.CSS("button#confirm")))
+	confirmed := time.Now()
+	inbox.waitPage("/verified", signedInHeading)
+	inbox.signedInAs(addr)
+	if q := inbox.query(); q.Get("magiclink_status") != "verified" || !strings.HasPrefix(q.Get("magiclink_created_session"), "sess_") {
+		t.Errorf("the link's tab landed with %v, want magiclink_status=verified and magiclink_created_session", q)
+	}
+
+	landedOnAccount(waiting, addr)
+	t.Logf("the waiting tab completed %v after the link was confirmed", time.Since(confirmed).Round(time.Millisecond))
+
+	// The back button leads to the link's page again; posting the used
+	// link does not tell a person who is signed in to get a new one.
+	inbox.do("going back to the link's page", chromedp.NavigateBack())
+	inbox.waitFor("the link's page", `() => location.pathname === "/auth/verify" && document.readyState === "complete"`)
+	if eval[bool](inbox, `!!document.querySelector("button#confirm")`) {
+		inbox.do("confirming the used link", chromedp.Click(chromedp.CSS("button#confirm")))
+		inbox.waitPage("/verified", "You’re already signed in")
+		inbox.signedInAs(addr)
+	}
+
+	// Both tabs share one cookie jar: the link's tab is still signed in
+	// after the waiting tab took its session.
+	inbox.navigate(a.base + "/account")
+	inbox.waitPage("/account", accountHeading)
+	inbox.signedInAs(addr)
+	if s := inbox.apiStatus("/auth/me"); s != http.StatusOK {
+		t.Errorf("GET /auth/me from the link's tab: %d, want 200", s)
+	}
+	waiting.screenshot("final")
+	inbox.screenshot("link-tab")
+}
+
+// 2. Sign-in across devices with same-client binding on (the default):
+// browser B is told to open the link where it was asked for and is not
+// signed in; the link still works in A afterwards.
+func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
+	a := startApp(t)
+	addr := "grace@example.com"
+	a.createUser(addr)
+	bA := newBrowser(t, "a")
+	bB := newBrowser(t, "b")
+	waiting := bA.tab("waiting")
+	phone := bB.tab("b")
+
+	startSignIn(waiting, a, addr)
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+
+	phone.confirmLink(link, "Sign in")
+	phone.waitPage("/verified", mismatchHeading)
+	if got := phone.query().Get("magiclink_status"); got != "client_mismatch" {
+		t.Errorf("browser B landed with magiclink_status=%q, want client_mismatch", got)
+	}
+	phone.signedOut(addr)
+	phone.screenshot("mismatch")
+	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
+	}
+	phone.navigate(a.base + "/account")
+	phone.waitPage("/sign-in", "Sign in")
+	phone.signedOut(addr)
+
+	// A still waits: nothing was used up.
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+
+	tab2 := bA.newTab("link")
+	tab2.confirmLink(link, "Sign in")
+	tab2.waitPage("/verified", signedInHeading)
+	tab2.signedInAs(addr)
+	landedOnAccount(waiting, addr)
+	waiting.screenshot("final")
+}
+
+// 3. Sign-in across devices with same-client binding off: B confirms,
+// A's waiting tab receives the session, B is told to return to it.
+func TestSignInOtherDeviceCrossClient(t *testing.T) {
+	a := startApp(t, "-require-same-client=false")
+	addr := "alan@example.com"
+	a.createUser(addr)
+	bA := newBrowser(t, "a")
+	bB := newBrowser(t, "b")
+	waiting := bA.tab("waiting")
+	phone := bB.tab("b")
+
+	startSignIn(waiting, a, addr)
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+
+	phone.confirmLink(link, "Sign in")
+	phone.waitPage("/verified", returnHeading)
+	if q := phone.query(); q.Get("magiclink_status") != "verified" || q.Has("magiclink_created_session") {
+		t.Errorf("browser B landed with %v, want magiclink_status=verified and no session", q)
+	}
+	phone.signedOut(addr)
+	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
+	}
+
+	landedOnAccount(waiting, addr)
+	if s := waiting.apiStatus("/auth/me"); s != http.StatusOK {
+		t.Errorf("GET /auth/me from browser A: %d, want 200", s)
+	}
+	phone.screenshot("final-b")
+	waiting.screenshot("final")
+}
+
+// 4. A link fetched first by scanners (a plain GET and HEAD, and a
+// browser that loads the page and runs its scripts but clicks nothing)
+// still works for the person.
+func TestScannersDoNotBurnLinks(t *testing.T) {
+	a := startApp(t)
+	addr := "barbara@example.com"
+	a.createUser(addr)
+	bA := newBrowser(t, "a")
+	waiting := bA.tab("waiting")
+
+	startSignIn(waiting, a, addr)
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+
+	for _, method := range []string{http.MethodHead, http.MethodGet, http.MethodGet} {
+		res, body := httpDo(t, method, link)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("scanner %s: %s", method, res.Status)
+		}
+		header(t, res, "Cache-Control", "no-store")
+		header(t, res, "Referrer-Policy", "no-referrer")
+		if len(res.Header.Values("Set-Cookie")) != 0 {
+			t.Errorf("scanner %s got cookies: %q", method, res.Header.Values("Set-Cookie"))
+		}
+		if method == http.MethodGet && !strings.Contains(body, `id="confirm"`) {
+			t.Errorf("scanner GET: no confirm button in\n%s", body)
+		}
+	}
+
+	scanner := newBrowser(t, "scanner").tab("scanner")
+	scanner.navigate(link)
+	scanner.waitText("button#confirm", "Sign in")
+	scanner.waitFor("the page to finish loading", `() => document.readyState === "complete"`)
+	if c := scanner.cookies(a.base); len(c) != 0 {
+		t.Errorf("the scanner's browser got cookies: %v", c)
+	}
+	// The waiting tab noticed nothing.
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+
+	person := bA.newTab("link")
+	person.confirmLink(link, "Sign in")
+	person.waitPage("/verified", signedInHeading)
+	person.signedInAs(addr)
+	landedOnAccount(waiting, addr)
+
+	// The scanner's page, posted now, is refused: the link is used.
+	scanner.do("the scanner posting late", chromedp.Click(chromedp.CSS("button#confirm")))
+	scanner.waitPage("/verified", "This link is no longer valid")
+	scanner.signedOut(addr)
+	waiting.screenshot("final")
+}
+
+// 5. An expired link: the waiting page says so and offers a new link, and
+// the link itself lands on the expired page with a way to ask again.
+func TestExpiredLink(t *testing.T) {
+	a := startApp(t, "-link-ttl", "2s", "-rate-limits=false")
+	b := newBrowser(t, "a")
+	waiting := b.tab("waiting")
+	addr := "edsger@example.com"
+
+	waiting.navigate(a.base + "/sign-up")
+	waiting.fillAndSubmit("form#start", "input#email", addr)
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+
+	// The waiting page moves on when the link expires, without a click.
+	waiting.waitText("[data-step=expired] h1", "This link expired")
+	waiting.waitText("[data-step=expired] button[data-resend]", "Send a new link")
+	waiting.screenshot("waiting-expired")
+
+	late := b.newTab("link")
+	late.confirmLink(link, "Confirm and continue")
+	late.waitPage("/verified", expiredHeading)
+	if got := late.query().Get("magiclink_status"); got != "expired" {
+		t.Errorf("the expired link landed with magiclink_status=%q, want expired", got)
+	}
+	late.waitText("a.button[href='/sign-up']", "Send a new link") // a sign-up link: back to sign-up
+	late.signedOut(addr)
+	late.screenshot("final")
+	late.do("following the way to a new link", chromedp.Click(chromedp.CSS("a.button[href='/sign-up']")))
+	late.waitPage("/sign-up", "Create your account")
+
+	// The way to ask again works: a new email, the waiting page again.
+	waiting.do("asking for a new link", chromedp.Click(chromedp.CSS("[data-step=expired] button[data-resend]")))
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	if again := a.waitMail(addr).link(t, a.base, verifyPath); again == link {
+		t.Error("the new email carries the expired link")
+	}
+}
+
+// 6. Sign-in tokens: the seeds' /accept-token page signs the user in, and
+// the token's url (a confirm page, then a POST) does too.
+func TestSignInTokens(t *testing.T) {
+	a := startApp(t)
+	addr := "katherine@example.com"
+	userID := a.createUser(addr)
+
+	bA := newBrowser(t, "a")
+	page := bA.tab("accept-token")
+	tok := a.createSignInToken(userID)
+	page.navigate(a.base + "/accept-token?token=" + tok.Token)
+	page.waitText("#accept h1", "Signed in as "+addr)
+	page.waitText("#accept [data-next] a[href='/account']", "Go to your account")
+	if got := eval[string](page, `location.search`); got != "" {
+		t.Errorf("the token stays in the address bar and history: %s", redact(got))
+	}
+	page.screenshot("accept-token")
+	page.do("going to the account", chromedp.Click(chromedp.CSS("#accept [data-next] a")))
+	page.waitPage("/account", accountHeading)
+	page.signedInAs(addr)
+
+	// The first token is used up; its own link says so.
+	if res, body := httpDo(t, http.MethodGet, tok.URL); res.StatusCode != http.StatusOK || !strings.Contains(body, "already been used") {
+		t.Errorf("GET the used token's url: %s\n%s", res.Status, body)
+	}
+
+	tok2 := a.createSignInToken(userID)
+	if !strings.HasPrefix(tok2.URL, a.base+ticketPath+"?token=") {
+		t.Fatalf("sign_in_token.url = %q, want %s%s?token=…", redact(tok2.URL), a.base, ticketPath)
+	}
+	bB := newBrowser(t, "b")
+	other := bB.tab("url")
+	other.confirmLink(tok2.URL, "Sign in to magiclink demo")
+	other.waitPage("/account", accountHeading)
+	other.signedInAs(addr)
+	if q := other.query(); q.Get("magiclink_status") != "verified" || !strings.HasPrefix(q.Get("magiclink_created_session"), "sess_") {
+		t.Errorf("the token's url landed with %v", q)
+	}
+	other.screenshot("final")
+}
+
+// 7. Add a second address on the account page and verify it by its link.
+func TestAddAndVerifyAddress(t *testing.T) {
+	a := startApp(t)
+	addr := "ada@example.com"
+	second := "ada@work.example"
+	userID := a.createUser(addr)
+	b := newBrowser(t, "a")
+	account := b.tab("account")
+	signInWithToken(account, a, userID, addr)
+
+	account.navigate(a.base + "/account")
+	account.waitPage("/account", accountHeading)
+	account.fillAndSubmit("form#add", "input#email", second)
+	account.waitText("[data-step=wait]", "Check your email…")
+	account.waitText("[data-step=wait] [data-addr]", second)
+
+	link := a.waitMail(second).link(t, a.base, verifyPath)
+	inbox := b.newTab("link")
+	inbox.confirmLink(link, "Verify "+second)
+	inbox.waitPage("/verified", "Email address verified")
+	inbox.signedInAs(addr)
+
+	// The account page updates by itself: the new address, verified.
+	account.waitFor(second+" listed as verified", `(addr) => Array.from(document.querySelectorAll(".addresses li")).some(
+		li => li.querySelector(".addr").textContent === addr && li.querySelector(".badge.verified"))`, second)
+	account.waitText("[data-step=form] label", "Add an email address")
+	account.screenshot("final")
+}
+
+// 8. Sign out: the back button and another tab that showed the account
+// show signed out.
+func TestSignOut(t *testing.T) {
+	a := startApp(t)
+	addr := "linus@example.com"
+	userID := a.createUser(addr)
+	b := newBrowser(t, "a")
+	first := b.tab("first")
+	signInWithToken(first, a, userID, addr)
+	first.navigate(a.base + "/account")
+	first.waitPage("/account", accountHeading)
+	first.signedInAs(addr)
+
+	old := b.newTab("old")
+	old.navigate(a.base + "/account")
+	old.waitPage("/account", accountHeading)
+	old.signedInAs(addr)
+
+	session := first.cookies(a.base)["magiclink_session"]
+	if session == "" {
+		t.Fatalf("no magiclink_session cookie; cookies: %v", first.cookies(a.base))
+	}
+	// Every page that shows the user keeps it out of caches, back/forward
+	// cache included.
+	for _, path := range []string{"/", "/account", "/sign-in", "/sign-up", "/verified", "/accept-token", "/dev/mail"} {
+		res, body := httpDo(t, http.MethodGet, a.base+path, &http.Cookie{Name: "magiclink_session", Value: session})
+		if !strings.Contains(body, addr) {
+			t.Errorf("GET %s with the session does not show %s", path, addr)
+		}
+		header(t, res, "Cache-Control", "no-store")
+	}
+
+	first.do("signing out", chromedp.Click(chromedp.CSS("header.top button[data-sign-out]")))
+	first.waitPage("/", "Sign in without a password")
+	first.signedOut(addr)
+	if s := first.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me after signing out: %d, want 401", s)
+	}
+	// The session is ended on the server, not only forgotten by the browser.
+	if res, _ := httpDo(t, http.MethodGet, a.base+"/auth/me", &http.Cookie{Name: "magiclink_session", Value: session}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me with the old session cookie: %s, want 401", res.Status)
+	}
+
+	// Back to the account page: it must not come back from a cache.
+	first.do("going back", chromedp.NavigateBack())
+	first.waitFor("the page after going back to load", `() => document.readyState === "complete"`)
+	first.signedOut(addr)
+	if p := first.path(); p != "/sign-in" {
+		t.Errorf("back after signing out shows %s, want the sign-in page", p)
+	}
+
+	// The other tab, which showed the account, shows signed out by itself.
+	old.waitPage("/sign-in", "Sign in")
+	old.signedOut(addr)
+	first.screenshot("final")
+	old.screenshot("old-tab")
+}
