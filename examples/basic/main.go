@@ -251,6 +251,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	mux.Handle("/auth/", retryWhenCut(auth.Handler()))
 	mux.Handle("/v1/", backendAPI(auth, o.secretKey))
 	mux.Handle("GET /static/", http.FileServerFS(files))
+	mux.HandleFunc("GET /favicon.ico", noFavicon)
 	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth.LoadSession(h)) }
 	page("GET /{$}", s.home)
 	page("GET /sign-in", s.signIn)
@@ -263,6 +264,14 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
 	page("/", s.notFound)
 	return &app{auth: auth, inbox: in, handler: mux}, nil
+}
+
+// noFavicon answers the request every browser makes for /favicon.ico,
+// also on magiclink's confirm pages, with 204 (cacheable): the demo has
+// no icon, and a 404 page would be an error in every page's console.
+func noFavicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // sender is the From of the emails: the SMTP user when it is an address

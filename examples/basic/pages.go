@@ -143,9 +143,18 @@ type outcome struct {
 // verified serves /verified, where magic links land: POST /auth/verify
 // redirects here with magiclink_status, and magiclink_created_session
 // when this browser was signed in. Address verification adds
-// ?flow=email to its redirect_url, as the account page does.
+// ?flow=email to its redirect_url, as the account page does, and sign-up
+// adds ?flow=sign-up, so that a link that did not work leads back to the
+// page that sends a new one of its kind.
 func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	again := "/sign-in"
+	switch q.Get("flow") {
+	case "sign-up":
+		again = "/sign-up"
+	case "email":
+		again = "/account"
+	}
 	var o outcome
 	switch q.Get("magiclink_status") {
 	case "verified":
@@ -159,13 +168,21 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 		}
 	case "client_mismatch":
 		o = outcome{"warn", "Open this link on the device where you asked for it",
-			"For your safety, a link only works in the browser that requested it. Nothing was used up: open the email on that device, or ask for a new link here.", "/sign-in", "Send a link to this browser"}
+			"For your safety, a link only works in the browser that requested it. Nothing was used up: open the email on that device, or ask for a new link here.", again, "Send a link to this browser"}
 	case "expired":
-		o = outcome{"warn", "This link has expired", "Links work for " + s.linkTTL + ". Ask for a new one and use it soon.", "/sign-in", "Send a new link"}
+		o = outcome{"warn", "This link has expired", "Links work for " + s.linkTTL + ". Ask for a new one and use it soon.", again, "Send a new link"}
 	case "failed":
-		o = outcome{"bad", "This link is no longer valid", "It was already used, or a newer link replaced it. Use the newest link, or ask for a new one.", "/sign-in", "Send a new link"}
+		o = outcome{"bad", "This link is no longer valid", "It was already used, or a newer link replaced it. Use the newest link, or ask for a new one.", again, "Send a new link"}
 	default:
 		o = outcome{"warn", "Nothing to verify here", "This page shows the result of opening a magic link.", "/", "Home"}
+	}
+	// A sign-in or sign-up link that no longer works, opened by someone
+	// signed in (often the link just used, posted again after the back
+	// button): they need no new link.
+	if st := q.Get("magiclink_status"); (st == "failed" || st == "expired") && q.Get("flow") != "email" {
+		if u := magiclink.UserFrom(r.Context()); u != nil {
+			o = outcome{"ok", "You’re already signed in", "This link can’t be used again, and you don’t need it: you’re signed in as " + u.PrimaryEmailAddress() + ".", "/account", "Go to your account"}
+		}
 	}
 	s.render(w, r, "verified.html", o.Heading, o)
 }

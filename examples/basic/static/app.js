@@ -37,11 +37,25 @@
     return err.message + " (" + err.code + ")";
   };
 
+  // Signing out in one tab tells the site's other tabs of this browser:
+  // those that show who is signed in reload (pages are no-store, so the
+  // server answers: signed out, or a redirect to the sign-in page)
+  // instead of showing the account until someone clicks.
+  var tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("magiclink-demo") : null;
+  if (tabs) {
+    tabs.onmessage = function (e) {
+      if (e.data === "signed-out" && document.querySelector("header.top .who")) location.reload();
+    };
+  }
+
   // Sign-out buttons: DELETE /auth/session, then home.
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-sign-out]");
     if (!b) return;
     b.disabled = true;
-    magiclink.signOut().catch(function () {}).then(function () { location.assign("/"); });
+    magiclink.signOut().catch(function () {}).then(function () {
+      if (tabs) tabs.postMessage("signed-out");
+      location.assign("/");
+    });
   });
 })();
