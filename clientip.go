@@ -136,6 +136,24 @@ func parseHop(s string) (netip.Addr, bool) {
 	return ip.Unmap(), true
 }
 
+// ClientIP returns the IP of the client that sent r, as the limits count
+// it: the one r's context carries (WithClientIP), else the connection's
+// peer, or behind Config.TrustedProxies the right-most address in the
+// forwarding header that is not a trusted proxy. Apps that drive flows
+// through the Go API from their own handlers pass it on:
+//
+//	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
+//	si, err := auth.SignIn.Create(ctx, client, params)
+//
+// The zero Addr means unknown (no per-IP limits apply).
+func (a *Auth) ClientIP(r *http.Request) netip.Addr {
+	if ip, ok := ClientIPFrom(r.Context()); ok {
+		return ip
+	}
+	ip, _ := a.clientIP(r)
+	return ip
+}
+
 // withClientIP puts the request's client IP in its context, unless an
 // outer handler already put one there.
 func (a *Auth) withClientIP(next http.Handler) http.Handler {

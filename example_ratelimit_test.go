@@ -1,0 +1,77 @@
+package magiclink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/netip"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store/memstore"
+)
+
+// Instances behind a load balancer share one store (pgstore in
+// production) and, through it, their send and creation limits. The load
+// balancer's addresses are trusted to tell the client IP.
+func ExampleNewStoreLimiter() {
+	st := memstore.New(nil) // pgstore.New(ctx, pool, nil) in production
+	newInstance := func() *magiclink.Auth {
+		auth, err := magiclink.New(magiclink.Config{
+			BaseURL:        "https://app.example",
+			Store:          st,
+			Mailer:         mailtest.New(),
+			Limits:         magiclink.Limits{Limiter: magiclink.NewStoreLimiter(st)},
+			TrustedProxies: []string{"10.0.0.0/8"},
+		})
+		if err != nil {
+			panic(err)
+		}
+		return auth
+	}
+	one, two := newInstance(), newInstance()
+	defer one.Close()
+	defer two.Close()
+
+	ctx := context.Background()
+	send := func(auth *magiclink.Auth) error {
+		c, _, _ := auth.Clients.Create(ctx)
+		si, err := auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
+		if err != nil {
+			return err
+		}
+		_, err = si.PrepareVerification(ctx, magiclink.PrepareParams{})
+		return err
+	}
+	fmt.Println("first link, from one instance:", send(one))
+	err := send(two)
+	fmt.Println("second link within 30 s, from the other:", errors.Is(err, magiclink.ErrRateLimited), magiclink.AsError(err).RetryAfterSeconds > 0)
+	// Output:
+	// first link, from one instance: <nil>
+	// second link within 30 s, from the other: true true
+}
+
+// Requests that reach the app through a trusted proxy are counted by the
+// address the proxy reports; anyone else by their own.
+func ExampleAuth_ClientIP() {
+	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil),
+		Mailer: mailtest.New(), TrustedProxies: []string{"10.0.0.0/8"}})
+	if err != nil {
+		panic(err)
+	}
+	defer auth.Close()
+	r := httptest.NewRequest("POST", "/signin", nil)
+	r.RemoteAddr = "10.0.0.5:40000" // the load balancer
+	r.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
+	fmt.Println(auth.ClientIP(r))
+	r.RemoteAddr = "198.51.100.9:5555" // not a proxy: the header is ignored
+	fmt.Println(auth.ClientIP(r))
+	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
+	ip, _ := magiclink.ClientIPFrom(ctx)
+	fmt.Println(ip == netip.MustParseAddr("198.51.100.9"))
+	// Output:
+	// 203.0.113.7
+	// 198.51.100.9
+	// true
+}
