@@ -110,3 +110,17 @@ func (a *Auth) requestSession(ctx context.Context, r *http.Request) (*Session, e
 	}
 	return a.Sessions.Lookup(ctx, v)
 }
+
+// RequestClient returns the client (browser) the request comes from,
+// creating it and setting its cookie on w when the request has none — for
+// server-rendered apps that drive flows through the Go API.
+func (a *Auth) RequestClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
+	return a.ensureClient(w, r)
+}
+
+// SetSessionCookie sets the session cookie for a session handed out by
+// ConfirmLink or ClaimSession to the browser that sent r, ending the
+// session r's cookie named before. A nil session sets nothing.
+func (a *Auth) SetSessionCookie(w http.ResponseWriter, r *http.Request, s *NewSession) {
+	a.setSession(w, r, s)
+}
