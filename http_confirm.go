@@ -60,18 +60,40 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 	if validToken(token) {
 		link, _ = load[linkRec](r.Context(), a.st, keyLink+hashToken(token))
 	}
-	if link == nil {
+	var dead LinkStatus
+	existing := false
+	if link != nil {
+		if f, err := load[flowRec](r.Context(), a.st, link.v.FlowKey); err == nil {
+			dead = deadLink(&link.v, &f.v, hashToken(token), a.now())
+			existing = f.v.Existing
+		} else {
+			dead = LinkFailed
+		}
+	}
+	switch {
+	case link == nil:
 		page.Token = ""
 		page.Title = "This link is not valid"
 		page.Text = "It may have been mistyped or replaced by a newer link. Ask for a new one."
-	} else {
+	case dead == LinkExpired:
+		// The button stays: it leads to the app's page for this outcome,
+		// where a new link can be requested.
+		page.Title, page.Button = "This link has expired", "Continue"
+		page.Text = "Links work for a short time only. Continue to ask for a new one."
+	case dead == LinkFailed:
+		page.Title, page.Button = "This link is no longer valid", "Continue"
+		page.Text = "It was already used, or a newer link replaced it."
+	default:
 		switch link.v.Kind {
-		case kindSignIn:
+		case kindSignIn, kindSignUp:
+			if link.v.Kind == kindSignUp && !existing {
+				page.Title, page.Button = "Finish signing up", "Confirm and continue"
+				page.Text = "Confirm " + link.v.Address + " to continue to " + a.cfg.AppName + "."
+				break
+			}
+			// A sign-up for an address that has an account signs in to it.
 			page.Title, page.Button = "Sign in to "+a.cfg.AppName, "Sign in"
 			page.Text = "Confirm that you want to sign in as " + link.v.Address + "."
-		case kindSignUp:
-			page.Title, page.Button = "Finish signing up", "Confirm and continue"
-			page.Text = "Confirm " + link.v.Address + " to continue to " + a.cfg.AppName + "."
 		case kindEmail:
 			page.Title, page.Button = "Verify your email address", "Verify "+link.v.Address
 			page.Text = "Confirm that " + link.v.Address + " is yours."

@@ -499,3 +499,30 @@ func TestJSHelperServed(t *testing.T) {
 		t.Fatalf("magiclink.js = %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
+
+func TestHTTPConfirmPageSaysWhenALinkIsDead(t *testing.T) {
+	s := newSite(t, func(c *magiclink.Config) { c.LinkTTL = time.Minute })
+	b := s.browser(t)
+	su := b.api("POST", "/auth/sign_ups", map[string]any{"email_address": "dead@example.com"}, 200)
+	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	tok := s.token(t, 1)
+	page := func() string {
+		_, body := b.do("GET", "/auth/verify?token="+tok, "", "")
+		return string(body)
+	}
+	if p := page(); !strings.Contains(p, "Finish signing up") {
+		t.Fatalf("live link page: %s", p)
+	}
+	s.clock.Advance(2 * time.Minute)
+	if p := page(); !strings.Contains(p, "This link has expired") {
+		t.Fatalf("expired link page: %s", p)
+	}
+	s.clock.Advance(time.Minute)
+	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	if p := page(); !strings.Contains(p, "no longer valid") {
+		t.Fatalf("superseded link page: %s", p)
+	}
+	if u := b.confirm(s.token(t, 2)); u.Query().Get("magiclink_status") != "verified" {
+		t.Fatalf("new link landed on %s", u)
+	}
+}

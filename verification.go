@@ -284,13 +284,11 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		f := lf.v
 		res.FlowID = f.ID
 		now := a.now()
-		switch {
-		case link.Used || f.Ver == nil || f.Ver.TokenHash != hash || !f.pending():
+		if dead := deadLink(&link, &f, hash, now); dead != "" {
+			res.Status = dead
 			return res, nil
-		case !now.Before(fromMS(link.ExpireAt)) || f.abandoned(now):
-			res.Status = LinkExpired
-			return res, nil
-		case clientID != link.ClientID && a.RequireSameClient():
+		}
+		if clientID != link.ClientID && a.RequireSameClient() {
 			res.Status = LinkClientMismatch
 			return res, nil
 		}
@@ -354,6 +352,19 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		return res, nil
 	}
 	return nil, errors.New("magiclink: confirming a link: too much contention")
+}
+
+// deadLink says why a link can no longer be used — LinkFailed (used, or
+// superseded by a newer link, or its flow settled) or LinkExpired — or ""
+// when it is live. Reading it changes nothing.
+func deadLink(link *linkRec, f *flowRec, hash string, now time.Time) LinkStatus {
+	switch {
+	case link.Used || f.Ver == nil || f.Ver.TokenHash != hash || !f.pending():
+		return LinkFailed
+	case !now.Before(fromMS(link.ExpireAt)) || f.abandoned(now):
+		return LinkExpired
+	}
+	return ""
 }
 
 // completeAccount moves a verified sign-in or sign-up to complete and
