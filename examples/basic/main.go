@@ -10,12 +10,16 @@
 //
 // then open http://localhost:8080 and sign up; the email arrives in the
 // dev inbox at http://localhost:8080/dev/mail. Data is kept in a bbolt
-// file, magiclink-basic.db in the working directory.
+// file, magiclink-basic.db in the working directory, or with -postgres in
+// PostgreSQL, which several instances can share (docs/several-instances.md).
 //
 // Flags:
 //
 //	-addr host:port          listen address (default localhost:8080)
 //	-db file                 bbolt file (default magiclink-basic.db)
+//	-postgres DSN            keep the data in PostgreSQL instead, e.g.
+//	                         postgres://user:pass@host/db; creates pgstore's
+//	                         schema if it is missing (pgstore.Migrate)
 //	-base-url URL            URL links are built from (default http:// + addr)
 //	-mail-dir dir            also write each email as an .eml file in dir
 //	-smtp URL                also send through an SMTP server, e.g.
@@ -53,10 +57,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/pgstore"
 )
 
 // shutdownTimeout bounds a graceful shutdown.
@@ -78,6 +86,7 @@ func main() {
 // options are the command line's.
 type options struct {
 	addr, db, baseURL, mailDir, smtpURL string
+	postgres                            string // DSN; empty: bbolt
 	linkTTL                             time.Duration
 	sameClient, rateLimits              bool
 	secretKey                           string // from MAGICLINK_SECRET_KEY
@@ -89,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "localhost:8080", "listen `address`")
 	fs.StringVar(&o.db, "db", "magiclink-basic.db", "bbolt `file` the data is kept in")
+	fs.StringVar(&o.postgres, "postgres", "", "keep the data in PostgreSQL at this `DSN` (postgres://user:pass@host/db) instead of the bbolt file; creates the schema if missing")
 	fs.StringVar(&o.baseURL, "base-url", "", "`URL` links are built from (default http:// + addr)")
 	fs.StringVar(&o.mailDir, "mail-dir", "", "also write each email as an .eml file in `dir`")
 	fs.StringVar(&o.smtpURL, "smtp", "", "also send emails through this SMTP server: smtp://user:pass@host:587 or smtps://…")
@@ -196,9 +206,10 @@ func newSecretKey() string {
 
 // app is the wired application.
 type app struct {
-	auth    *magiclink.Auth
-	inbox   *inbox
-	handler http.Handler
+	auth       *magiclink.Auth
+	inbox      *inbox
+	handler    http.Handler
+	closeStore func() error // closes the PostgreSQL store, after auth
 }
 
 // newApp opens the store and wires the mailers, magiclink and the routes.
@@ -223,14 +234,27 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		}
 		mailers = append(mailers, m)
 	}
+	var st store.Store // nil: the bbolt file at o.db
+	closeStore := func() error { return nil }
+	limits := magiclink.Limits{Disabled: !o.rateLimits}
+	if o.postgres != "" {
+		ps, closePS, err := openPostgres(o.postgres, logger)
+		if err != nil {
+			return nil, err
+		}
+		st, closeStore = ps, closePS
+		// Instances sharing the database share the limits' counts too.
+		limits.Limiter = magiclink.NewStoreLimiter(ps)
+	}
 	auth, err := magiclink.New(magiclink.Config{
 		BaseURL:          o.baseURL,
 		AppName:          "magiclink demo",
+		Store:            st,
 		DBPath:           o.db,
 		Mailer:           mailer.Multi(mailers...),
 		LinkTTL:          o.linkTTL,
 		AllowCrossClient: !o.sameClient,
-		Limits:           magiclink.Limits{Disabled: !o.rateLimits},
+		Limits:           limits,
 		FallbackURL:      "/verified",
 		AfterSignInURL:   "/account",
 		SignUpURL:        "/sign-up",
@@ -238,11 +262,13 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		Logger:           logger,
 	})
 	if err != nil {
+		closeStore()
 		return nil, err
 	}
 	pages, err := parsePages()
 	if err != nil {
 		auth.Close()
+		closeStore()
 		return nil, err
 	}
 	s := &site{auth: auth, inbox: in, linkTTL: mailer.FormatDuration(o.linkTTL), log: logger, pages: pages}
@@ -263,7 +289,34 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	page("GET /dev/mail/{n}", s.handleMessage)
 	mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
 	page("/", s.notFound)
-	return &app{auth: auth, inbox: in, handler: mux}, nil
+	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore}, nil
+}
+
+// openPostgres connects to the database at dsn, creates pgstore's schema
+// if it is missing (Migrate is idempotent, so every instance may run it
+// at start-up) and returns the store and a function that closes it and
+// its connections.
+func openPostgres(dsn string, logger *slog.Logger) (*pgstore.Store, func() error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-postgres: %w", err)
+	}
+	if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("-postgres: %w", err)
+	}
+	st, err := pgstore.New(ctx, pool, &pgstore.Options{Logger: logger})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("-postgres: %w", err)
+	}
+	return st, func() error {
+		err := st.Close()
+		pool.Close()
+		return err
+	}, nil
 }
 
 // noFavicon answers the request every browser makes for /favicon.ico,
@@ -290,8 +343,11 @@ func sender(o *options) string {
 	return "magiclink demo <no-reply@localhost>"
 }
 
-// close closes magiclink, which closes the bbolt file.
-func (a *app) close() error { return a.auth.Close() }
+// close closes magiclink, which closes the bbolt file, then the
+// PostgreSQL store if there is one. It may be called more than once.
+func (a *app) close() error {
+	return errors.Join(a.auth.Close(), a.closeStore())
+}
 
 // backendAPI returns the Backend API (sign-in tokens, users) to mount at
 // /v1, guarded by secretKey.

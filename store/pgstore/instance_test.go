@@ -625,6 +625,22 @@ func TestInstanceCrossClient(t *testing.T) {
 	c.sentOnce(t, 1)
 }
 
+// TestInstanceSharedLimits gives each instance a StoreLimiter on its
+// store: the send limits then count across instances, so a second link
+// asked for through B within the cooldown of one sent by A is refused.
+func TestInstanceSharedLimits(t *testing.T) {
+	c := newCluster(t, func(cfg *magiclink.Config) { cfg.Limits.Limiter = magiclink.NewStoreLimiter(cfg.Store) })
+	c.newUser(t, A, "lin@example.com")
+	b := c.browser(t)
+	id := b.startSignIn(A, "lin@example.com")
+	res, body := b.do(B, "POST", "/auth/sign_ins/"+id+"/prepare_first_factor", "application/json", `{"strategy":"email_link"}`)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("second link through B = %d (Retry-After %q) %s; want 429", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	c.link(t, 1, "lin@example.com")
+	c.sentOnce(t, 1)
+}
+
 // chanMailer passes each link sent to a channel.
 type chanMailer chan string
 
