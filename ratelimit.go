@@ -125,10 +125,8 @@ func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit
 				return false, 0, err
 			}
 			var lg eventLog
-			if raw != nil {
-				if err := json.Unmarshal(raw, &lg.Events); err != nil {
-					raw = nil // corrupt: start over
-				}
+			if raw != nil && json.Unmarshal(raw, &lg.Events) != nil {
+				lg.Events = nil // corrupt: count afresh, swapping it out
 			}
 			if wait = max(wait, lg.wait(t, l.Rules)); wait > 0 {
 				continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/boltstore"
 	"github.com/magiclink-go/magiclink/store/memstore"
 	"github.com/magiclink-go/magiclink/store/storetest"
@@ -179,5 +180,30 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 		if len(it.Key) != len("rl/")+64 || it.ExpiresAt.IsZero() {
 			t.Fatalf("limiter record %q expires %v", it.Key, it.ExpiresAt)
 		}
+	}
+}
+
+// TestStoreLimiterCorruptRecord: a record that does not decode is counted
+// afresh and replaced, not a reason to refuse every send.
+func TestStoreLimiterCorruptRecord(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(&memstore.Options{Now: clock.Now})
+	rl := magiclink.NewStoreLimiter(st)
+	lim := magiclink.Limit{Key: "k", Rules: []magiclink.Rule{{Limit: 1, Window: time.Minute}}}
+	if ok, _, err := rl.Allow(t.Context(), clock.Now(), lim); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	items, _ := st.List(t.Context(), "rl/", 0)
+	if len(items) != 1 {
+		t.Fatalf("%d records", len(items))
+	}
+	if err := st.Apply(t.Context(), store.Put(items[0].Key, []byte("{not json"), items[0].ExpiresAt)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := rl.Allow(t.Context(), clock.Now(), lim); !ok || err != nil {
+		t.Fatalf("after corruption: %v, %v", ok, err)
+	}
+	if ok, _, _ := rl.Allow(t.Context(), clock.Now(), lim); ok {
+		t.Fatal("the replaced record does not count")
 	}
 }
