@@ -1,0 +1,71 @@
+package pgstore_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/store/pgstore"
+	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
+)
+
+// TestStoreLimiterAcrossStores: two processes' worth of stores (each its
+// own pool) on one database, each with its own StoreLimiter, checking one
+// key concurrently: exactly the rule's limit is allowed in all, and the
+// retry-after both report for the next event agrees.
+func TestStoreLimiterAcrossStores(t *testing.T) {
+	dsn := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var limiters [2]magiclink.RateLimiter
+	for i := range limiters {
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+			t.Fatal(err)
+		}
+		st, err := pgstore.New(ctx, pool, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		limiters[i] = magiclink.NewStoreLimiter(st)
+	}
+	now := time.Now()
+	lim := magiclink.Limit{Key: "send/all", Rules: []magiclink.Rule{{Limit: 7, Window: time.Minute}}}
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			allowed, _, err := limiters[i%2].Allow(ctx, now, lim)
+			if err != nil {
+				t.Error(err)
+			}
+			if allowed {
+				ok.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if ok.Load() != 7 {
+		t.Fatalf("%d of 40 concurrent Allows across two stores succeeded; want 7", ok.Load())
+	}
+	for _, l := range limiters {
+		if allowed, wait, err := l.Allow(ctx, now.Add(time.Second), lim); allowed || err != nil || wait != 59*time.Second {
+			t.Fatalf("the eighth = %v, %v, %v; want refused for 59s", allowed, wait, err)
+		}
+	}
+}
