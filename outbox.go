@@ -50,7 +50,7 @@ const (
 	sendBackoffMax = 5 * time.Minute
 	sendGiveUp     = 24 * time.Hour  // after this, an undelivered message is given up
 	sendScan       = 5 * time.Second // how often the outbox is scanned for other instances' entries and lapsed leases
-	sendWorkers    = 4               // deliveries in flight per instance
+	sendWorkers    = 16              // deliveries in flight per instance
 	sendCloseGrace = 10 * time.Second
 	sendMinWake    = 10 * time.Millisecond
 	sendBookkeep   = 10 * time.Second // bounds recording an attempt's outcome
@@ -132,6 +132,9 @@ type sender struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	mu   sync.Mutex
+	busy map[string]bool // entries this sender is claiming or delivering
+
 	loop sync.WaitGroup // the dispatcher
 	work sync.WaitGroup // deliveries in flight
 	once sync.Once
@@ -185,9 +188,10 @@ func (s *sender) run() {
 	}
 }
 
-// pass claims due entries while workers are idle and starts delivering
-// them. It returns when the earliest entry not yet due falls due, or zero
-// when there is none (or no idle worker: the next to finish kicks).
+// pass starts an attempt (claim, then delivery) at each due entry while
+// workers are idle. It returns when the earliest entry not yet due falls
+// due, or zero when there is none (or no idle worker: the next to finish
+// kicks).
 func (s *sender) pass() time.Time {
 	items, err := s.a.st.List(s.ctx, keyOutbox, 0)
 	if err != nil {
@@ -198,6 +202,9 @@ func (s *sender) pass() time.Time {
 	}
 	var next time.Time
 	for _, it := range items {
+		if s.isBusy(it.Key) {
+			continue // ours already: its worker kicks when done
+		}
 		var r outboxRec
 		if err := json.Unmarshal(it.Value, &r); err != nil {
 			s.a.log.Error("magiclink: corrupt outbox entry", slog.String("key", it.Key), slog.Any("error", err))
@@ -220,15 +227,49 @@ func (s *sender) pass() time.Time {
 		default:
 			return time.Time{}
 		}
-		raw, r, ok := s.claim(it, r, now)
-		if !ok {
-			s.slots <- struct{}{}
-			continue
-		}
+		s.setBusy(it.Key, true)
 		s.work.Add(1)
-		go s.deliver(it.Key, raw, r)
+		go s.attempt(it, r, now)
 	}
 	return next
+}
+
+// attempt claims the entry it and, if the claim wins, delivers it, then
+// frees its worker. Each attempt runs on its own goroutine, claim
+// included, so that the claims and deliveries of many entries, each a
+// durable write, share commits instead of queueing behind each other.
+func (s *sender) attempt(it store.Item, r outboxRec, now time.Time) {
+	defer func() {
+		s.setBusy(it.Key, false)
+		s.slots <- struct{}{}
+		s.kick()
+		s.work.Done()
+	}()
+	if raw, r, ok := s.claim(it, r, now); ok {
+		s.deliver(it.Key, raw, r)
+	}
+}
+
+// isBusy reports whether this sender is working on the entry at key.
+func (s *sender) isBusy(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy[key]
+}
+
+// setBusy records that this sender started or finished working on the
+// entry at key, so that passes meanwhile leave it alone.
+func (s *sender) setBusy(key string, busy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !busy {
+		delete(s.busy, key)
+		return
+	}
+	if s.busy == nil {
+		s.busy = make(map[string]bool)
+	}
+	s.busy[key] = true
 }
 
 // claim takes an entry for one attempt: it counts the attempt, leases the
@@ -250,11 +291,6 @@ func (s *sender) claim(it store.Item, r outboxRec, now time.Time) ([]byte, outbo
 
 // deliver makes one attempt at the entry at key, claimed as raw (r).
 func (s *sender) deliver(key string, raw []byte, r outboxRec) {
-	defer func() {
-		s.slots <- struct{}{}
-		s.kick()
-		s.work.Done()
-	}()
 	a := s.a
 	for range maxRetries {
 		lf, err := load[flowRec](s.ctx, a.st, r.FlowKey)
