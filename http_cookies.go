@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -42,12 +44,36 @@ func (a *Auth) setCookie(w http.ResponseWriter, name, value string, maxAge time.
 	http.SetCookie(w, c)
 }
 
+// cookieValue returns the value of the request's cookie called name, or
+// "". It reads the Cookie headers as r.Cookie does (the first cookie called
+// name whose value is valid, less surrounding double quotes), without
+// allocating: it runs on every request the session middleware sees.
 func cookieValue(r *http.Request, name string) string {
-	c, err := r.Cookie(name)
-	if err != nil {
-		return ""
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v
+			}
+		}
 	}
-	return c.Value
+	return ""
+}
+
+// validCookieValue reports whether net/http accepts v as a cookie value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // requestClient returns the client whose cookie the request carries, or

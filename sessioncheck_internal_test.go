@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 // The pieces of the per-request session check: token shape, store key,
-// the session record's encoding, and the context the middleware builds.
+// cookie parsing, the session record's encoding, and the context the
+// middleware builds.
 
 func TestValidTokenMatchesStrictBase64(t *testing.T) {
 	strict := func(s string) bool {
@@ -49,6 +52,51 @@ func TestTokenKey(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = tokenKey(keySessionTok, tok) }); n > 1 {
 		t.Errorf("tokenKey allocates %v times, want 1", n)
+	}
+}
+
+func TestCookieValue(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+	}{
+		{"absent", nil, ""},
+		{"only", []string{"sid=abc"}, "abc"},
+		{"among others", []string{"a=1; sid=abc; b=2"}, "abc"},
+		{"first of two", []string{"sid=first; sid=second"}, "first"},
+		{"second header", []string{"a=1", "sid=abc"}, "abc"},
+		{"spaces", []string{"  a=1 ;  sid=abc  "}, "abc"},
+		{"quoted", []string{`sid="abc"`}, "abc"},
+		{"invalid value skipped", []string{`sid=a"b; sid=ok`}, "ok"},
+		{"backslash", []string{`sid=a\b`}, ""},
+		{"control byte", []string{"sid=a\x01b; sid=ok"}, "ok"},
+		{"prefix of another name", []string{"sidx=1; xsid=2"}, ""},
+		{"no value", []string{"sid"}, ""},
+		{"empty value", []string{"sid="}, ""},
+		{"empty parts", []string{";; sid=abc;"}, "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for _, h := range tt.headers {
+				r.Header.Add("Cookie", h)
+			}
+			got := cookieValue(r, "sid")
+			if got != tt.want {
+				t.Errorf("cookieValue = %q, want %q", got, tt.want)
+			}
+			std := ""
+			if c, err := r.Cookie("sid"); err == nil {
+				std = c.Value
+			}
+			if got != std {
+				t.Errorf("cookieValue = %q, r.Cookie reads %q", got, std)
+			}
+			if n := testing.AllocsPerRun(10, func() { cookieValue(r, "sid") }); n != 0 {
+				t.Errorf("cookieValue allocates %v times", n)
+			}
+		})
 	}
 }
 
