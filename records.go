@@ -107,18 +107,6 @@ type clientRec struct {
 	CreatedAt int64  `json:"created_at"`
 }
 
-// sessRec is a stored session, keyed by its cookie's hash.
-type sessRec struct {
-	ID           string `json:"id"`
-	UserID       string `json:"user_id"`
-	ClientID     string `json:"client_id"`
-	Status       string `json:"status"`
-	CreatedAt    int64  `json:"created_at"`
-	UpdatedAt    int64  `json:"updated_at"`
-	LastActiveAt int64  `json:"last_active_at"`
-	AbandonAt    int64  `json:"abandon_at"` // absolute end
-}
-
 // loaded is a record read from the store with the bytes it was read as,
 // so that writing it back can be a compare-and-swap.
 type loaded[T any] struct {

@@ -266,12 +266,24 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 	return nil, nil
 }
 
-// A session record (sessRec) is stored in a fixed binary layout rather
-// than JSON, because every request that carries a session cookie decodes
-// one. marshal and unmarshal are its only encoding: version byte 1, then
-// ID, UserID, ClientID and Status, each a uvarint length and its bytes,
-// then CreatedAt, UpdatedAt, LastActiveAt and AbandonAt as varints (Unix
-// milliseconds).
+// sessRec is a stored session, keyed by its cookie's hash. Unlike the
+// other records it is not JSON but a fixed binary layout, because every
+// request that carries a session cookie decodes one: marshal and
+// unmarshal are its only encoding.
+type sessRec struct {
+	ID           string
+	UserID       string
+	ClientID     string
+	Status       string
+	CreatedAt    int64 // Unix milliseconds, as every time below
+	UpdatedAt    int64
+	LastActiveAt int64
+	AbandonAt    int64 // absolute end
+}
+
+// The layout: version byte 1, then ID, UserID, ClientID and Status, each a
+// uvarint length and its bytes, then CreatedAt, UpdatedAt, LastActiveAt
+// and AbandonAt as varints.
 const sessRecVersion = 1
 
 // marshal returns the stored form of r.
