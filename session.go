@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -45,7 +46,13 @@ type NewSession struct {
 }
 
 // Sessions looks up, refreshes and revokes sessions.
-type Sessions struct{ a *Auth }
+type Sessions struct {
+	a *Auth
+	// touching holds the store keys of the sessions whose activity a
+	// request of this process is recording, so that a burst of requests
+	// of one session writes once, not once each.
+	touching sync.Map
+}
 
 // newSession returns a session for user on client and the ops that store
 // it. Every sign-in gets a new token: no session fixation.
@@ -132,6 +139,10 @@ func (ss *Sessions) lookup(ctx context.Context, token string, s *Session) error 
 		return unauthenticated()
 	}
 	if now.Sub(s.LastActiveAt) >= ss.a.touchEvery() {
+		if _, busy := ss.touching.LoadOrStore(key, struct{}{}); busy {
+			return nil // another request is recording it right now
+		}
+		defer ss.touching.Delete(key)
 		r.LastActiveAt, r.UpdatedAt = ms(now), ms(now)
 		// A concurrent request may have refreshed it first: either write
 		// will do.

@@ -6,14 +6,22 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // The pieces of the per-request session check: token shape, store key,
-// cookie parsing, the session record's encoding, and the context the
-// middleware builds.
+// cookie parsing, the session record's encoding, the context the
+// middleware builds, and how often activity is written.
 
 func TestValidTokenMatchesStrictBase64(t *testing.T) {
 	strict := func(s string) bool {
@@ -159,5 +167,69 @@ func TestSessionContext(t *testing.T) {
 	<-child.Done()
 	if sc.Err() != context.Canceled {
 		t.Errorf("Err = %v after the parent was canceled", sc.Err())
+	}
+}
+
+// touchStore counts the writes to session records, and holds the first
+// until released.
+type touchStore struct {
+	store.Store
+	writes  atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *touchStore) Apply(ctx context.Context, ops ...store.Op) error {
+	for _, op := range ops {
+		if op.Kind == store.OpSwap && strings.HasPrefix(op.Key, keySessionTok) {
+			if s.writes.Add(1) == 1 {
+				s.entered <- struct{}{}
+				<-s.release
+			}
+		}
+	}
+	return s.Store.Apply(ctx, ops...)
+}
+
+// A burst of requests of one session that is due for recording its
+// activity writes it once.
+func TestBurstTouchesOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := &touchStore{Store: memstore.New(&memstore.Options{Now: clock.Now}),
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
+	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s, ops := a.newSession(newID(prefixSession), newID(prefixUser), newID(prefixClient), clock.Now())
+	if err := st.Apply(ctx, ops...); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(a.touchEvery())
+
+	first := make(chan error)
+	go func() {
+		_, err := a.Sessions.Lookup(ctx, s.Token)
+		first <- err
+	}()
+	<-st.entered // the first request is recording the activity...
+	for range 10 {
+		// ...so the others answer without writing.
+		if _, err := a.Sessions.Lookup(ctx, s.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(st.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := st.writes.Load(); n != 1 {
+		t.Errorf("%d writes of the session's activity, want 1", n)
+	}
+	got, err := a.Sessions.Lookup(ctx, s.Token)
+	if err != nil || !got.LastActiveAt.Equal(clock.Now()) {
+		t.Errorf("after the burst: last_active_at %v, %v; want %v", got.LastActiveAt, err, clock.Now())
 	}
 }
