@@ -274,7 +274,7 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		}
 		return fresh, nil
 	}
-	return nil, nil
+	return nil, errors.New("magiclink: handing out a session: too much contention")
 }
 
 // sessRec is a stored session, keyed by its cookie's hash. Unlike the

@@ -255,7 +255,9 @@ func TestExpiredLink(t *testing.T) {
 	waiting.screenshot("waiting-expired")
 
 	late := b.newTab("link")
-	late.confirmLink(link, "Confirm and continue")
+	late.navigate(link)
+	late.waitText("main h1", "This link has expired") // the confirm page says so before any click
+	late.confirmLink(link, "Continue")
 	late.waitPage("/verified", expiredHeading)
 	if got := late.query().Get("magiclink_status"); got != "expired" {
 		t.Errorf("the expired link landed with magiclink_status=%q, want expired", got)
