@@ -54,6 +54,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,6 +88,7 @@ func main() {
 type options struct {
 	addr, db, baseURL, mailDir, smtpURL string
 	postgres                            string // DSN; empty: bbolt
+	trustedProxies                      string // comma-separated CIDRs
 	linkTTL                             time.Duration
 	sameClient, rateLimits              bool
 	secretKey                           string // from MAGICLINK_SECRET_KEY
@@ -99,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.addr, "addr", "localhost:8080", "listen `address`")
 	fs.StringVar(&o.db, "db", "magiclink-basic.db", "bbolt `file` the data is kept in")
 	fs.StringVar(&o.postgres, "postgres", "", "keep the data in PostgreSQL at this `DSN` (postgres://user:pass@host/db) instead of the bbolt file; creates the schema if missing")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For is believed (for per-IP limits behind a load balancer)")
 	fs.StringVar(&o.baseURL, "base-url", "", "`URL` links are built from (default http:// + addr)")
 	fs.StringVar(&o.mailDir, "mail-dir", "", "also write each email as an .eml file in `dir`")
 	fs.StringVar(&o.smtpURL, "smtp", "", "also send emails through this SMTP server: smtp://user:pass@host:587 or smtps://…")
@@ -255,6 +258,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		LinkTTL:          o.linkTTL,
 		AllowCrossClient: !o.sameClient,
 		Limits:           limits,
+		TrustedProxies:   splitList(o.trustedProxies),
 		FallbackURL:      "/verified",
 		AfterSignInURL:   "/account",
 		SignUpURL:        "/sign-up",
@@ -390,3 +394,14 @@ func (w *answerWriter) Write(b []byte) (int, error) {
 }
 
 func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
