@@ -63,6 +63,10 @@ END {
 		printf "session check: magiclink %.2f µs/op, %d allocs/op; scs %.2f µs/op (%.1fx magiclink); gorilla %.2f µs/op (%.1fx magiclink)\n",
 			m / 1e3, median("SessionCheck/magiclink" SUBSEP "allocs/op"), s / 1e3, s / m, g / 1e3, g / m
 		printf "  target <= 2 µs/op: %s; >= 8x faster than both: %s\n", verdict(m <= 2000), verdict(s / m >= 8 && g / m >= 8)
+		mc = median("SessionCheck/magiclink" SUBSEP "cpu-ns/op")
+		sc = median("SessionCheck/scs" SUBSEP "cpu-ns/op")
+		gc = median("SessionCheck/gorilla" SUBSEP "cpu-ns/op")
+		if (mc != "") printf "  CPU time per request: magiclink %.2f µs, scs %.2f µs (%.1fx), gorilla %.2f µs (%.1fx)\n", mc / 1e3, sc / 1e3, sc / mc, gc / 1e3, gc / mc
 	}
 	f = median("Fsync" SUBSEP "fsyncs/s")
 	if (f != "") printf "fsync ceiling: %.0f durable 4 KiB writes/s (%.0f µs each)\n", f, 1e6 / f
@@ -70,8 +74,9 @@ END {
 	for (i = 1; i <= 3; i++) {
 		r = median("Flow/callers=" callers[i] SUBSEP "flows/s")
 		if (r == "") continue
-		printf "flows, %2d callers: %.0f flows/s, %.3f flows per fsync (ratio to the ceiling measured in this run)\n",
-			callers[i], r, median("Flow/callers=" callers[i] SUBSEP "flows/fsync")
+		c = median("Flow/callers=" callers[i] SUBSEP "cpu-µs/flow")
+		printf "flows, %2d callers: %.0f flows/s, %.3f flows per fsync (ratio to the ceiling measured in this run), %.0f µs of CPU per flow (CPU alone allows %.0f flows/s on %d cores)\n",
+			callers[i], r, median("Flow/callers=" callers[i] SUBSEP "flows/fsync"), c, ncpu * 1e6 / c, ncpu
 		if (callers[i] == 64) printf "  target >= 3000 flows/s at 64 callers: %s\n", verdict(r >= 3000)
 	}
 	split("flow longpoll", kinds, " ")
@@ -84,6 +89,6 @@ END {
 	}
 	v = median("VerifyHTTP" SUBSEP "ns/op")
 	if (v != "") printf "POST /auth/verify over loopback: %.0f µs/op\n", v / 1e3
-}' "$out"
+}' ncpu="$(nproc)" "$out"
 echo
 echo "raw results: $out"
