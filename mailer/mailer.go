@@ -149,7 +149,9 @@ func checkHeader(field, v string) error {
 		return fmt.Errorf("%w: %s: contains CR or LF", ErrInvalidMessage, field)
 	}
 	for _, r := range v {
-		if (r < ' ' && r != '\t') || r == 0x7f {
+		// C0 and C1 controls, DEL, and the Unicode line and paragraph
+		// separators some clients render as line breaks.
+		if (r < ' ' && r != '\t') || (r >= 0x7f && r <= 0x9f) || r == 0x2028 || r == 0x2029 {
 			return fmt.Errorf("%w: %s: contains a control character", ErrInvalidMessage, field)
 		}
 	}

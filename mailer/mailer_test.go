@@ -47,6 +47,8 @@ func TestValidate(t *testing.T) {
 		{"subject with CRLF", func(m *mailer.Message) { m.Subject = "hi\r\nBcc: eve@example.com" }, false},
 		{"subject with LF", func(m *mailer.Message) { m.Subject = "hi\nBcc: eve@example.com" }, false},
 		{"subject with NUL", func(m *mailer.Message) { m.Subject = "hi\x00" }, false},
+		{"subject with a C1 control", func(m *mailer.Message) { m.Subject = "hi\u0085Bcc: eve@example.com" }, false},
+		{"subject with a line separator", func(m *mailer.Message) { m.Subject = "hi\u2028Bcc: eve@example.com" }, false},
 		{"subject with invalid UTF-8", func(m *mailer.Message) { m.Subject = "hi\xff" }, false},
 		{"subject too long", func(m *mailer.Message) { m.Subject = strings.Repeat("a", 513) }, false},
 		{"no text", func(m *mailer.Message) { m.Text = "" }, false},
