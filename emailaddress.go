@@ -150,9 +150,7 @@ func (e *EmailAddress) StartMagicLinkFlow(ctx context.Context, client *Client, p
 	if _, err := e.PrepareVerification(ctx, client, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
 		return nil, err
 	}
-	f, err := e.a.watchFlow(ctx, keyEmail+e.ID, 0, func(f *flowRec, _ bool) bool {
-		return f.Ver != nil && f.Ver.status(e.a.now()) != VerificationUnverified
-	})
+	f, err := e.a.waitSettled(ctx, keyEmail+e.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -242,6 +242,36 @@ func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus)
 	return nil, errors.New("magiclink: ending a session: too much contention")
 }
 
+// handout hands the session a completed sign-in or sign-up created to
+// the client that started it, once. SignIn and SignUp embed it.
+type handout struct {
+	a      *Auth
+	client *Client
+	key    string      // the flow's store key
+	fresh  *NewSession // claimed and not yet taken
+}
+
+// claim claims the flow's session, if complete and not yet claimed, into
+// fresh.
+func (h *handout) claim(ctx context.Context, complete bool) error {
+	if !complete || h.fresh != nil {
+		return nil
+	}
+	s, err := h.a.claimSession(ctx, h.key, h.client)
+	h.fresh = s
+	return err
+}
+
+// take returns the claimed session once.
+func (h *handout) take(ctx context.Context, complete bool) (*NewSession, error) {
+	if err := h.claim(ctx, complete); err != nil {
+		return nil, err
+	}
+	s := h.fresh
+	h.fresh = nil
+	return s, nil
+}
+
 // claimSession hands the session a flow created, when the link was
 // confirmed in another browser, to the client that started the flow. It
 // returns nil when there is nothing to claim: no session, another

@@ -38,9 +38,7 @@ type SignIn struct {
 	UpdatedAt               time.Time
 	AbandonAt               time.Time
 
-	a      *Auth
-	client *Client
-	fresh  *NewSession
+	handout
 }
 
 // SignInParams are the parameters of SignIns.Create.
@@ -120,7 +118,7 @@ func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Du
 		return nil, s.a.flowErr(err)
 	}
 	si := s.a.signIn(f, client)
-	return si, si.claim(ctx)
+	return si, si.claim(ctx, si.Status == SignInComplete)
 }
 
 // PrepareVerification sends a magic link for the sign-in (Clerk's
@@ -149,14 +147,12 @@ func (si *SignIn) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignIn
 	if _, err := si.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
 		return nil, err
 	}
-	f, err := si.a.watchFlow(ctx, keySignIn+si.ID, 0, func(f *flowRec, _ bool) bool {
-		return f.Ver != nil && f.Ver.status(si.a.now()) != VerificationUnverified
-	})
+	f, err := si.a.waitSettled(ctx, keySignIn+si.ID)
 	if err != nil {
 		return nil, err
 	}
 	out := si.a.signIn(f, si.client)
-	return out, out.claim(ctx)
+	return out, out.claim(ctx, out.Status == SignInComplete)
 }
 
 // ClaimSession returns the session this sign-in created for its client,
@@ -164,21 +160,7 @@ func (si *SignIn) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignIn
 // none to hand out (not complete, or already handed out, for example to
 // the browser that confirmed the link).
 func (si *SignIn) ClaimSession(ctx context.Context) (*NewSession, error) {
-	if err := si.claim(ctx); err != nil {
-		return nil, err
-	}
-	s := si.fresh
-	si.fresh = nil
-	return s, nil
-}
-
-func (si *SignIn) claim(ctx context.Context) error {
-	if si.Status != SignInComplete || si.fresh != nil {
-		return nil
-	}
-	s, err := si.a.claimSession(ctx, keySignIn+si.ID, si.client)
-	si.fresh = s
-	return err
+	return si.take(ctx, si.Status == SignInComplete)
 }
 
 func (a *Auth) signIn(f *flowRec, client *Client) *SignIn {
@@ -186,7 +168,7 @@ func (a *Auth) signIn(f *flowRec, client *Client) *SignIn {
 		SupportedFirstFactors:   []FirstFactor{{Strategy: StrategyEmailLink, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID}},
 		FirstFactorVerification: a.verification(f.Ver, f.ClientID),
 		CreatedAt:               fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), AbandonAt: fromMS(f.AbandonAt),
-		a: a, client: client}
+		handout: handout{a: a, client: client, key: keySignIn + f.ID}}
 	if f.SessionID != "" && f.Status == string(SignInComplete) {
 		si.CreatedSessionID = f.SessionID
 	}

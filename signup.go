@@ -33,9 +33,7 @@ type SignUp struct {
 	UpdatedAt         time.Time
 	AbandonAt         time.Time
 
-	a      *Auth
-	client *Client
-	fresh  *NewSession
+	handout
 }
 
 // SignUpParams are the parameters of SignUps.Create.
@@ -95,7 +93,7 @@ func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Du
 		return nil, s.a.flowErr(err)
 	}
 	su := s.a.signUp(f, client)
-	return su, su.claim(ctx)
+	return su, su.claim(ctx, su.Status == SignUpComplete)
 }
 
 // PrepareVerification sends a magic link verifying the sign-up's address.
@@ -119,33 +117,17 @@ func (su *SignUp) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignUp
 	if _, err := su.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
 		return nil, err
 	}
-	f, err := su.a.watchFlow(ctx, keySignUp+su.ID, 0, func(f *flowRec, _ bool) bool {
-		return f.Ver != nil && f.Ver.status(su.a.now()) != VerificationUnverified
-	})
+	f, err := su.a.waitSettled(ctx, keySignUp+su.ID)
 	if err != nil {
 		return nil, err
 	}
 	out := su.a.signUp(f, su.client)
-	return out, out.claim(ctx)
+	return out, out.claim(ctx, out.Status == SignUpComplete)
 }
 
 // ClaimSession is SignIn.ClaimSession for a sign-up.
 func (su *SignUp) ClaimSession(ctx context.Context) (*NewSession, error) {
-	if err := su.claim(ctx); err != nil {
-		return nil, err
-	}
-	s := su.fresh
-	su.fresh = nil
-	return s, nil
-}
-
-func (su *SignUp) claim(ctx context.Context) error {
-	if su.Status != SignUpComplete || su.fresh != nil {
-		return nil
-	}
-	s, err := su.a.claimSession(ctx, keySignUp+su.ID, su.client)
-	su.fresh = s
-	return err
+	return su.take(ctx, su.Status == SignUpComplete)
 }
 
 func (a *Auth) signUp(f *flowRec, client *Client) *SignUp {
@@ -153,7 +135,7 @@ func (a *Auth) signUp(f *flowRec, client *Client) *SignUp {
 		RequiredFields: []string{"email_address"}, MissingFields: []string{}, UnverifiedFields: []string{"email_address"},
 		EmailVerification: a.verification(f.Ver, f.ClientID),
 		CreatedAt:         fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), AbandonAt: fromMS(f.AbandonAt),
-		a: a, client: client}
+		handout: handout{a: a, client: client, key: keySignUp + f.ID}}
 	if f.Status == string(SignUpComplete) {
 		su.UnverifiedFields = []string{}
 		su.CreatedUserID, su.CreatedSessionID = f.UserID, f.SessionID

@@ -449,6 +449,14 @@ func (a *Auth) waitFlow(ctx context.Context, key string, d time.Duration) (*flow
 	})
 }
 
+// waitSettled blocks until the flow's verification leaves unverified
+// (verified, expired or failed) or ctx ends: StartMagicLinkFlow's wait.
+func (a *Auth) waitSettled(ctx context.Context, key string) (*flowRec, error) {
+	return a.watchFlow(ctx, key, 0, func(f *flowRec, _ bool) bool {
+		return f.Ver != nil && f.Ver.status(a.now()) != VerificationUnverified
+	})
+}
+
 // watchFlow re-reads the flow at key after every change (and when its
 // verification expires) until done returns true, d passes (d <= 0: no
 // limit), or ctx ends. It returns the flow as last read; only ctx's end
