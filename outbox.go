@@ -50,7 +50,8 @@ const (
 	sendBackoffMax = 5 * time.Minute
 	sendGiveUp     = 24 * time.Hour  // after this, an undelivered message is given up
 	sendScan       = 5 * time.Second // how often the outbox is scanned for other instances' entries and lapsed leases
-	sendWorkers    = 16              // deliveries in flight per instance
+	sendWorkers    = 16              // messages handed to the mailer at once, per instance
+	sendAttempts   = 256             // attempts (claim, mint, send, record) in flight per instance
 	sendCloseGrace = 10 * time.Second
 	sendMinWake    = 10 * time.Millisecond
 	sendBookkeep   = 10 * time.Second // bounds recording an attempt's outcome
@@ -124,7 +125,8 @@ func backoff(n int) time.Duration {
 type sender struct {
 	a     *Auth
 	kickc chan struct{} // a wake-up: an entry was queued or a worker freed
-	slots chan struct{} // one token per idle worker
+	slots chan struct{} // one token per attempt that may start
+	mail  chan struct{} // one token per mailer.Send that may run
 	stop  chan struct{} // closed by close
 
 	// ctx is cancelled when close's grace period runs out: in-flight
@@ -143,8 +145,9 @@ type sender struct {
 // newSender starts the sender. Its first pass resumes whatever an earlier
 // process left in the outbox.
 func newSender(a *Auth) *sender {
-	s := &sender{a: a, kickc: make(chan struct{}, 1), slots: make(chan struct{}, sendWorkers), stop: make(chan struct{})}
-	for range sendWorkers {
+	s := &sender{a: a, kickc: make(chan struct{}, 1), slots: make(chan struct{}, sendAttempts),
+		mail: make(chan struct{}, sendWorkers), stop: make(chan struct{})}
+	for range sendAttempts {
 		s.slots <- struct{}{}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -361,9 +364,16 @@ func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, token str
 		s.fail(key, raw, r, permanent{scrub(err, token)})
 		return
 	}
+	select {
+	case s.mail <- struct{}{}:
+	case <-s.ctx.Done():
+		s.release(key, raw, r, s.ctx.Err())
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, sendTimeout)
 	err = a.mail.Send(ctx, msg)
 	cancel()
+	<-s.mail
 	switch {
 	case err == nil:
 		s.drop(key, raw)
