@@ -34,7 +34,7 @@ echo
 echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 echo
 echo "## benchstat"
-go tool benchstat "$out"
+go tool benchstat "results=$out"
 echo
 echo "## ratios (medians of the $count runs)"
 awk '
