@@ -1,12 +1,14 @@
 package magiclink_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 )
 
 // site is the Frontend API served over loopback.
@@ -524,5 +527,66 @@ func TestHTTPConfirmPageSaysWhenALinkIsDead(t *testing.T) {
 	}
 	if u := b.confirm(s.token(t, 2)); u.Query().Get("magiclink_status") != "verified" {
 		t.Fatalf("new link landed on %s", u)
+	}
+}
+
+func TestHTTPSessionSurvivesRestart(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "magiclink.db")
+	mt := mailtest.New()
+	start := func() (*httptest.Server, *magiclink.Auth) {
+		srv := httptest.NewUnstartedServer(nil)
+		a, err := magiclink.New(magiclink.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DBPath: dbPath, Mailer: mt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Config.Handler = a.Handler()
+		srv.Start()
+		return srv, a
+	}
+	srv, a := start()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	post := func(path, body string) map[string]any {
+		res, err := c.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return out
+	}
+	su := post("/auth/sign_ups", `{"email_address":"durable@example.com"}`)
+	post("/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", `{"strategy":"email_link"}`)
+	msgs, err := mt.Wait(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _ := url.Parse(msgs[0].Link)
+	res, err := c.PostForm(srv.URL+"/auth/verify", url.Values{"token": {link.Query().Get("token")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	cookies := jar.Cookies(res.Request.URL)
+
+	srv.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv, a = start() // a new process on the same file, another port
+	defer srv.Close()
+	defer a.Close()
+	u, _ := url.Parse(srv.URL)
+	jar.SetCookies(u, cookies)
+	res, err = c.Get(srv.URL + "/auth/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var me map[string]any
+	json.NewDecoder(res.Body).Decode(&me)
+	if res.StatusCode != 200 || me["object"] != "user" {
+		t.Fatalf("after the restart GET /auth/me = %d %v", res.StatusCode, me)
 	}
 }
