@@ -15,8 +15,10 @@
 // Get keeps what it reads in a bounded in-memory cache, so that a hot key
 // (a session's record, read on every request) is served without a bbolt
 // transaction. The cache is exact: this Store is the file's only writer,
-// and each commit drops the keys it wrote before its Applies return, so a
-// revoked session is gone for the very next Get.
+// and each commit drops the keys it writes before bbolt makes it visible
+// (and keeps them out until it is done), so a revoked session is gone for
+// the very next Get, and no Get serves a value older than what any read
+// has already seen.
 package boltstore
 
 import (

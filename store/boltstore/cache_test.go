@@ -182,3 +182,93 @@ func TestCacheRejectsRacingRead(t *testing.T) {
 		t.Errorf("Get = %q, %v; want \"new\"", v, err)
 	}
 }
+
+// TestCacheWriteWindow checks the bracket around a write transaction:
+// between begin and end its keys are neither served nor added, and a read
+// that started before either is not added after it.
+func TestCacheWriteWindow(t *testing.T) {
+	var c cache
+	c.limit = maxCacheBytes
+	_, _, gen := c.get("k")
+	c.add("k", cached{value: []byte("old")}, gen)
+	if _, ok, _ := c.get("k"); !ok {
+		t.Fatal("not cached")
+	}
+	_, _, before := c.get("other")
+	c.begin([]string{"k"})
+	if _, ok, _ := c.get("k"); ok {
+		t.Error("a key being written is served")
+	}
+	_, _, during := c.get("k")
+	c.add("k", cached{value: []byte("old")}, during)
+	if _, ok, _ := c.get("k"); ok {
+		t.Error("a key being written was added")
+	}
+	c.add("other", cached{value: []byte("x")}, before)
+	if _, ok, _ := c.get("other"); ok {
+		t.Error("a read that began before the write transaction was added")
+	}
+	c.add("other", cached{value: []byte("x")}, during)
+	if _, ok, _ := c.get("other"); !ok {
+		t.Error("a key the transaction does not write was not added")
+	}
+	c.end([]string{"k"})
+	c.add("k", cached{value: []byte("old")}, during)
+	if _, ok, _ := c.get("k"); ok {
+		t.Error("a read that began before end was added")
+	}
+	_, _, after := c.get("k")
+	c.add("k", cached{value: []byte("new")}, after)
+	if r, ok, _ := c.get("k"); !ok || string(r.value) != "new" {
+		t.Error("a read after the transaction was not added")
+	}
+}
+
+// TestCacheAgreesWithReads checks that once any read sees a commit, Get
+// serves nothing older: two keys are written together, and a reader that
+// lists one must then Get at least that value of the other.
+func TestCacheAgreesWithReads(t *testing.T) {
+	s := mustOpen(t, tempPath(t), &Options{SweepInterval: -1})
+	defer s.Close()
+	ctx := t.Context()
+	put := func(i int) {
+		v := []byte(strconv.Itoa(i))
+		if err := s.Apply(ctx, store.Put("a", v, time.Time{}), store.Put("b", v, time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				items, err := s.List(ctx, "b", 0)
+				if err != nil || len(items) != 1 {
+					t.Errorf("List = %v, %v", items, err)
+					return
+				}
+				b, _ := strconv.Atoi(string(items[0].Value))
+				v, err := s.Get(ctx, "a")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if a, _ := strconv.Atoi(string(v)); a < b {
+					t.Errorf("listed b=%d, then Get served a=%d", b, a)
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= 200; i++ {
+		put(i)
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -139,8 +139,10 @@ func (s *Store) commit(batch []*request) {
 	}
 	now := s.nowNanos()
 	var results []error
+	var keys []string // written, by the requests whose conditions held
+	began := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		results = make([]error, len(live))
+		results, keys = make([]error, len(live)), keys[:0]
 		b := tx.Bucket(bucket)
 		get := func(key string) ([]byte, bool) {
 			v, _, ok := decode(b.Get([]byte(key)), now)
@@ -162,10 +164,18 @@ func (s *Store) commit(batch []*request) {
 				if err != nil {
 					return fmt.Errorf("%s %q: %w", op.Kind, op.Key, err)
 				}
+				if op.Writes() {
+					keys = append(keys, op.Key)
+				}
 			}
 		}
+		s.cache.begin(keys) // before the commit is visible to any reader
+		began = true
 		return nil
 	})
+	if began {
+		s.cache.end(keys)
+	}
 	if err != nil {
 		s.cache.reset()
 		err = fmt.Errorf("boltstore: commit: %w", err)
@@ -176,18 +186,6 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	s.commits.Add(1)
-	var keys []string
-	for i, r := range live {
-		if results[i] != nil {
-			continue
-		}
-		for _, op := range r.ops {
-			if op.Writes() {
-				keys = append(keys, op.Key)
-			}
-		}
-	}
-	s.cache.drop(keys)
 	s.hub.Notify(keys...)
 	for i, r := range live {
 		r.done <- results[i]

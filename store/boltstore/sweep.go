@@ -101,6 +101,7 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 	}
 	n := 0
 	var deleted []string
+	began := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		n, deleted = 0, deleted[:0]
 		b := tx.Bucket(bucket)
@@ -118,12 +119,16 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 			deleted = append(deleted, string(k))
 			n++
 		}
+		s.cache.begin(deleted) // before the commit is visible to any reader
+		began = true
 		return nil
 	})
+	if began {
+		s.cache.end(deleted)
+	}
 	if err != nil {
 		s.cache.reset()
 		return 0, err
 	}
-	s.cache.drop(deleted)
 	return n, nil
 }
