@@ -248,9 +248,7 @@ func (s *sender) attempt(it store.Item, r outboxRec, now time.Time) {
 		s.kick()
 		s.work.Done()
 	}()
-	if raw, r, ok := s.claim(it, r, now); ok {
-		s.deliver(it.Key, raw, r)
-	}
+	s.deliver(it, claimed(r, now))
 }
 
 // isBusy reports whether this sender is working on the entry at key.
@@ -275,44 +273,78 @@ func (s *sender) setBusy(key string, busy bool) {
 	s.busy[key] = true
 }
 
-// claim takes an entry for one attempt: it counts the attempt, leases the
-// entry and schedules the next attempt, in one compare-and-swap, so that
-// of several senders exactly one wins. It returns the entry as claimed.
-func (s *sender) claim(it store.Item, r outboxRec, now time.Time) ([]byte, outboxRec, bool) {
+// claimed returns the entry r as an attempt at now claims it: the
+// attempt counted, the entry leased, the next attempt scheduled.
+func claimed(r outboxRec, now time.Time) outboxRec {
 	r.Attempts++
 	r.LeaseUntil = ms(now.Add(sendLease))
 	r.NextAt = ms(now.Add(backoff(r.Attempts)))
+	return r
+}
+
+// claim takes an entry for one attempt, in one compare-and-swap, so that
+// of several senders exactly one wins. It returns the entry as claimed.
+func (s *sender) claim(it store.Item, r outboxRec, now time.Time) ([]byte, outboxRec, bool) {
+	r = claimed(r, now)
 	raw := encode(r)
-	if err := s.a.st.Apply(s.ctx, store.Swap(it.Key, it.Value, raw, it.ExpiresAt)); err != nil {
+	return raw, r, s.lease(store.Swap(it.Key, it.Value, raw, it.ExpiresAt))
+}
+
+// lease writes the compare-and-swap op that claims an entry and reports
+// whether it won.
+func (s *sender) lease(claim store.Op) bool {
+	if err := s.a.st.Apply(s.ctx, claim); err != nil {
 		if !isConflict(err) && s.ctx.Err() == nil {
 			s.a.log.Warn("magiclink: claiming an outbox entry failed", slog.Any("error", err))
 		}
-		return nil, r, false
+		return false
 	}
-	return raw, r, true
+	return true
 }
 
-// deliver makes one attempt at the entry at key, claimed as raw (r).
-func (s *sender) deliver(key string, raw []byte, r outboxRec) {
+// deliver makes one attempt at the entry it, which it claims as r. The
+// claim is written in the same Apply as the link it mints, so that a
+// message costs one durable write less; an outcome that mints nothing
+// writes the claim on its own first (own), and does nothing if another
+// sender won it.
+func (s *sender) deliver(it store.Item, r outboxRec) {
 	a := s.a
+	key, raw := it.Key, encode(r)
+	claim := store.Swap(key, it.Value, raw, it.ExpiresAt)
+	pending := true
+	own := func() bool {
+		if pending && s.lease(claim) {
+			pending = false
+		}
+		return !pending
+	}
 	for range maxRetries {
 		lf, err := load[flowRec](s.ctx, a.st, r.FlowKey)
 		if isNotFound(err) {
-			s.drop(key, raw)
+			if own() {
+				s.drop(key, raw)
+			}
 			return
 		}
 		if err != nil {
-			s.release(key, raw, r, err)
+			if own() {
+				s.release(key, raw, r, err)
+			}
 			return
 		}
 		f := lf.v
 		now := a.now()
 		if f.Ver == nil || f.Ver.SendID != r.SendID || !f.pending() || f.Ver.Status != string(VerificationUnverified) {
 			// Superseded by a newer prepare, or settled: nothing to send.
-			s.drop(key, raw)
+			if own() {
+				s.drop(key, raw)
+			}
 			return
 		}
 		if f.abandoned(now) || !now.Before(fromMS(r.CreatedAt).Add(sendGiveUp)) {
+			if !own() {
+				return
+			}
 			r.Attempts-- // this claim sends nothing
 			last := r.LastError
 			if last == "" {
@@ -331,23 +363,31 @@ func (s *sender) deliver(key string, raw []byte, r outboxRec) {
 		f.Ver.TokenHash = hash
 		f.Ver.ExpireAt = ms(expire)
 		link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL, ExpireAt: ms(expire)}
-		err = a.st.Apply(s.ctx, lf.swap(f, flowExpiry(&f)),
-			store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)),
-			store.Check(key, raw))
+		entry := store.Check(key, raw)
+		if pending {
+			entry = claim // first, so that losing the entry is the conflict reported
+		}
+		err = a.st.Apply(s.ctx, entry, lf.swap(f, flowExpiry(&f)),
+			store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
 		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
-			return // replaced by a newer prepare, or claimed again after our lease
+			return // claimed by another sender, replaced by a newer prepare, or claimed again after our lease
 		}
 		if isConflict(err) {
 			continue // the flow changed: look again
 		}
 		if err != nil {
-			s.release(key, raw, r, err)
+			if own() {
+				s.release(key, raw, r, err)
+			}
 			return
 		}
+		pending = false
 		s.send(key, raw, r, &f, token, expire)
 		return
 	}
-	s.release(key, raw, r, errors.New("magiclink: too much contention on the flow"))
+	if own() {
+		s.release(key, raw, r, errors.New("magiclink: too much contention on the flow"))
+	}
 }
 
 // send renders and sends the message whose link carries token, and
