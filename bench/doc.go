@@ -5,7 +5,7 @@
 //
 //   - BenchmarkSessionCheck: one request with a session cookie whose
 //     handler reads the user id, through magiclink's RequireSession on
-//     boltstore, scs's LoadAndSave on bbolt, and gorilla's CookieStore.
+//     boltstore, scs's LoadAndSave on its memstore, and gorilla's CookieStore.
 //   - BenchmarkFsync and BenchmarkFlow: the disk's ceiling (write 4 KiB,
 //     fsync) and complete sign-in flows through the Go API on boltstore
 //     at 1, 8 and 64 concurrent callers, reported as flows/s and as a
