@@ -83,7 +83,6 @@ type linkRec struct {
 	ClientID    string   `json:"client_id"`
 	RedirectURL string   `json:"redirect_url,omitempty"`
 	ExpireAt    int64    `json:"expire_at"`
-	Used        bool     `json:"used,omitempty"`
 }
 
 // userRec is a stored user.

@@ -292,12 +292,15 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			res.Status = LinkClientMismatch
 			return res, nil
 		}
-		link.Used = true
 		f.Ver.Status = string(VerificationVerified)
 		f.Ver.Attempts++
 		f.Ver.VerifiedClientID = clientID
 		f.UpdatedAt = ms(now)
-		ops := []store.Op{ll.swap(link, fromMS(link.ExpireAt).Add(flowLifetime))}
+		// Single use comes from the flow's compare-and-swap below: of
+		// concurrent confirmations only one moves the flow on, and a
+		// settled verification kills the link (deadLink). The link record
+		// itself is only checked, so a confirmation dirties one page less.
+		ops := []store.Op{store.Check(ll.key, ll.raw)}
 		var fresh *NewSession
 		switch f.Kind {
 		case kindSignIn, kindSignUp:
@@ -354,12 +357,13 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 	return nil, errors.New("magiclink: confirming a link: too much contention")
 }
 
-// deadLink says why a link can no longer be used — LinkFailed (used, or
-// superseded by a newer link, or its flow settled) or LinkExpired — or ""
+// deadLink says why a link can no longer be used — LinkFailed (used: its
+// verification settled; or superseded by a newer link; or its flow
+// settled) or LinkExpired — or ""
 // when it is live. Reading it changes nothing.
 func deadLink(link *linkRec, f *flowRec, hash string, now time.Time) LinkStatus {
 	switch {
-	case link.Used || f.Ver == nil || f.Ver.TokenHash != hash || !f.pending():
+	case f.Ver == nil || f.Ver.TokenHash != hash || f.Ver.Status != string(VerificationUnverified) || !f.pending():
 		return LinkFailed
 	case !now.Before(fromMS(link.ExpireAt)) || f.abandoned(now):
 		return LinkExpired
