@@ -33,6 +33,7 @@ type Error struct {
 	kind              error
 }
 
+// Error returns the code and the long message.
 func (e *Error) Error() string {
 	if e.LongMessage != "" {
 		return "magiclink: " + e.Code + ": " + e.LongMessage

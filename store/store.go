@@ -165,6 +165,7 @@ type ConflictError struct {
 	Kind OpKind // the operation whose condition failed
 }
 
+// Error names the operation and key whose condition failed.
 func (e *ConflictError) Error() string {
 	return "store: conflict: " + e.Kind.String() + " " + e.Key
 }
