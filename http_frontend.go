@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -101,7 +102,16 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
+// flow is a sign-in or sign-up as the long poll serves it.
+type flow interface {
+	ClaimSession(ctx context.Context) (*NewSession, error)
+}
+
+// longPoll serves GET …/{id}?wait=N for a sign-in or sign-up: the flow
+// as soon as it changes (or N passes), with the session cookie for the
+// client that started it once it is complete.
+func longPoll[F flow](a *Auth, w http.ResponseWriter, r *http.Request,
+	wait func(context.Context, *Client, string, time.Duration) (F, error)) error {
 	d, err := waitParam(r)
 	if err != nil {
 		return err
@@ -110,17 +120,21 @@ func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIn.Wait(r.Context(), client, r.PathValue("id"), d)
+	f, err := wait(r.Context(), client, r.PathValue("id"), d)
 	if err != nil {
 		return err
 	}
-	s, err := si.ClaimSession(r.Context())
+	s, err := f.ClaimSession(r.Context())
 	if err != nil {
 		return err
 	}
 	a.setSession(w, r, s)
-	writeJSON(w, http.StatusOK, si)
+	writeJSON(w, http.StatusOK, f)
 	return nil
+}
+
+func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
+	return longPoll(a, w, r, a.SignIn.Wait)
 }
 
 func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
@@ -173,25 +187,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) getSignUp(w http.ResponseWriter, r *http.Request) error {
-	d, err := waitParam(r)
-	if err != nil {
-		return err
-	}
-	client, err := a.requestClient(r)
-	if err != nil {
-		return err
-	}
-	su, err := a.SignUp.Wait(r.Context(), client, r.PathValue("id"), d)
-	if err != nil {
-		return err
-	}
-	s, err := su.ClaimSession(r.Context())
-	if err != nil {
-		return err
-	}
-	a.setSession(w, r, s)
-	writeJSON(w, http.StatusOK, su)
-	return nil
+	return longPoll(a, w, r, a.SignUp.Wait)
 }
 
 func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
