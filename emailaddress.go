@@ -95,31 +95,11 @@ func (es *EmailAddresses) Get(ctx context.Context, userID, id string) (*EmailAdd
 // Wait is Get as a long poll: it answers as soon as the verification's
 // status changes, or after d.
 func (es *EmailAddresses) Wait(ctx context.Context, userID, id string, d time.Duration) (*EmailAddress, error) {
-	if err := es.own(ctx, userID, id); err != nil {
+	f, err := es.a.waitOwnFlow(ctx, keyEmail, prefixEmail, id, func(f *flowRec) bool { return f.UserID == userID }, d)
+	if err != nil {
 		return nil, err
 	}
-	f, err := es.a.waitFlow(ctx, keyEmail+id, d)
-	if err != nil {
-		return nil, es.a.flowErr(err)
-	}
 	return es.a.emailAddress(f), nil
-}
-
-func (es *EmailAddresses) own(ctx context.Context, userID, id string) error {
-	if !validID(id, prefixEmail) {
-		return notFound("email address")
-	}
-	l, err := load[flowRec](ctx, es.a.st, keyEmail+id)
-	if err != nil {
-		if isNotFound(err) {
-			return notFound("email address")
-		}
-		return err
-	}
-	if l.v.UserID != userID {
-		return notFound("email address")
-	}
-	return nil
 }
 
 // PrepareVerification sends a magic link verifying the address, bound to

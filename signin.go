@@ -110,12 +110,9 @@ func (s *SignIns) Get(ctx context.Context, client *Client, id string) (*SignIn, 
 // Wait is Get as a long poll: it answers as soon as the sign-in's status
 // or its verification's status changes, or after d.
 func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Duration) (*SignIn, error) {
-	if err := s.a.ownFlow(ctx, client, keySignIn, prefixSignIn, id); err != nil {
-		return nil, err
-	}
-	f, err := s.a.waitFlow(ctx, keySignIn+id, d)
+	f, err := s.a.waitOwnFlow(ctx, keySignIn, prefixSignIn, id, client.owns, d)
 	if err != nil {
-		return nil, s.a.flowErr(err)
+		return nil, err
 	}
 	si := s.a.signIn(f, client)
 	return si, si.claim(ctx, si.Status == SignInComplete)
@@ -181,27 +178,33 @@ func (a *Auth) signIn(f *flowRec, client *Client) *SignIn {
 	return si
 }
 
-// ownFlow checks that the flow with id exists and belongs to client;
-// anything else is resource_not_found.
-func (a *Auth) ownFlow(ctx context.Context, client *Client, keyPrefix, idPrefix, id string) error {
+// waitOwnFlow returns the flow with id if owns says it belongs to the
+// caller, as waitFlow does (at once when d <= 0, reusing the read that
+// checked the owner); to anyone else it is resource_not_found.
+func (a *Auth) waitOwnFlow(ctx context.Context, keyPrefix, idPrefix, id string, owns func(*flowRec) bool, d time.Duration) (*flowRec, error) {
 	what := flowKindOf(keyPrefix)
-	if client == nil || !validID(id, idPrefix) {
-		return notFound(what)
+	if !validID(id, idPrefix) {
+		return nil, notFound(what)
 	}
 	l, err := load[flowRec](ctx, a.st, keyPrefix+id)
+	if isNotFound(err) {
+		return nil, notFound(what)
+	}
 	if err != nil {
-		return a.flowErr(err)
+		return nil, err
 	}
-	if l.v.ClientID != client.ID {
-		return notFound(what)
+	if !owns(&l.v) {
+		return nil, notFound(what)
 	}
-	return nil
+	if d <= 0 {
+		return &l.v, nil
+	}
+	f, err := a.waitFlow(ctx, keyPrefix+id, d)
+	if isNotFound(err) {
+		return nil, notFound(what)
+	}
+	return f, err
 }
 
-// flowErr maps a store error while reading a flow.
-func (a *Auth) flowErr(err error) error {
-	if isNotFound(err) {
-		return notFound("resource")
-	}
-	return err
-}
+// owns reports whether c started the flow; a nil client owns nothing.
+func (c *Client) owns(f *flowRec) bool { return c != nil && f.ClientID == c.ID }

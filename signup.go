@@ -85,12 +85,9 @@ func (s *SignUps) Get(ctx context.Context, client *Client, id string) (*SignUp, 
 // Wait is Get as a long poll: it answers as soon as the sign-up's status
 // or its verification's status changes, or after d.
 func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Duration) (*SignUp, error) {
-	if err := s.a.ownFlow(ctx, client, keySignUp, prefixSignUp, id); err != nil {
-		return nil, err
-	}
-	f, err := s.a.waitFlow(ctx, keySignUp+id, d)
+	f, err := s.a.waitOwnFlow(ctx, keySignUp, prefixSignUp, id, client.owns, d)
 	if err != nil {
-		return nil, s.a.flowErr(err)
+		return nil, err
 	}
 	su := s.a.signUp(f, client)
 	return su, su.claim(ctx, su.Status == SignUpComplete)
