@@ -38,7 +38,12 @@ func newSite(t *testing.T, mod func(*magiclink.Config)) *site {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", e.auth.Handler())
 	mux.Handle("/private", e.auth.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello "+magiclink.UserFrom(r.Context()).PrimaryEmailAddress())
+		u, err := magiclink.UserFrom(r.Context())
+		if err != nil {
+			http.Error(w, "no user", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "hello "+u.PrimaryEmailAddress())
 	})))
 	srv.Config.Handler = mux
 	srv.Start()

@@ -18,8 +18,8 @@ type sessionCtx struct {
 	context.Context
 	a       *Auth
 	session Session
-	once    sync.Once
-	user    *User
+	mu      sync.Mutex
+	user    *User // loaded on first use; a failed load is not kept
 }
 
 // Value implements context.Context.
@@ -40,19 +40,25 @@ func SessionFrom(ctx context.Context) *Session {
 }
 
 // UserFrom returns the signed-in user of the request whose context is
-// ctx, or nil. It is loaded on first use.
-func UserFrom(ctx context.Context) *User {
+// ctx, loading it on first use: nil and no error when the request has no
+// session. A failure to load the user (a store error, or a user deleted
+// meanwhile) is returned, never mistaken for "no user", and the next call
+// tries again.
+func UserFrom(ctx context.Context) (*User, error) {
 	sc, ok := ctx.Value(ctxKey{}).(*sessionCtx)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	sc.once.Do(func() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.user == nil {
 		u, err := sc.a.Users.Get(ctx, sc.session.UserID)
-		if err == nil {
-			sc.user = u
+		if err != nil {
+			return nil, err
 		}
-	})
-	return sc.user
+		sc.user = u
+	}
+	return sc.user, nil
 }
 
 // withSession returns the request with the session, if any, in its

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -75,7 +76,13 @@ func (s *site) render(w http.ResponseWriter, r *http.Request, name, title string
 
 func (s *site) renderStatus(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
 	var buf bytes.Buffer
-	p := page{Title: title, User: magiclink.UserFrom(r.Context()), Data: data}
+	u, err := magiclink.UserFrom(r.Context())
+	if err != nil {
+		s.log.Error("loading the signed-in user", slog.Any("error", err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	p := page{Title: title, User: u, Data: data}
 	if err := s.pages[name].Execute(&buf, p); err != nil {
 		s.log.Error("rendering a page", slog.String("page", name), slog.Any("error", err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -180,7 +187,7 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 	// signed in (often the link just used, posted again after the back
 	// button): they need no new link.
 	if st := q.Get("magiclink_status"); (st == "failed" || st == "expired") && q.Get("flow") != "email" {
-		if u := magiclink.UserFrom(r.Context()); u != nil {
+		if u, _ := magiclink.UserFrom(r.Context()); u != nil { // an error shows when the page renders
 			o = outcome{"ok", "You’re already signed in", "This link can’t be used again, and you don’t need it: you’re signed in as " + u.PrimaryEmailAddress() + ".", "/account", "Go to your account"}
 		}
 	}
@@ -189,8 +196,7 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 
 // account serves /account, behind RequireSession.
 func (s *site) account(w http.ResponseWriter, r *http.Request) {
-	u := magiclink.UserFrom(r.Context())
-	if u == nil { // the session's user is gone
+	if _, err := magiclink.UserFrom(r.Context()); errors.Is(err, magiclink.ErrNotFound) { // the session's user is gone
 		s.notFound(w, r)
 		return
 	}
