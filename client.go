@@ -12,7 +12,28 @@ import (
 type Client struct {
 	ID        string
 	CreatedAt time.Time
+
+	// save, for a client not yet stored, is the op that stores it: the
+	// first flow started for it writes it in the same Apply, so a refused
+	// request leaves no client behind.
+	save []store.Op
 }
+
+// newClient returns a client that is not stored yet, and its token.
+func (a *Auth) newClient() (*Client, string) {
+	now := a.now()
+	rec := clientRec{ID: newID(prefixClient), CreatedAt: ms(now)}
+	token := newToken()
+	return &Client{ID: rec.ID, CreatedAt: fromMS(rec.CreatedAt),
+		save: []store.Op{store.Insert(keyClient+hashToken(token), encode(rec), now.Add(clientLifetime))}}, token
+}
+
+// withSave returns ops plus, if c is not stored yet, the op that stores
+// it. Call saved once they are applied.
+func (c *Client) withSave(ops []store.Op) []store.Op { return append(ops, c.save...) }
+
+// saved records that the ops withSave returned were applied.
+func (c *Client) saved() { c.save = nil }
 
 // Clients creates and looks up clients.
 type Clients struct{ a *Auth }
@@ -20,13 +41,12 @@ type Clients struct{ a *Auth }
 // Create makes a new client and returns it with its secret token (the
 // cookie value). Only the token's hash is stored.
 func (c *Clients) Create(ctx context.Context) (*Client, string, error) {
-	now := c.a.now()
-	rec := clientRec{ID: newID(prefixClient), CreatedAt: ms(now)}
-	token := newToken()
-	if err := c.a.st.Apply(ctx, store.Insert(keyClient+hashToken(token), encode(rec), now.Add(clientLifetime))); err != nil {
+	cl, token := c.a.newClient()
+	if err := c.a.st.Apply(ctx, cl.withSave(nil)...); err != nil {
 		return nil, "", err
 	}
-	return &Client{ID: rec.ID, CreatedAt: fromMS(rec.CreatedAt)}, token, nil
+	cl.saved()
+	return cl, token, nil
 }
 
 // Lookup returns the client whose token is token. An unknown or

@@ -108,7 +108,7 @@ func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, 
 	if client == nil {
 		return nil, paramMissing("client")
 	}
-	f, err := e.a.prepare(ctx, keyEmail+e.ID, func(f *flowRec) error {
+	f, err := e.a.prepare(ctx, keyEmail+e.ID, client, func(f *flowRec) error {
 		if f.UserID != e.UserID {
 			return notFound("email address")
 		}

@@ -68,6 +68,13 @@ func paramValue(param, long string) *Error {
 		Message: "is invalid", LongMessage: long, Meta: map[string]any{"param_name": param}, kind: ErrInvalidParam}
 }
 
+// paramsConflict refuses parameters that cannot go together, naming
+// them all in meta.param_names (param_name is the first).
+func paramsConflict(long string, names ...string) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_param_value_invalid",
+		Message: "is invalid", LongMessage: long, Meta: map[string]any{"param_name": names[0], "param_names": names}, kind: ErrInvalidParam}
+}
+
 func notFound(what string) *Error {
 	return &Error{Status: http.StatusNotFound, Code: "resource_not_found",
 		Message: "not found", LongMessage: "No " + what + " was found with this id.", kind: ErrNotFound}

@@ -93,19 +93,36 @@ func (a *Auth) requestClient(r *http.Request) (*Client, error) {
 	return c, nil
 }
 
-// ensureClient returns the request's client, creating one (and setting
-// its cookie) when the request has none.
+// ensureClient returns the request's client or, when the request has
+// none, a new one that is stored only with the first flow started for
+// it, and sets its cookie on w. Handlers that may refuse the request use
+// pendingClient instead, so that a refusal sets no cookie either.
 func (a *Auth) ensureClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
+	c, token, err := a.pendingClient(r)
+	if err == nil {
+		a.setClientCookie(w, token)
+	}
+	return c, err
+}
+
+// pendingClient returns the request's client, or a new one not stored
+// yet with the token its cookie will carry. Call setClientCookie once the
+// request has succeeded (a stored flow stores the client with it).
+func (a *Auth) pendingClient(r *http.Request) (*Client, string, error) {
 	c, err := a.requestClient(r)
 	if err != nil || c != nil {
-		return c, err
+		return c, "", err
 	}
-	c, token, err := a.Clients.Create(r.Context())
-	if err != nil {
-		return nil, err
+	c, token := a.newClient()
+	return c, token, nil
+}
+
+// setClientCookie sets the cookie of a client pendingClient created; ""
+// (the request already had a client) sets nothing.
+func (a *Auth) setClientCookie(w http.ResponseWriter, token string) {
+	if token != "" {
+		a.setCookie(w, clientCookie, token, clientLifetime)
 	}
-	a.setCookie(w, clientCookie, token, clientLifetime)
-	return c, nil
 }
 
 // setSession sets the session cookie for a session just handed out to
@@ -139,7 +156,9 @@ func (a *Auth) requestSession(ctx context.Context, r *http.Request) (*Session, e
 
 // RequestClient returns the client (browser) the request comes from,
 // creating it and setting its cookie on w when the request has none — for
-// server-rendered apps that drive flows through the Go API.
+// server-rendered apps that drive flows through the Go API. A new client
+// is stored with the first sign-in, sign-up or verification started for
+// it: a request that starts none stores nothing.
 func (a *Auth) RequestClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
 	return a.ensureClient(w, r)
 }

@@ -85,7 +85,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, err := a.ensureClient(w, r)
+	client, token, err := a.pendingClient(r)
 	if err != nil {
 		return err
 	}
@@ -93,6 +93,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.setClientCookie(w, token)
 	if s, err := si.ClaimSession(r.Context()); err != nil {
 		return err
 	} else {
@@ -174,7 +175,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, err := a.ensureClient(w, r)
+	client, token, err := a.pendingClient(r)
 	if err != nil {
 		return err
 	}
@@ -182,6 +183,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.setClientCookie(w, token)
 	writeJSON(w, http.StatusOK, su)
 	return nil
 }
@@ -285,7 +287,7 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if v[0] == "" {
 		return paramMissing("strategy")
 	}
-	client, err := a.ensureClient(w, r)
+	client, token, err := a.pendingClient(r)
 	if err != nil {
 		return err
 	}
@@ -297,6 +299,7 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	a.setClientCookie(w, token)
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }

@@ -64,14 +64,13 @@ func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
 	}
 	token, _ := p.str("token")
 	q := url.Values{}
-	// Check the token before giving the browser a client, so that junk
+	// A new browser's client is stored with the sign-in, so that refused
 	// posts write nothing.
-	_, err = a.parseTicket(r.Context(), token)
 	var si *SignIn
+	client, clientToken, err := a.pendingClient(r)
 	if err == nil {
-		var client *Client
-		if client, err = a.ensureClient(w, r); err == nil {
-			si, err = a.SignIn.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token})
+		if si, err = a.SignIn.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token}); err == nil {
+			a.setClientCookie(w, clientToken)
 		}
 	}
 	switch e := AsError(err); {

@@ -1,6 +1,7 @@
 package magiclink_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -210,5 +211,27 @@ func TestHTTPJWKS(t *testing.T) {
 	h2, _, _ := sitParts(t, tok["token"].(string))
 	if h2["kid"] != k["kid"] {
 		t.Fatalf("token kid %v not in the JWKS (%v)", h2["kid"], k["kid"])
+	}
+}
+
+// TestHTTPAmbiguousSignInInput: a ticket without strategy ticket, or
+// beside an identifier, is refused naming the fields, never half read.
+func TestHTTPAmbiguousSignInInput(t *testing.T) {
+	s := newSite(t, nil)
+	b := s.browser(t)
+	for _, c := range []struct {
+		body  map[string]any
+		names []any
+	}{
+		{map[string]any{"identifier": "ada@example.com", "ticket": "x.y.z"}, []any{"identifier", "ticket"}},
+		{map[string]any{"strategy": "ticket", "identifier": "ada@example.com", "ticket": "x.y.z"}, []any{"identifier", "ticket"}},
+		{map[string]any{"strategy": "email_link", "ticket": "x.y.z"}, []any{"strategy", "ticket"}},
+		{map[string]any{"ticket": "x.y.z"}, []any{"strategy", "ticket"}},
+	} {
+		out := b.api("POST", "/auth/sign_ins", c.body, http.StatusUnprocessableEntity)
+		meta := out["errors"].([]any)[0].(map[string]any)["meta"].(map[string]any)
+		if errCode(out) != "form_param_value_invalid" || fmt.Sprint(meta["param_names"]) != fmt.Sprint(c.names) {
+			t.Errorf("%v = %v; want form_param_value_invalid naming %v", c.body, out, c.names)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -50,9 +51,12 @@ type flowRec struct {
 	RedirectURL    string  `json:"redirect_url,omitempty"`
 	SessionID      string  `json:"session_id,omitempty"`
 	SessionClaimed bool    `json:"session_claimed,omitempty"`
-	CreatedAt      int64   `json:"created_at"`
-	UpdatedAt      int64   `json:"updated_at"`
-	AbandonAt      int64   `json:"abandon_at,omitempty"`
+	// SessionReclaimable: the session was handed out by a claim, which may
+	// be made again until the session is first used.
+	SessionReclaimable bool  `json:"session_reclaimable,omitempty"`
+	CreatedAt          int64 `json:"created_at"`
+	UpdatedAt          int64 `json:"updated_at"`
+	AbandonAt          int64 `json:"abandon_at,omitempty"`
 }
 
 // verRec is a stored verification.
@@ -122,7 +126,7 @@ func load[T any](ctx context.Context, st store.Store, key string) (*loaded[T], e
 	}
 	l := &loaded[T]{key: key, raw: raw}
 	if err := json.Unmarshal(raw, &l.v); err != nil {
-		return nil, errors.New("magiclink: corrupt record " + key + ": " + err.Error())
+		return nil, corruptRecord(key, err)
 	}
 	return l, nil
 }
@@ -130,6 +134,12 @@ func load[T any](ctx context.Context, st store.Store, key string) (*loaded[T], e
 // swap returns the op that replaces l with v, compare-and-swap style.
 func (l *loaded[T]) swap(v T, expiresAt time.Time) store.Op {
 	return store.Swap(l.key, l.raw, encode(v), expiresAt)
+}
+
+// corruptRecord reports a record at key that could not be decoded,
+// wrapping the decoder's error.
+func corruptRecord(key string, err error) error {
+	return fmt.Errorf("magiclink: corrupt record %s: %w", key, err)
 }
 
 func encode(v any) []byte {

@@ -24,10 +24,12 @@ const (
 // Session is a signed-in user on one client. Its secret (the cookie
 // value) is never stored; only its SHA-256 is.
 type Session struct {
-	ID           string
-	UserID       string
-	ClientID     string
-	Status       SessionStatus
+	ID       string
+	UserID   string
+	ClientID string
+	Status   SessionStatus
+	// LastActiveAt is when the session was last used; zero for a session
+	// handed out by a claim (SignIn.ClaimSession) and not used since.
 	LastActiveAt time.Time
 	// ExpireAt is when the session ends if left unused: the idle deadline,
 	// or AbandonAt when there is no idle timeout.
@@ -55,13 +57,18 @@ type Sessions struct {
 }
 
 // newSession returns a session for user on client and the ops that store
-// it. Every sign-in gets a new token: no session fixation.
-func (a *Auth) newSession(id, userID, clientID string, now time.Time) (*NewSession, []store.Op) {
+// it. Every sign-in gets a new token: no session fixation. A session
+// handed out by a claim starts unused (LastActiveAt zero), which lets a
+// lost claim be made again until its first use.
+func (a *Auth) newSession(id, userID, clientID string, now time.Time, unused bool) (*NewSession, []store.Op) {
 	token := newToken()
 	hash := hashToken(token)
 	abandon := now.Add(a.cfg.SessionLifetime)
 	rec := sessRec{ID: id, UserID: userID, ClientID: clientID, Status: string(SessionActive),
 		CreatedAt: ms(now), UpdatedAt: ms(now), LastActiveAt: ms(now), AbandonAt: ms(abandon)}
+	if unused {
+		rec.LastActiveAt = 0
+	}
 	ops := []store.Op{
 		store.Insert(keySessionTok+hash, rec.marshal(), abandon),
 		store.Insert(keySession+id, []byte(hash), abandon),
@@ -84,7 +91,11 @@ func (a *Auth) fillSession(s *Session, r *sessRec, now time.Time) {
 		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
 	s.ExpireAt = s.AbandonAt
 	if idle := a.cfg.SessionIdleTimeout; idle > 0 {
-		if t := s.LastActiveAt.Add(idle); t.Before(s.ExpireAt) {
+		last := s.LastActiveAt
+		if last.IsZero() {
+			last = s.CreatedAt
+		}
+		if t := last.Add(idle); t.Before(s.ExpireAt) {
 			s.ExpireAt = t
 		}
 	}
@@ -131,7 +142,7 @@ func (ss *Sessions) lookup(ctx context.Context, token string, s *Session) error 
 	}
 	var r sessRec
 	if err := r.unmarshal(raw); err != nil {
-		return errors.New("magiclink: corrupt record " + key + ": " + err.Error())
+		return corruptRecord(key, err)
 	}
 	now := ss.a.now()
 	ss.a.fillSession(s, &r, now)
@@ -243,39 +254,38 @@ func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus)
 }
 
 // handout hands the session a completed sign-in or sign-up created to
-// the client that started it, once. SignIn and SignUp embed it.
+// the client that started it. SignIn and SignUp embed it.
 type handout struct {
 	a      *Auth
 	client *Client
 	key    string      // the flow's store key
-	fresh  *NewSession // claimed and not yet taken
+	fresh  *NewSession // created with the flow (a ticket sign-in), not yet taken
 }
 
-// claim claims the flow's session, if complete and not yet claimed, into
-// fresh.
-func (h *handout) claim(ctx context.Context, complete bool) error {
-	if !complete || h.fresh != nil {
-		return nil
-	}
-	s, err := h.a.claimSession(ctx, h.key, h.client)
-	h.fresh = s
-	return err
-}
-
-// take returns the claimed session once.
+// take returns the session to hand out, if any: the one created with the
+// flow, else one claimed from the store.
 func (h *handout) take(ctx context.Context, complete bool) (*NewSession, error) {
-	if err := h.claim(ctx, complete); err != nil {
-		return nil, err
+	if s := h.fresh; s != nil {
+		h.fresh = nil
+		return s, nil
 	}
-	s := h.fresh
-	h.fresh = nil
-	return s, nil
+	if !complete {
+		return nil, nil
+	}
+	return h.a.claimSession(ctx, h.key, h.client)
 }
 
 // claimSession hands the session a flow created, when the link was
 // confirmed in another browser, to the client that started the flow. It
-// returns nil when there is nothing to claim: no session, another
-// client, or already claimed.
+// returns nil when there is nothing to hand out: no session, another
+// client, a session already delivered to the confirming browser, or one
+// already in use.
+//
+// The first claim creates the session. Its token reaches the browser only
+// if the answer carrying it arrives, so until the session is first used
+// (its LastActiveAt is still zero) and while the flow is not abandoned,
+// the same client may claim again: the session then gets a new token and
+// the earlier one stops working.
 func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*NewSession, error) {
 	if client == nil {
 		return nil, nil
@@ -289,14 +299,28 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 			return nil, err
 		}
 		f := l.v
-		if f.SessionID == "" || f.SessionClaimed || f.ClientID != client.ID || f.UserID == "" {
+		now := a.now()
+		if f.SessionID == "" || f.ClientID != client.ID || f.UserID == "" || !now.Before(fromMS(f.AbandonAt)) {
 			return nil, nil
 		}
-		now := a.now()
-		fresh, ops := a.newSession(f.SessionID, f.UserID, client.ID, now)
-		f.SessionClaimed = true
-		f.UpdatedAt = ms(now)
-		if err := a.st.Apply(ctx, append(ops, l.swap(f, flowExpiry(&f)))...); err != nil {
+		var ops []store.Op
+		var fresh *NewSession
+		switch {
+		case !f.SessionClaimed:
+			fresh, ops = a.newSession(f.SessionID, f.UserID, client.ID, now, true)
+			f.SessionClaimed, f.SessionReclaimable = true, true
+			f.UpdatedAt = ms(now)
+			ops = append(ops, l.swap(f, flowExpiry(&f)))
+		case f.SessionReclaimable:
+			fresh, ops, err = a.Sessions.reissue(ctx, f.SessionID)
+			if fresh == nil || err != nil {
+				return nil, err
+			}
+			ops = append(ops, store.Check(l.key, l.raw))
+		default:
+			return nil, nil
+		}
+		if err := a.st.Apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}
@@ -305,6 +329,34 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		return fresh, nil
 	}
 	return nil, errors.New("magiclink: handing out a session: too much contention")
+}
+
+// reissue returns the session with id under a new token, and the ops that
+// make the new token the only one that works, if the session is active
+// and was never used; else nil.
+func (ss *Sessions) reissue(ctx context.Context, id string) (*NewSession, []store.Op, error) {
+	l, err := ss.byID(ctx, id)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	r := l.v
+	s := ss.a.session(&r)
+	if s.Status != SessionActive || r.LastActiveAt != 0 {
+		return nil, nil, nil
+	}
+	token := newToken()
+	hash := hashToken(token)
+	abandon := fromMS(r.AbandonAt)
+	ops := []store.Op{
+		store.DeleteIf(l.key, l.raw),
+		store.Insert(keySessionTok+hash, r.marshal(), abandon),
+		store.Put(keySession+id, []byte(hash), abandon),
+		store.Put(keyUserSession+r.UserID+"/"+id, []byte(hash), abandon),
+	}
+	return &NewSession{Session: s, Token: token}, ops, nil
 }
 
 // sessRec is a stored session, keyed by its cookie's hash. Unlike the
@@ -395,7 +447,7 @@ func loadSession(ctx context.Context, st store.Store, key string) (*loaded[sessR
 	}
 	l := &loaded[sessRec]{key: key, raw: raw}
 	if err := l.v.unmarshal(raw); err != nil {
-		return nil, errors.New("magiclink: corrupt record " + key + ": " + err.Error())
+		return nil, corruptRecord(key, err)
 	}
 	return l, nil
 }

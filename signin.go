@@ -63,6 +63,14 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	if client == nil {
 		return nil, paramMissing("client")
 	}
+	// Ambiguous input is refused, never half read: a ticket is redeemed
+	// only when strategy says so, and never alongside an identifier.
+	if p.Ticket != "" && p.Identifier != "" {
+		return nil, paramsConflict("Send either identifier or ticket (with strategy ticket), not both.", "identifier", "ticket")
+	}
+	if p.Ticket != "" && p.Strategy != StrategyTicket {
+		return nil, paramsConflict("A ticket needs strategy ticket.", "strategy", "ticket")
+	}
 	switch p.Strategy {
 	case StrategyTicket:
 		return s.a.redeemTicket(ctx, client, p.Ticket)
@@ -93,16 +101,16 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 		// A decoy id, indistinguishable from a real one.
 		f.EmailAddressID = newID(prefixEmail)
 	}
-	if err := s.a.st.Apply(ctx, store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))); err != nil {
+	if err := s.a.st.Apply(ctx, client.withSave([]store.Op{store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))})...); err != nil {
 		return nil, err
 	}
+	client.saved()
 	return s.a.signIn(&f, client), nil
 }
 
 // Get returns the sign-in with id if client started it; to anyone else
-// it does not exist. Once the sign-in is complete, the first Get (or
-// Wait) by its client claims the session created when the link was
-// confirmed elsewhere: see SignIn.ClaimSession.
+// it does not exist. It only reads: the session a complete sign-in
+// created is handed out by SignIn.ClaimSession alone.
 func (s *SignIns) Get(ctx context.Context, client *Client, id string) (*SignIn, error) {
 	return s.Wait(ctx, client, id, 0)
 }
@@ -114,14 +122,13 @@ func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Du
 	if err != nil {
 		return nil, err
 	}
-	si := s.a.signIn(f, client)
-	return si, si.claim(ctx, si.Status == SignInComplete)
+	return s.a.signIn(f, client), nil
 }
 
 // PrepareVerification sends a magic link for the sign-in (Clerk's
 // prepare_first_factor). A new link supersedes earlier ones.
 func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*SignIn, error) {
-	f, err := si.a.prepare(ctx, keySignIn+si.ID, func(f *flowRec) error {
+	f, err := si.a.prepare(ctx, keySignIn+si.ID, nil, func(f *flowRec) error {
 		if f.ClientID != si.client.ID {
 			return notFound("sign in")
 		}
@@ -148,14 +155,20 @@ func (si *SignIn) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignIn
 	if err != nil {
 		return nil, err
 	}
-	out := si.a.signIn(f, si.client)
-	return out, out.claim(ctx, out.Status == SignInComplete)
+	return si.a.signIn(f, si.client), nil
 }
 
 // ClaimSession returns the session this sign-in created for its client,
-// with the token to set as its cookie, exactly once; nil when there is
-// none to hand out (not complete, or already handed out, for example to
-// the browser that confirmed the link).
+// with the token to set as its cookie; nil when there is none to hand
+// out: not complete, or already handed out to the browser that confirmed
+// the link, or already in use. Reads (Get, Wait, StartMagicLinkFlow)
+// never hand it out, so call ClaimSession only where its token reaches
+// the browser (see Auth.SetSessionCookie).
+//
+// A claim whose token never reached the browser (a dropped answer) can
+// be made again by the same client until the session is first used or
+// the sign-in is abandoned: each claim gives the session a new token,
+// and the earlier one stops working.
 func (si *SignIn) ClaimSession(ctx context.Context) (*NewSession, error) {
 	return si.take(ctx, si.Status == SignInComplete)
 }

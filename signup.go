@@ -70,14 +70,16 @@ func (s *SignUps) Create(ctx context.Context, client *Client, p SignUpParams) (*
 	now := s.a.now()
 	f := flowRec{ID: newID(prefixSignUp), Kind: kindSignUp, ClientID: client.ID, Status: string(SignUpMissingRequirements),
 		Address: addr, CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
-	if err := s.a.st.Apply(ctx, store.Insert(keySignUp+f.ID, encode(f), flowExpiry(&f))); err != nil {
+	if err := s.a.st.Apply(ctx, client.withSave([]store.Op{store.Insert(keySignUp+f.ID, encode(f), flowExpiry(&f))})...); err != nil {
 		return nil, err
 	}
+	client.saved()
 	return s.a.signUp(&f, client), nil
 }
 
 // Get returns the sign-up with id if client started it; to anyone else it
-// does not exist.
+// does not exist. It only reads: the session a complete sign-up created
+// is handed out by SignUp.ClaimSession alone.
 func (s *SignUps) Get(ctx context.Context, client *Client, id string) (*SignUp, error) {
 	return s.Wait(ctx, client, id, 0)
 }
@@ -89,14 +91,13 @@ func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Du
 	if err != nil {
 		return nil, err
 	}
-	su := s.a.signUp(f, client)
-	return su, su.claim(ctx, su.Status == SignUpComplete)
+	return s.a.signUp(f, client), nil
 }
 
 // PrepareVerification sends a magic link verifying the sign-up's address.
 // A new link supersedes earlier ones.
 func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*SignUp, error) {
-	f, err := su.a.prepare(ctx, keySignUp+su.ID, func(f *flowRec) error {
+	f, err := su.a.prepare(ctx, keySignUp+su.ID, nil, func(f *flowRec) error {
 		if f.ClientID != su.client.ID {
 			return notFound("sign up")
 		}
@@ -118,8 +119,7 @@ func (su *SignUp) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignUp
 	if err != nil {
 		return nil, err
 	}
-	out := su.a.signUp(f, su.client)
-	return out, out.claim(ctx, out.Status == SignUpComplete)
+	return su.a.signUp(f, su.client), nil
 }
 
 // ClaimSession is SignIn.ClaimSession for a sign-up.

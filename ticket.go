@@ -486,17 +486,18 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 				ExpireAt: r.ExpireAt, VerifiedClientID: client.ID},
 			SessionID: newID(prefixSession), SessionClaimed: true,
 			CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
-		fresh, ops := a.newSession(f.SessionID, f.UserID, client.ID, now)
+		fresh, ops := a.newSession(f.SessionID, f.UserID, client.ID, now, false)
 		ops = append(ops,
 			l.swap(r, r.storeExpiry()),
 			store.Check(user.key, user.raw),
 			store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f)))
-		if err := a.st.Apply(ctx, ops...); err != nil {
+		if err := a.st.Apply(ctx, client.withSave(ops)...); err != nil {
 			if isConflict(err) {
 				continue // used, revoked or the user changed meanwhile: look again
 			}
 			return nil, err
 		}
+		client.saved()
 		si := a.signIn(&f, client)
 		si.fresh = fresh
 		return si, nil

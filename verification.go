@@ -142,7 +142,10 @@ func flowExpiry(f *flowRec) time.Time {
 // supersedes the previous one, and queues its message in the outbox in
 // the same Apply; the sender mints the link and delivers it. It returns
 // the updated flow without waiting for the mail server.
-func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) error, p PrepareParams) (*flowRec, error) {
+//
+// client, when not nil, is the client the verification is bound to: if it
+// is not stored yet, it is stored in the same Apply.
+func (a *Auth) prepare(ctx context.Context, key string, client *Client, check func(*flowRec) error, p PrepareParams) (*flowRec, error) {
 	if p.Strategy != "" && p.Strategy != StrategyEmailLink {
 		return nil, paramValue("strategy", "strategy must be email_link.")
 	}
@@ -186,11 +189,17 @@ func (a *Auth) prepare(ctx context.Context, key string, check func(*flowRec) err
 		f.RedirectURL = redirect
 		f.UpdatedAt = ms(now)
 		ops = append(ops, l.swap(f, flowExpiry(&f)), a.outboxPut(key, &f, kind, now))
+		if client != nil {
+			ops = client.withSave(ops)
+		}
 		if err := a.st.Apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}
 			return nil, err
+		}
+		if client != nil {
+			client.saved()
 		}
 		a.sender.kick()
 		return &f, nil
@@ -326,7 +335,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			f.SessionID = newID(prefixSession)
 			if clientID == f.ClientID {
 				var sops []store.Op
-				fresh, sops = a.newSession(f.SessionID, f.UserID, clientID, now)
+				fresh, sops = a.newSession(f.SessionID, f.UserID, clientID, now, false)
 				ops = append(ops, sops...)
 				f.SessionClaimed = true
 			}
