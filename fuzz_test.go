@@ -364,7 +364,7 @@ func newBodyFixture(t testing.TB) *bodyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ops := a.newSession(newID(prefixSession), u.ID, c.ID, clock.Now(), false)
+	s, ops := a.newSession(context.Background(), newID(prefixSession), u.ID, c.ID, clock.Now(), false)
 	if err := a.st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)
 	}

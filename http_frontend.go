@@ -54,7 +54,7 @@ func (a *Auth) Handler() http.Handler {
 		a.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "cross_origin_request",
 			Message: "cross-origin request refused", LongMessage: "Cross-origin requests that change state are refused.", kind: ErrInvalidParam})
 	}))
-	return a.withClientIP(cop.Handler(mux))
+	return a.withClientIP(withUserAgent(cop.Handler(mux)))
 }
 
 // waitParam reads ?wait=N: seconds, capped at 30.

@@ -142,6 +142,19 @@ type Config struct {
 	// failed, which a waiting tab sees at once. The call runs on a sender
 	// goroutine, so it should return quickly. It never sees the link.
 	OnSendFailure func(ctx context.Context, f SendFailure)
+
+	// Webhooks lists the endpoints events are delivered to, signed per
+	// Standard Webhooks, at least once, retried for up to a day, across
+	// restarts and across instances sharing the Store. Deliveries never
+	// delay a request.
+	Webhooks []WebhookEndpoint
+	// EventRetention is how long events are kept for the audit trail
+	// (Events, GET /v1/events); default 30 days.
+	EventRetention time.Duration
+	// Observer, when set, is told of flows, sends, limit refusals,
+	// deliveries and store writes, for metrics and traces (see the
+	// otelmagiclink module).
+	Observer Observer
 }
 
 // Auth is a configured magiclink instance. Its methods are safe for
@@ -173,6 +186,9 @@ type Auth struct {
 	log       *slog.Logger
 	proxies   []netip.Prefix
 	sender    *sender
+	deliver   *deliverer
+	// instanceID identifies the deployment in events.
+	instanceID string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,7 +222,10 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.SessionLifetime == 0 {
 		cfg.SessionLifetime = DefaultSessionLifetime
 	}
-	if cfg.LinkTTL < 0 || cfg.SessionLifetime < 0 || cfg.SessionIdleTimeout < 0 {
+	if cfg.EventRetention == 0 {
+		cfg.EventRetention = DefaultEventRetention
+	}
+	if cfg.LinkTTL < 0 || cfg.SessionLifetime < 0 || cfg.SessionIdleTimeout < 0 || cfg.EventRetention < 0 {
 		return nil, errors.New("magiclink: Config durations must not be negative")
 	}
 	for _, u := range []*string{&cfg.FallbackURL, &cfg.SignUpURL, &cfg.AfterSignInURL} {
@@ -277,6 +296,18 @@ func New(cfg Config) (*Auth, error) {
 		}
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err = a.initInstance(ctx)
+	cancel()
+	if err == nil {
+		a.deliver, err = newDeliverer(a, cfg.Webhooks)
+	}
+	if err != nil {
+		if a.ownsStore {
+			a.st.Close()
+		}
+		return nil, err
+	}
 	a.sender = newSender(a)
 	return a, nil
 }
@@ -288,6 +319,7 @@ func New(cfg Config) (*Auth, error) {
 func (a *Auth) Close() error {
 	a.closeOnce.Do(func() {
 		a.sender.close()
+		a.deliver.close()
 		if a.ownsStore {
 			a.closeErr = a.st.Close()
 		}

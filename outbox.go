@@ -169,26 +169,7 @@ func (s *sender) kick() {
 // other instances and leases of instances that died.
 func (s *sender) run() {
 	defer s.loop.Done()
-	scan := time.NewTicker(sendScan)
-	defer scan.Stop()
-	wake := time.NewTimer(0)
-	defer wake.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.kickc:
-		case <-scan.C:
-		case <-wake.C:
-		}
-		next := s.pass()
-		wake.Stop()
-		if !next.IsZero() {
-			// The stored times follow the injected clock; waiting uses
-			// a real timer for the same duration.
-			wake.Reset(max(next.Sub(s.a.now()), sendMinWake))
-		}
-	}
+	dispatch(s.stop, s.kickc, sendScan, s.a.now, s.pass)
 }
 
 // pass starts an attempt (claim, then delivery) at each due entry while
@@ -416,7 +397,7 @@ func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, token str
 	<-s.mail
 	switch {
 	case err == nil:
-		s.drop(key, raw)
+		s.drop(key, raw, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())...)
 	case mailer.IsPermanent(err):
 		s.fail(key, raw, r, scrub(err, token))
 	default:
@@ -431,14 +412,15 @@ func (s *sender) bookkeeping() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(s.ctx), sendBookkeep)
 }
 
-// drop deletes the entry if it is still as claimed: the message was sent,
-// or there is nothing left to send.
-func (s *sender) drop(key string, raw []byte) {
+// drop deletes the entry if it is still as claimed: the message was sent
+// (its email.created event is among more), or there is nothing left to
+// send.
+func (s *sender) drop(key string, raw []byte, more ...store.Op) {
 	ctx, cancel := s.bookkeeping()
 	defer cancel()
 	var err error
 	for range 3 {
-		if err = s.a.st.Apply(ctx, store.DeleteIf(key, raw)); err == nil || isConflict(err) {
+		if err = s.a.apply(ctx, append([]store.Op{store.DeleteIf(key, raw)}, more...)...); err == nil || isConflict(err) {
 			return
 		}
 	}
@@ -475,6 +457,7 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 		case err == nil:
 			f := lf.v
 			to = f.Address
+			ops = append(ops, a.emit(ctx, EventEmailFailed, f.UserID, emailEvent(&f, r, "failed"), a.now())...)
 			if f.Ver != nil && f.Ver.SendID == r.SendID && f.Ver.Status == string(VerificationUnverified) {
 				f.Ver.Status = string(VerificationFailed)
 				f.Ver.TokenHash = "" // no link of this verification works any more
@@ -485,7 +468,7 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 			a.log.Warn("magiclink: giving up on an email: reading its flow failed", slog.Any("error", err))
 			return // the lease runs out and a later attempt gives up again
 		}
-		err = a.st.Apply(ctx, ops...)
+		err = a.apply(ctx, ops...)
 		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
 			return // no longer ours: replaced by a newer prepare
 		}
@@ -512,25 +495,9 @@ func (s *sender) close() {
 	s.once.Do(func() {
 		close(s.stop)
 		s.loop.Wait()
-		done := make(chan struct{})
-		go func() {
-			s.work.Wait()
-			close(done)
-		}()
-		t := time.NewTimer(sendCloseGrace)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			s.cancel()
-			t.Reset(sendCloseGrace)
-			select {
-			case <-done:
-			case <-t.C:
-				s.a.log.Error("magiclink: closing with an email send still running: the mailer ignores cancellation")
-			}
+		if !drain(&s.work, sendCloseGrace, s.cancel) {
+			s.a.log.Error("magiclink: closing with an email send still running: the mailer ignores cancellation")
 		}
-		s.cancel()
 	})
 }
 

@@ -57,10 +57,11 @@ type Sessions struct {
 }
 
 // newSession returns a session for user on client and the ops that store
-// it. Every sign-in gets a new token: no session fixation. A session
-// handed out by a claim starts unused (LastActiveAt zero), which lets a
-// lost claim be made again until its first use.
-func (a *Auth) newSession(id, userID, clientID string, now time.Time, unused bool) (*NewSession, []store.Op) {
+// it, session.created among them. Every sign-in gets a new token: no
+// session fixation. A session handed out by a claim starts unused
+// (LastActiveAt zero), which lets a lost claim be made again until its
+// first use.
+func (a *Auth) newSession(ctx context.Context, id, userID, clientID string, now time.Time, unused bool) (*NewSession, []store.Op) {
 	token := newToken()
 	hash := hashToken(token)
 	abandon := now.Add(a.cfg.SessionLifetime)
@@ -69,12 +70,12 @@ func (a *Auth) newSession(id, userID, clientID string, now time.Time, unused boo
 	if unused {
 		rec.LastActiveAt = 0
 	}
-	ops := []store.Op{
+	s := a.session(&rec)
+	ops := append(a.emit(ctx, EventSessionCreated, userID, s, now),
 		store.Insert(keySessionTok+hash, rec.marshal(), abandon),
 		store.Insert(keySession+id, []byte(hash), abandon),
-		store.Put(keyUserSession+userID+"/"+id, []byte(hash), abandon),
-	}
-	return &NewSession{Session: a.session(&rec), Token: token}, ops
+		store.Put(keyUserSession+userID+"/"+id, []byte(hash), abandon))
+	return &NewSession{Session: s, Token: token}, ops
 }
 
 // session converts a record to a Session.
@@ -236,19 +237,25 @@ func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus)
 		if err != nil {
 			return nil, err
 		}
-		err = ss.a.st.Apply(ctx,
+		r := l.v
+		now := ss.a.now()
+		r.Status, r.UpdatedAt = string(status), ms(now)
+		s := ss.a.session(&r)
+		t := EventSessionRevoked
+		if status == SessionEnded {
+			t = EventSessionEnded
+		}
+		err = ss.a.apply(ctx, append(ss.a.emit(ctx, t, r.UserID, s, now),
 			store.DeleteIf(l.key, l.raw),
 			store.Delete(keySession+id),
-			store.Delete(keyUserSession+l.v.UserID+"/"+id))
+			store.Delete(keyUserSession+l.v.UserID+"/"+id))...)
 		if isConflict(err) {
 			continue // touched concurrently: again with fresh bytes
 		}
 		if err != nil {
 			return nil, err
 		}
-		r := l.v
-		r.Status, r.UpdatedAt = string(status), ms(ss.a.now())
-		return ss.a.session(&r), nil
+		return s, nil
 	}
 	return nil, errors.New("magiclink: ending a session: too much contention")
 }
@@ -307,7 +314,7 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		var fresh *NewSession
 		switch {
 		case !f.SessionClaimed:
-			fresh, ops = a.newSession(f.SessionID, f.UserID, client.ID, now, true)
+			fresh, ops = a.newSession(ctx, f.SessionID, f.UserID, client.ID, now, true)
 			f.SessionClaimed, f.SessionReclaimable = true, true
 			f.UpdatedAt = ms(now)
 			ops = append(ops, l.swap(f, flowExpiry(&f)))
@@ -320,7 +327,7 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		default:
 			return nil, nil
 		}
-		if err := a.st.Apply(ctx, ops...); err != nil {
+		if err := a.apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}

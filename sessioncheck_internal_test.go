@@ -203,7 +203,7 @@ func TestBurstTouchesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	s, ops := a.newSession(newID(prefixSession), newID(prefixUser), newID(prefixClient), clock.Now(), false)
+	s, ops := a.newSession(context.Background(), newID(prefixSession), newID(prefixUser), newID(prefixClient), clock.Now(), false)
 	if err := st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)
 	}

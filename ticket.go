@@ -228,7 +228,9 @@ func (t *SignInTokens) Create(ctx context.Context, userID string, p SignInTokenP
 	}
 	rec := sitRec{ID: id, UserID: userID, TokenHash: hashToken(token), Status: string(SignInTokenPending),
 		ExpireAt: ms(time.Unix(exp, 0)), CreatedAt: ms(now), UpdatedAt: ms(now)}
-	if err := t.a.st.Apply(ctx, store.Insert(keySignInToken+id, encode(rec), rec.storeExpiry())); err != nil {
+	ops := append(t.a.emit(ctx, EventSignInTokenCreated, userID, rec.token(), now),
+		store.Insert(keySignInToken+id, encode(rec), rec.storeExpiry()))
+	if err := t.a.apply(ctx, ops...); err != nil {
 		return nil, err
 	}
 	out := rec.token()
@@ -280,8 +282,10 @@ func (t *SignInTokens) Revoke(ctx context.Context, id string) (*SignInToken, err
 		if r.Status != string(SignInTokenPending) {
 			return nil, ticketNotRevocable(SignInTokenStatus(r.Status))
 		}
-		r.Status, r.UpdatedAt = string(SignInTokenRevoked), ms(t.a.now())
-		if err := t.a.st.Apply(ctx, l.swap(r, r.storeExpiry())); err != nil {
+		now := t.a.now()
+		r.Status, r.UpdatedAt = string(SignInTokenRevoked), ms(now)
+		ops := append(t.a.emit(ctx, EventSignInTokenRevoked, r.UserID, r.token(), now), l.swap(r, r.storeExpiry()))
+		if err := t.a.apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}
@@ -486,12 +490,12 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 				ExpireAt: r.ExpireAt, VerifiedClientID: client.ID},
 			SessionID: newID(prefixSession), SessionClaimed: true,
 			CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
-		fresh, ops := a.newSession(f.SessionID, f.UserID, client.ID, now, false)
-		ops = append(ops,
+		fresh, ops := a.newSession(ctx, f.SessionID, f.UserID, client.ID, now, false)
+		ops = append(append(ops, a.emit(ctx, EventSignInTokenAccepted, r.UserID, r.token(), now)...),
 			l.swap(r, r.storeExpiry()),
 			store.Check(user.key, user.raw),
 			store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f)))
-		if err := a.st.Apply(ctx, client.withSave(ops)...); err != nil {
+		if err := a.apply(ctx, client.withSave(ops)...); err != nil {
 			if isConflict(err) {
 				continue // used, revoked or the user changed meanwhile: look again
 			}

@@ -60,6 +60,13 @@ func (a *Auth) user(ctx context.Context, r *userRec) (*User, error) {
 	return u, nil
 }
 
+// newUser is the User just created from r with its one address, as
+// user.created shows it.
+func (a *Auth) newUser(r *userRec, email *flowRec) *User {
+	return &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, EmailAddresses: []*EmailAddress{a.emailAddress(email)},
+		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
+}
+
 // UserParams are the parameters of Users.Create.
 type UserParams struct {
 	// EmailAddress is the user's primary address. The app vouches for it
@@ -80,10 +87,11 @@ func (us *Users) Create(ctx context.Context, p UserParams) (*User, error) {
 	email := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
 		Ver: &verRec{Strategy: "admin", Status: string(VerificationVerified)}, CreatedAt: ms(now), UpdatedAt: ms(now)}
 	user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}
-	err = us.a.st.Apply(ctx,
+	ops := append(us.a.emit(ctx, EventUserCreated, userID, us.a.newUser(&user, &email), now),
 		store.Insert(keyAddress+addressKey(addr), encode(addrRec{UserID: userID, EmailAddressID: emailID}), time.Time{}),
 		store.Insert(keyUser+userID, encode(user), time.Time{}),
 		store.Insert(keyEmail+emailID, encode(email), time.Time{}))
+	err = us.a.apply(ctx, ops...)
 	if isConflict(err) {
 		return nil, identifierExists()
 	}

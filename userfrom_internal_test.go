@@ -44,7 +44,7 @@ func TestUserFromReportsStoreErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ops := a.newSession(newID(prefixSession), u.ID, newID(prefixClient), a.now(), false)
+	s, ops := a.newSession(context.Background(), newID(prefixSession), u.ID, newID(prefixClient), a.now(), false)
 	if err := st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)
 	}

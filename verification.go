@@ -335,7 +335,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			f.SessionID = newID(prefixSession)
 			if clientID == f.ClientID {
 				var sops []store.Op
-				fresh, sops = a.newSession(f.SessionID, f.UserID, clientID, now, false)
+				fresh, sops = a.newSession(ctx, f.SessionID, f.UserID, clientID, now, false)
 				ops = append(ops, sops...)
 				f.SessionClaimed = true
 			}
@@ -350,7 +350,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			ops = append(ops, more...)
 		}
 		ops = append(ops, lf.swap(f, flowExpiry(&f)))
-		if err := a.st.Apply(ctx, ops...); err != nil {
+		if err := a.apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
 			}
@@ -408,7 +408,7 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 			Ver:       &verRec{Strategy: StrategyEmailLink, Status: string(VerificationVerified), ExpireAt: f.Ver.ExpireAt, VerifiedClientID: f.Ver.VerifiedClientID},
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
 		user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}
-		ops = append(ops,
+		ops = append(a.emit(ctx, EventUserCreated, userID, a.newUser(&user, &addr), now),
 			store.Insert(keyAddress+addressKey(f.Address), encode(addrRec{UserID: userID, EmailAddressID: emailID}), time.Time{}),
 			store.Insert(keyUser+userID, encode(user), time.Time{}),
 			store.Insert(keyEmail+emailID, encode(addr), time.Time{}))
