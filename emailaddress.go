@@ -124,6 +124,26 @@ func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, 
 	return e.a.emailAddress(f), nil
 }
 
+// AttemptVerification verifies the address with the code from its email
+// (strategy email_code), typed in the browser that prepared the
+// verification (client): to any other client the address's verification
+// does not exist. Errors are as for SignIn.AttemptFirstFactor.
+func (e *EmailAddress) AttemptVerification(ctx context.Context, client *Client, p AttemptParams) (*EmailAddress, error) {
+	if client == nil {
+		return nil, paramMissing("client")
+	}
+	f, _, err := e.a.attemptCode(ctx, keyEmail+e.ID, func(f *flowRec) error {
+		if f.UserID != e.UserID || !client.owns(f) {
+			return notFound("email address")
+		}
+		return nil
+	}, client.ID, p)
+	if f == nil {
+		return nil, err
+	}
+	return e.a.emailAddress(f), err
+}
+
 // StartMagicLinkFlow sends a magic link, then blocks until it is
 // confirmed, expires or fails, or ctx ends.
 func (e *EmailAddress) StartMagicLinkFlow(ctx context.Context, client *Client, p FlowParams) (*EmailAddress, error) {

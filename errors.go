@@ -17,6 +17,11 @@ var (
 	ErrRateLimited      = errors.New("magiclink: too many requests")
 	ErrConflict         = errors.New("magiclink: conflicting state")
 	ErrTicket           = errors.New("magiclink: ticket rejected")
+	// ErrCodeIncorrect: an email code did not match (form_code_incorrect).
+	ErrCodeIncorrect = errors.New("magiclink: incorrect code")
+	// ErrVerificationFailed: the verification failed, for example after
+	// too many incorrect codes, and needs a new prepare.
+	ErrVerificationFailed = errors.New("magiclink: verification failed")
 )
 
 // Error is the typed error every API call returns for a request it
@@ -81,8 +86,21 @@ func notFound(what string) *Error {
 }
 
 func verificationExpired() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "verification_expired",
-		Message: "expired", LongMessage: "This verification has expired. Request a new link.", kind: ErrExpired}
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "verification_expired",
+		Message: "expired", LongMessage: "This verification has expired. Request a new code.", kind: ErrExpired}
+}
+
+func verificationFailed() *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "verification_failed",
+		Message: "failed", LongMessage: "This verification has failed: too many incorrect codes, or it was superseded. Request a new code.", kind: ErrVerificationFailed}
+}
+
+// codeIncorrect answers a wrong code; remaining is how many more
+// attempts the verification allows.
+func codeIncorrect(remaining int) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_code_incorrect",
+		Message: "is incorrect", LongMessage: "The code is incorrect.",
+		Meta: map[string]any{"param_name": "code", "remaining_attempts": remaining}, kind: ErrCodeIncorrect}
 }
 
 func unauthenticated() *Error {

@@ -30,13 +30,16 @@ func (a *Auth) Handler() http.Handler {
 	handle("POST "+p+"/sign_ins", a.postSignIn)
 	handle("GET "+p+"/sign_ins/{id}", a.getSignIn)
 	handle("POST "+p+"/sign_ins/{id}/prepare_first_factor", a.prepareSignIn)
+	handle("POST "+p+"/sign_ins/{id}/attempt_first_factor", a.attemptSignIn)
 	handle("POST "+p+"/sign_ups", a.postSignUp)
 	handle("GET "+p+"/sign_ups/{id}", a.getSignUp)
 	handle("POST "+p+"/sign_ups/{id}/prepare_verification", a.prepareSignUp)
+	handle("POST "+p+"/sign_ups/{id}/attempt_verification", a.attemptSignUp)
 	handle("GET "+p+"/me", a.getMe)
 	handle("POST "+p+"/me/email_addresses", a.postEmailAddress)
 	handle("GET "+p+"/me/email_addresses/{id}", a.getEmailAddress)
 	handle("POST "+p+"/me/email_addresses/{id}/prepare_verification", a.prepareEmailAddress)
+	handle("POST "+p+"/me/email_addresses/{id}/attempt_verification", a.attemptEmailAddress)
 	handle("GET "+p+"/session", a.getSession)
 	handle("DELETE "+p+"/session", a.deleteSession)
 	mux.HandleFunc("GET "+p+"/verify", a.verifyPage)
@@ -125,6 +128,12 @@ func longPoll[F flow](a *Auth, w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
+	return a.writeFlow(w, r, f)
+}
+
+// writeFlow answers with a sign-in or sign-up, setting the session cookie
+// when the flow has a session for this client.
+func (a *Auth) writeFlow(w http.ResponseWriter, r *http.Request, f flow) error {
 	s, err := f.ClaimSession(r.Context())
 	if err != nil {
 		return err

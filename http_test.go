@@ -440,7 +440,7 @@ func TestHTTPErrors(t *testing.T) {
 	if errCode(out) != "form_param_format_invalid" {
 		t.Fatalf("bad redirect = %v", out)
 	}
-	out = b.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", map[string]any{"strategy": "email_code"}, 422)
+	out = b.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", map[string]any{"strategy": "phone_code"}, 422)
 	if errCode(out) != "form_param_value_invalid" {
 		t.Fatalf("bad strategy = %v", out)
 	}

@@ -27,8 +27,11 @@ func strOrNil(s string) *string {
 // MarshalJSON encodes the verification as the API serves it.
 func (v *Verification) MarshalJSON() ([]byte, error) {
 	object := "verification_email_link"
-	if v.Strategy == StrategyTicket {
+	switch v.Strategy {
+	case StrategyTicket:
 		object = "verification_ticket"
+	case StrategyEmailCode:
+		object = "verification_email_code"
 	}
 	return json.Marshal(struct {
 		Object                    string             `json:"object"`

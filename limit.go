@@ -21,6 +21,13 @@ const (
 	// DefaultIPSendsPerHour is how many links may be sent in any hour at
 	// the request of one client IP.
 	DefaultIPSendsPerHour = 30
+	// DefaultAddressAttemptsPerHour and DefaultAddressAttemptsPerDay bound
+	// the email codes tried at one address, across its flows.
+	DefaultAddressAttemptsPerHour = 10
+	DefaultAddressAttemptsPerDay  = 50
+	// DefaultIPAttemptsPerHour is how many email codes one client IP may
+	// try in any hour.
+	DefaultIPAttemptsPerHour = 60
 	// DefaultGlobalSendsPerMinute is how many links may be sent in any
 	// minute in all: a ceiling on the mail an attack can make the app send.
 	DefaultGlobalSendsPerMinute = 300
@@ -51,6 +58,16 @@ type Limits struct {
 	// GlobalSendsPerMinute is how many links may be sent in any minute, in
 	// all (across instances with a shared Limiter); default 300.
 	GlobalSendsPerMinute int
+	// AddressAttemptsPerHour and AddressAttemptsPerDay bound how many
+	// email codes may be tried at one address, in all its flows (a new
+	// flow does not renew them); default 10 and 50. With 6-digit codes the
+	// defaults keep a guesser's chance under 1 in 20,000 per address per
+	// day (SECURITY.md).
+	AddressAttemptsPerHour int
+	AddressAttemptsPerDay  int
+	// IPAttemptsPerHour is how many email codes one client IP may try in
+	// any hour; default 60.
+	IPAttemptsPerHour int
 	// Limiter keeps the counts; default a MemoryLimiter (per process).
 	// Instances that share a store should share counts too:
 	// NewStoreLimiter(st).
@@ -59,7 +76,8 @@ type Limits struct {
 
 // withDefaults fills in zero fields and validates l.
 func (l Limits) withDefaults() (Limits, error) {
-	if l.AddressCooldown < 0 || l.AddressPerHour < 0 || l.IPCreatesPer10s < 0 || l.IPSendsPerHour < 0 || l.GlobalSendsPerMinute < 0 {
+	if l.AddressCooldown < 0 || l.AddressPerHour < 0 || l.IPCreatesPer10s < 0 || l.IPSendsPerHour < 0 || l.GlobalSendsPerMinute < 0 ||
+		l.AddressAttemptsPerHour < 0 || l.AddressAttemptsPerDay < 0 || l.IPAttemptsPerHour < 0 {
 		return l, errors.New("magiclink: Config.Limits must not be negative")
 	}
 	if l.AddressCooldown == 0 {
@@ -77,6 +95,9 @@ func (l Limits) withDefaults() (Limits, error) {
 	def(&l.IPCreatesPer10s, DefaultIPCreatesPer10s)
 	def(&l.IPSendsPerHour, DefaultIPSendsPerHour)
 	def(&l.GlobalSendsPerMinute, DefaultGlobalSendsPerMinute)
+	def(&l.AddressAttemptsPerHour, DefaultAddressAttemptsPerHour)
+	def(&l.AddressAttemptsPerDay, DefaultAddressAttemptsPerDay)
+	def(&l.IPAttemptsPerHour, DefaultIPAttemptsPerHour)
 	if l.Limiter == nil {
 		l.Limiter = NewMemoryLimiter()
 	}
@@ -96,6 +117,21 @@ func (a *Auth) allowSend(ctx context.Context, addr string, now time.Time) error 
 	}
 	if ip, ok := ClientIPFrom(ctx); ok {
 		limits = append(limits, Limit{Key: "send/ip/" + ipKey(ip), Rules: []Rule{{l.IPSendsPerHour, time.Hour}}})
+	}
+	return a.allow(ctx, now, limits...)
+}
+
+// allowAttempt checks and records one email code tried at addr: per
+// address, across flows, and per client IP (from ctx).
+func (a *Auth) allowAttempt(ctx context.Context, addr string, now time.Time) error {
+	l := a.cfg.Limits
+	if l.Disabled {
+		return nil
+	}
+	limits := []Limit{{Key: "attempt/addr/" + addressKey(addr),
+		Rules: []Rule{{l.AddressAttemptsPerHour, time.Hour}, {l.AddressAttemptsPerDay, 24 * time.Hour}}}}
+	if ip, ok := ClientIPFrom(ctx); ok {
+		limits = append(limits, Limit{Key: "attempt/ip/" + ipKey(ip), Rules: []Rule{{l.IPAttemptsPerHour, time.Hour}}})
 	}
 	return a.allow(ctx, now, limits...)
 }

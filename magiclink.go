@@ -114,6 +114,11 @@ type Config struct {
 	// default "/".
 	AfterSignInURL string
 
+	// EmailCodes configures the one-time codes every email carries beside
+	// its link (the default), instead of it, or not at all; the zero value
+	// means 6-digit codes beside links.
+	EmailCodes EmailCodes
+
 	// Limits bounds how often links are sent and sign-ins and sign-ups
 	// started, per address, per client IP and in all; zero fields take
 	// defaults.
@@ -189,6 +194,7 @@ type Auth struct {
 	deliver   *deliverer
 	// instanceID identifies the deployment in events.
 	instanceID string
+	codeKey    []byte // keys the HMAC of email codes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -290,7 +296,11 @@ func New(cfg Config) (*Auth, error) {
 	a.Users = &Users{a: a}
 	a.Clients = &Clients{a: a}
 	a.SignInTokens = &SignInTokens{a: a}
-	if err := a.initTickets(); err != nil {
+	err = a.initTickets()
+	if err == nil {
+		err = a.initCodes()
+	}
+	if err != nil {
 		if a.ownsStore {
 			a.st.Close()
 		}

@@ -334,22 +334,31 @@ func (s *sender) deliver(it store.Item, r outboxRec) {
 			s.fail(key, raw, r, fmt.Errorf("%w after %d attempts (last error: %s)", ErrSendGaveUp, r.Attempts, last))
 			return
 		}
-		// Mint the link. Every kind mints one, the no-account message
-		// (which carries no link) included, so that the flow and the
-		// store change the same way whether or not the address has an
-		// account.
-		token := newToken()
-		hash := hashToken(token)
+		// Mint the link and the code. Every kind mints them, the
+		// no-account message (which carries neither) included, so that
+		// the flow and the store change the same way whether or not the
+		// address has an account.
 		expire := now.Add(a.cfg.LinkTTL)
-		f.Ver.TokenHash = hash
 		f.Ver.ExpireAt = ms(expire)
-		link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL, ExpireAt: ms(expire)}
 		entry := store.Check(key, raw)
 		if pending {
 			entry = claim // first, so that losing the entry is the conflict reported
 		}
-		err = a.st.Apply(s.ctx, entry, lf.swap(f, flowExpiry(&f)),
-			store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
+		ops := []store.Op{entry, {}}
+		token, code := "", ""
+		if a.linksOn() {
+			token = newToken()
+			hash := hashToken(token)
+			f.Ver.TokenHash = hash
+			link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL, ExpireAt: ms(expire)}
+			ops = append(ops, store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
+		}
+		if a.codesOn() {
+			code = newCode(a.cfg.EmailCodes.Length)
+			f.Ver.CodeHash = a.codeHash(&f, code)
+		}
+		ops[1] = lf.swap(f, flowExpiry(&f))
+		err = a.st.Apply(s.ctx, ops...)
 		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
 			return // claimed by another sender, replaced by a newer prepare, or claimed again after our lease
 		}
@@ -363,7 +372,7 @@ func (s *sender) deliver(it store.Item, r outboxRec) {
 			return
 		}
 		pending = false
-		s.send(key, raw, r, &f, token, expire)
+		s.send(key, raw, r, &f, secrets{token, code}, expire)
 		return
 	}
 	if own() {
@@ -371,18 +380,25 @@ func (s *sender) deliver(it store.Item, r outboxRec) {
 	}
 }
 
-// send renders and sends the message whose link carries token, and
-// records the outcome.
-func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, token string, expire time.Time) {
+// secrets are what one message carries that is never stored: its link's
+// token and its code, each empty when the message carries none.
+type secrets struct{ token, code string }
+
+// send renders and sends the message carrying sec, and records the
+// outcome.
+func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, sec secrets, expire time.Time) {
 	a := s.a
-	data := mailer.Data{AppName: a.cfg.AppName, To: f.Address, Link: a.linkURL(token), ExpiresAt: expire, ExpiresIn: mailer.FormatDuration(a.cfg.LinkTTL)}
+	data := mailer.Data{AppName: a.cfg.AppName, To: f.Address, Code: sec.code, ExpiresAt: expire, ExpiresIn: mailer.FormatDuration(a.cfg.LinkTTL)}
+	if sec.token != "" {
+		data.Link = a.linkURL(sec.token)
+	}
 	if r.Kind == mailer.KindNoAccount {
-		data.Link, data.ExpiresAt, data.ExpiresIn = a.absolute(a.cfg.SignUpURL), time.Time{}, ""
+		data.Link, data.Code, data.ExpiresAt, data.ExpiresIn = a.absolute(a.cfg.SignUpURL), "", time.Time{}, ""
 	}
 	msg, err := a.tpl.Render(r.Kind, data)
 	if err != nil {
 		// Templates do not get better by waiting.
-		s.fail(key, raw, r, permanent{scrub(err, token)})
+		s.fail(key, raw, r, permanent{scrub(err, sec)})
 		return
 	}
 	select {
@@ -399,9 +415,9 @@ func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, token str
 	case err == nil:
 		s.drop(key, raw, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())...)
 	case mailer.IsPermanent(err):
-		s.fail(key, raw, r, scrub(err, token))
+		s.fail(key, raw, r, scrub(err, sec))
 	default:
-		s.release(key, raw, r, scrub(err, token))
+		s.release(key, raw, r, scrub(err, sec))
 	}
 }
 
@@ -520,14 +536,20 @@ type scrubbed struct {
 func (e *scrubbed) Error() string   { return e.msg }
 func (e *scrubbed) Permanent() bool { return e.permanent }
 
-// scrub returns err, or a copy of its text without token if it has it: a
-// mailer's error must not carry the link into logs, the outbox or
-// OnSendFailure.
-func scrub(err error, token string) error {
-	if !strings.Contains(err.Error(), token) {
+// scrub returns err, or a copy of its text without the message's token
+// and code if it has them: a mailer's error must not carry the link or
+// the code into logs, the outbox or OnSendFailure.
+func scrub(err error, sec secrets) error {
+	msg := err.Error()
+	for _, v := range []string{sec.token, sec.code} {
+		if v != "" {
+			msg = strings.ReplaceAll(msg, v, "[redacted]")
+		}
+	}
+	if msg == err.Error() {
 		return err
 	}
-	return &scrubbed{msg: strings.ReplaceAll(err.Error(), token, "[redacted]"), permanent: mailer.IsPermanent(err)}
+	return &scrubbed{msg: msg, permanent: mailer.IsPermanent(err)}
 }
 
 func truncate(s string, n int) string {

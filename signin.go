@@ -133,7 +133,7 @@ func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 			return notFound("sign in")
 		}
 		if p.EmailAddressID != "" && p.EmailAddressID != f.EmailAddressID {
-			return paramInvalid("email_address_id", "email_address_id must be the id of the sign-in's email_link factor.")
+			return paramInvalid("email_address_id", "email_address_id must be the id of the sign-in's email factor.")
 		}
 		return nil
 	}, p)
@@ -141,6 +141,24 @@ func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 		return nil, err
 	}
 	return si.a.signIn(f, si.client), nil
+}
+
+// AttemptFirstFactor completes the sign-in with the code from its email
+// (Clerk's attempt_first_factor, strategy email_code), on behalf of the
+// client that started it: to anyone else the sign-in does not exist. A
+// right code completes it, exactly as confirming its link in this browser
+// does, and ClaimSession on the result returns the new session. A wrong
+// code is a form_code_incorrect error, a malformed one (not the
+// configured number of digits) form_param_format_invalid; both count as
+// one of MaxCodeAttempts, after which the verification is failed
+// (verification_failed) and needs a new prepare. An expired one is
+// verification_expired.
+func (si *SignIn) AttemptFirstFactor(ctx context.Context, p AttemptParams) (*SignIn, error) {
+	f, fresh, err := si.attempt(ctx, "sign in", p)
+	if f == nil {
+		return nil, err
+	}
+	return holding(si.a.signIn(f, si.client), fresh), err
 }
 
 // StartMagicLinkFlow sends a magic link, then blocks until the link is
@@ -174,8 +192,12 @@ func (si *SignIn) ClaimSession(ctx context.Context) (*NewSession, error) {
 }
 
 func (a *Auth) signIn(f *flowRec, client *Client) *SignIn {
+	var factors []FirstFactor
+	for _, s := range a.factors() {
+		factors = append(factors, FirstFactor{Strategy: s, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID})
+	}
 	si := &SignIn{ID: f.ID, Status: SignInStatus(f.Status), Identifier: f.Address,
-		SupportedFirstFactors:   []FirstFactor{{Strategy: StrategyEmailLink, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID}},
+		SupportedFirstFactors:   factors,
 		FirstFactorVerification: a.verification(f.Ver, f.ClientID),
 		CreatedAt:               fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), AbandonAt: fromMS(f.AbandonAt),
 		handout: handout{a: a, client: client, key: keySignIn + f.ID}}

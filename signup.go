@@ -109,6 +109,16 @@ func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 	return su.a.signUp(f, su.client), nil
 }
 
+// AttemptVerification completes the sign-up with the code from its email
+// (strategy email_code), as SignIn.AttemptFirstFactor does a sign-in.
+func (su *SignUp) AttemptVerification(ctx context.Context, p AttemptParams) (*SignUp, error) {
+	f, fresh, err := su.attempt(ctx, "sign up", p)
+	if f == nil {
+		return nil, err
+	}
+	return holding(su.a.signUp(f, su.client), fresh), err
+}
+
 // StartMagicLinkFlow sends a magic link, then blocks until it is
 // confirmed, expires or fails, or ctx ends.
 func (su *SignUp) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignUp, error) {

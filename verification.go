@@ -25,11 +25,14 @@ const (
 // Verification strategies.
 const (
 	StrategyEmailLink = "email_link"
+	StrategyEmailCode = "email_code"
 	StrategyTicket    = "ticket"
 )
 
-// Verification is the state of one proof of an email address: a magic
-// link (strategy email_link) or a sign-in token (strategy ticket).
+// Verification is the state of one proof of an email address: an email
+// carrying a magic link and a one-time code (strategy email_link or
+// email_code, as prepared; either completes it), or a sign-in token
+// (strategy ticket).
 type Verification struct {
 	Status   VerificationStatus
 	Strategy string
@@ -88,7 +91,9 @@ type LinkResult struct {
 
 // PrepareParams are the parameters of PrepareVerification.
 type PrepareParams struct {
-	// Strategy must be "email_link" or empty.
+	// Strategy is "email_link" (or empty) or "email_code". Either way
+	// the email carries what Config.EmailCodes allows: the link, the
+	// code, or both; the strategy is what the verification reports.
 	Strategy string
 	// EmailAddressID, for a sign-in, must be the id from the sign-in's
 	// supported first factors, or empty.
@@ -117,9 +122,10 @@ func (f *flowRec) pending() bool {
 	case kindSignUp:
 		return f.Status == string(SignUpMissingRequirements)
 	default:
-		// A verification whose email could not be sent can be prepared
-		// again.
-		return f.Ver == nil || f.Ver.Status == string(VerificationUnverified) || f.Ver.SendFailed
+		// An address can be verified until it is: a verification whose
+		// email could not be sent, or that failed after too many wrong
+		// codes, can be prepared again.
+		return f.Ver == nil || f.Ver.Status != string(VerificationVerified)
 	}
 }
 
@@ -138,7 +144,7 @@ func flowExpiry(f *flowRec) time.Time {
 	return fromMS(f.AbandonAt).Add(flowLifetime)
 }
 
-// prepare starts a new email-link verification of the flow at key, which
+// prepare starts a new email verification of the flow at key, which
 // supersedes the previous one, and queues its message in the outbox in
 // the same Apply; the sender mints the link and delivers it. It returns
 // the updated flow without waiting for the mail server.
@@ -146,8 +152,9 @@ func flowExpiry(f *flowRec) time.Time {
 // client, when not nil, is the client the verification is bound to: if it
 // is not stored yet, it is stored in the same Apply.
 func (a *Auth) prepare(ctx context.Context, key string, client *Client, check func(*flowRec) error, p PrepareParams) (*flowRec, error) {
-	if p.Strategy != "" && p.Strategy != StrategyEmailLink {
-		return nil, paramValue("strategy", "strategy must be email_link.")
+	strategy, err := a.prepareStrategy(p.Strategy)
+	if err != nil {
+		return nil, err
 	}
 	redirect, err := a.checkRedirect(p.RedirectURL)
 	if err != nil {
@@ -185,7 +192,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		// The link's token is minted when the message is sent (see
 		// outbox.go): until then the verification has no live link, so
 		// every earlier one is superseded now.
-		f.Ver = &verRec{Strategy: StrategyEmailLink, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID("")}
+		f.Ver = &verRec{Strategy: strategy, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID("")}
 		f.RedirectURL = redirect
 		f.UpdatedAt = ms(now)
 		ops = append(ops, l.swap(f, flowExpiry(&f)), a.outboxPut(key, &f, kind, now))
@@ -301,55 +308,17 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			res.Status = LinkClientMismatch
 			return res, nil
 		}
-		f.Ver.Status = string(VerificationVerified)
 		f.Ver.Attempts++
-		f.Ver.VerifiedClientID = clientID
-		f.UpdatedAt = ms(now)
 		// Single use comes from the flow's compare-and-swap below: of
 		// concurrent confirmations only one moves the flow on, and a
 		// settled verification kills the link (deadLink). The link record
 		// itself is only checked, so a confirmation dirties one page less.
 		ops := []store.Op{store.Check(ll.key, ll.raw)}
-		var fresh *NewSession
-		switch f.Kind {
-		case kindSignIn, kindSignUp:
-			more, ok, err := a.completeAccount(ctx, &f, now)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				// The account is gone or was never there: nothing to sign
-				// in to. The link is used up all the same.
-				f.Ver.Status = string(VerificationFailed)
-				res.Status = LinkFailed
-				ops = append(ops, lf.swap(f, flowExpiry(&f)))
-				if err := a.st.Apply(ctx, ops...); err != nil {
-					if isConflict(err) {
-						continue
-					}
-					return nil, err
-				}
-				return res, nil
-			}
-			ops = append(ops, more...)
-			f.SessionID = newID(prefixSession)
-			if clientID == f.ClientID {
-				var sops []store.Op
-				fresh, sops = a.newSession(ctx, f.SessionID, f.UserID, clientID, now, false)
-				ops = append(ops, sops...)
-				f.SessionClaimed = true
-			}
-		case kindEmail:
-			more, ok, err := a.completeEmail(ctx, &f)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				f.Ver.Status = string(VerificationFailed)
-			}
-			ops = append(ops, more...)
+		more, fresh, err := a.settle(ctx, &f, clientID, now)
+		if err != nil {
+			return nil, err
 		}
-		ops = append(ops, lf.swap(f, flowExpiry(&f)))
+		ops = append(append(ops, more...), lf.swap(f, flowExpiry(&f)))
 		if err := a.apply(ctx, ops...); err != nil {
 			if isConflict(err) {
 				continue
@@ -364,6 +333,43 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		return res, nil
 	}
 	return nil, errors.New("magiclink: confirming a link: too much contention")
+}
+
+// settle completes the flow f, whose verification clientID has just
+// proven (by confirming its link or typing its code) at now: the
+// verification is verified, and a sign-in or sign-up completes with a new
+// session, handed to clientID when it started the flow (fresh). When
+// there is no account to sign in to (it is gone, or never was), or an
+// added address was verified by another account first, the verification
+// fails instead, used up all the same. It returns the ops that go with
+// writing f back; the caller writes f in the same Apply.
+func (a *Auth) settle(ctx context.Context, f *flowRec, clientID string, now time.Time) (ops []store.Op, fresh *NewSession, err error) {
+	f.Ver.Status = string(VerificationVerified)
+	f.Ver.VerifiedClientID = clientID
+	f.UpdatedAt = ms(now)
+	var ok bool
+	switch f.Kind {
+	case kindSignIn, kindSignUp:
+		if ops, ok, err = a.completeAccount(ctx, f, now); err != nil || !ok {
+			f.Ver.Status = string(VerificationFailed)
+			return nil, nil, err
+		}
+		f.SessionID = newID(prefixSession)
+		if clientID == f.ClientID {
+			var sops []store.Op
+			fresh, sops = a.newSession(ctx, f.SessionID, f.UserID, clientID, now, false)
+			ops = append(ops, sops...)
+			f.SessionClaimed = true
+		}
+	case kindEmail:
+		if ops, ok, err = a.completeEmail(ctx, f); err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			f.Ver.Status = string(VerificationFailed)
+		}
+	}
+	return ops, fresh, nil
 }
 
 // deadLink says why a link can no longer be used — LinkFailed (used: its

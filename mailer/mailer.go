@@ -29,8 +29,9 @@ import (
 )
 
 // Mailer sends one message. Implementations must be safe for concurrent use,
-// must not modify msg, and must not log msg.Link (it is a secret) unless they
-// exist to show it, as the development mailer in package console does.
+// must not modify msg, and must not log msg.Link or msg.Code (they are
+// secrets) unless they exist to show them, as the development mailer in
+// package console does.
 //
 // A Mailer reports failures that retrying cannot fix so that IsPermanent
 // recognises them.
@@ -70,6 +71,9 @@ type Message struct {
 	HTML    string // text/html body; empty: text only
 	// Link is the link the message carries. It is a secret: never log it.
 	Link string
+	// Code is the one-time code the message carries, in its body only;
+	// empty when none. It is a secret: never log it.
+	Code string
 	// ExpiresAt is when Link stops working; zero if it does not expire.
 	ExpiresAt time.Time
 }

@@ -15,9 +15,14 @@ import (
 
 // Data is what templates see.
 type Data struct {
-	AppName   string    // the application's name, as users know it
-	To        string    // the recipient's address
-	Link      string    // the link the message carries
+	AppName string // the application's name, as users know it
+	To      string // the recipient's address
+	Link    string // the link the message carries; empty when it carries only a code
+	// Code is the one-time code the message carries beside (or instead
+	// of) Link, to be typed into the tab that asked for it; empty when it
+	// carries none. Templates must never put it in the subject: subjects
+	// show on lock screens and in notifications.
+	Code      string
 	ExpiresAt time.Time // when Link stops working; zero if it does not expire
 	ExpiresIn string    // ExpiresAt as a duration, e.g. "10 minutes" (see FormatDuration); empty if it does not expire
 }
@@ -160,7 +165,7 @@ func parseText(fsys fs.FS, name string) (*texttemplate.Template, error) {
 }
 
 // Render builds the message of kind for data. It sets Kind, To, Subject,
-// Text, HTML (empty for a text-only kind), Link and ExpiresAt; From is left
+// Text, HTML (empty for a text-only kind), Link, Code and ExpiresAt; From is left
 // empty for the mailer's default sender. The subject is made one line: runs
 // of white space, line breaks included, become single spaces. Render does
 // not validate the result; mailers do (Message.Validate).
@@ -172,6 +177,9 @@ func (t *Templates) Render(kind Kind, data Data) (*Message, error) {
 	var subject, text, html bytes.Buffer
 	if err := kt.subject.Execute(&subject, data); err != nil {
 		return nil, fmt.Errorf("mailer: render %s subject: %w", kind, err)
+	}
+	if data.Code != "" && strings.Contains(subject.String(), data.Code) {
+		return nil, fmt.Errorf("%w: the %s subject must not show the code", ErrInvalidMessage, kind)
 	}
 	if err := kt.text.Execute(&text, data); err != nil {
 		return nil, fmt.Errorf("mailer: render %s text: %w", kind, err)
@@ -188,6 +196,7 @@ func (t *Templates) Render(kind Kind, data Data) (*Message, error) {
 		Text:      text.String(),
 		HTML:      html.String(),
 		Link:      data.Link,
+		Code:      data.Code,
 		ExpiresAt: data.ExpiresAt,
 	}, nil
 }

@@ -64,6 +64,9 @@ func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
 			slog.String("subject", msg.Subject),
 			slog.String("link", msg.Link),
 		}
+		if msg.Code != "" {
+			attrs = append(attrs, slog.String("code", msg.Code))
+		}
 		if !msg.ExpiresAt.IsZero() {
 			attrs = append(attrs, slog.Time("expires_at", msg.ExpiresAt))
 		}
@@ -79,6 +82,9 @@ func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
 	fmt.Fprintf(&b, "To:      %s\n", msg.To)
 	fmt.Fprintf(&b, "Subject: %s\n", msg.Subject)
 	fmt.Fprintf(&b, "Link:    %s\n", msg.Link)
+	if msg.Code != "" {
+		fmt.Fprintf(&b, "Code:    %s\n", msg.Code)
+	}
 	if !msg.ExpiresAt.IsZero() {
 		fmt.Fprintf(&b, "Expires: %s\n", msg.ExpiresAt.Format(time.RFC3339))
 	}
