@@ -23,6 +23,8 @@ import (
 //	POST /users                       {email_address} → user, address marked verified
 //	GET  /users?email_address=A       → [user] (empty when no account has A)
 //	GET  /users/{id}                  → user
+//	GET  /events?user_id=&type=&since=&limit=&cursor= → {object:"list", data:[event], next_cursor}, newest first
+//	GET  /events/{id}                 → event
 //
 // Every request must carry "Authorization: Bearer <secretKey>"; the key is
 // compared in constant time (as SHA-256 digests, so not even its length
@@ -51,6 +53,8 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	handle("POST /users", a.postUser)
 	handle("GET /users", a.listUsers)
 	handle("GET /users/{id}", a.getUser)
+	handle("GET /events", a.listEvents)
+	handle("GET /events/{id}", a.getEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "resource_not_found",
 			Message: "not found", LongMessage: "No route matches " + r.Method + " " + r.URL.Path + ".", kind: ErrNotFound})

@@ -179,6 +179,8 @@ type Auth struct {
 	Clients *Clients
 	// SignInTokens issues and revokes sign-in tokens (tickets).
 	SignInTokens *SignInTokens
+	// Events reads the audit trail.
+	Events *Events
 
 	cfg       Config
 	base      *url.URL
@@ -296,6 +298,7 @@ func New(cfg Config) (*Auth, error) {
 	a.Users = &Users{a: a}
 	a.Clients = &Clients{a: a}
 	a.SignInTokens = &SignInTokens{a: a}
+	a.Events = &Events{a: a}
 	err = a.initTickets()
 	if err == nil {
 		err = a.initCodes()

@@ -226,12 +226,17 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // List implements store.Store.
 func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Item, error) {
+	return s.ListFrom(ctx, prefix, prefix, limit)
+}
+
+// ListFrom implements store.RangeLister.
+func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([]store.Item, error) {
 	var items []store.Item
 	err := s.view(ctx, func(b *bolt.Bucket) error {
 		now := s.nowNanos()
 		p := []byte(prefix)
 		c := b.Cursor()
-		for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
+		for k, raw := c.Seek([]byte(max(prefix, from))); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
 			v, exp, ok := decode(raw, now)
 			if !ok {
 				continue

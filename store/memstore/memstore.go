@@ -120,6 +120,11 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 
 // List implements store.Store.
 func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Item, error) {
+	return s.ListFrom(ctx, prefix, prefix, limit)
+}
+
+// ListFrom implements store.RangeLister.
+func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([]store.Item, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -131,7 +136,7 @@ func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Ite
 	now := s.now()
 	var items []store.Item
 	for k := range s.data {
-		if !strings.HasPrefix(k, prefix) {
+		if !strings.HasPrefix(k, prefix) || k < from {
 			continue
 		}
 		if r, ok := s.live(k, now); ok {

@@ -217,6 +217,11 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // List implements store.Store. It reads one snapshot.
 func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Item, error) {
+	return s.ListFrom(ctx, prefix, prefix, limit)
+}
+
+// ListFrom implements store.RangeLister.
+func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([]store.Item, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
@@ -227,7 +232,7 @@ func (s *Store) List(ctx context.Context, prefix string, limit int) ([]store.Ite
 	if limit > 0 {
 		lim = int64(limit)
 	}
-	rows, err := s.pool.Query(ctx, s.q.list, []byte(prefix), prefixEnd(prefix), s.now(), lim)
+	rows, err := s.pool.Query(ctx, s.q.list, []byte(max(prefix, from)), prefixEnd(prefix), s.now(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list: %w", err)
 	}

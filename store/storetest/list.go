@@ -62,6 +62,31 @@ func testList(t *testing.T, h Harness) {
 			t.Fatalf("List of an empty store = %q", keys(items))
 		}
 	})
+	t.Run("From", func(t *testing.T) {
+		e := newEnv(t, h)
+		fill(e)
+		for _, tt := range []struct {
+			prefix, from string
+			limit        int
+			want         []string
+		}{
+			{"user/", "user/a", 0, []string{"user/a", "user/a/1", "user/b", "user/ü"}},
+			{"user/", "user/a0", 2, []string{"user/b", "user/ü"}},
+			{"user/", "user/a/1", 1, []string{"user/a/1"}},
+			{"user/", "", 2, []string{"user/", "user/B"}},
+			{"user/", "user/z", 0, []string{"user/ü"}},
+			{"user/", "v", 0, nil},
+			{"user", "user0", 0, []string{"user0", "users"}},
+		} {
+			items, err := store.ListFrom(e.ctx(), e.s, tt.prefix, tt.from, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := keys(items); !equalStrings(got, tt.want) {
+				t.Errorf("ListFrom(%q, %q, %d) = %q, want %q", tt.prefix, tt.from, tt.limit, got, tt.want)
+			}
+		}
+	})
 	t.Run("SeesDeletes", func(t *testing.T) {
 		e := newEnv(t, h)
 		fill(e)
