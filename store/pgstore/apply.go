@@ -2,12 +2,15 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -18,10 +21,9 @@ const rollbackTimeout = 5 * time.Second
 
 // Apply implements store.Store.
 //
-// It runs in one READ COMMITTED transaction, sent as one batch (BEGIN and
-// every statement) and then committed or rolled back: two round trips.
-// Each operation is one statement that checks its condition and writes in
-// one step, on the row of its key:
+// It runs in one READ COMMITTED transaction. Each operation is one
+// statement that checks its condition and writes in one step, on the row
+// of its key:
 //
 //   - DeleteIf: DELETE … WHERE key = $1 AND value = $2 AND live. Of
 //     concurrent consumers of one token, the first takes the row lock; the
@@ -42,16 +44,24 @@ const rollbackTimeout = 5 * time.Second
 //     locked instead.
 //   - Put and Delete: plain upsert and delete.
 //
-// A conditional statement that affects no row is a failed condition: the
-// transaction rolls back and Apply returns a *store.ConflictError for the
-// first such operation in ops. Statements run in key order, so concurrent
-// Applies take their row locks in one order and cannot deadlock.
+// Statements run in key order, so concurrent Applies take their row locks
+// in one order and cannot deadlock. The whole transaction is one round
+// trip: BEGIN, the statements and COMMIT go in one pipeline, and each
+// conditional statement divides by the number of rows it affected, so a
+// failed condition is an error that aborts the transaction before COMMIT
+// (the server skips the rest of the pipeline; a ROLLBACK follows). Apply
+// then returns a *store.ConflictError for the first failed operation in
+// the order of ops: when an operation given earlier comes later in key
+// order and was never evaluated, the Apply runs again with every
+// statement evaluated (applyExact) to find out.
 //
-// The keys written are notified (pg_notify) inside the transaction, so
-// listeners hear of them when and only when it commits; this Store's own
-// watchers are woken directly after the commit. If the commit's
-// outcome is unknown (the connection broke during COMMIT), Apply returns
-// the error although the transaction may have committed.
+// No NOTIFY is sent inside the transaction: PostgreSQL serialises the
+// commits of notifying transactions, WAL flush included. Once the commit
+// returns, this Store's own watchers are woken directly and the keys are
+// handed to the notifier, which sends them to the other instances in
+// batches (see notifier). If the commit's outcome is unknown (the
+// connection broke), Apply returns the error although the transaction may
+// have committed, and wakes the watchers all the same.
 func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	if s.closed.Load() {
 		return store.ErrClosed
@@ -69,10 +79,57 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ops[a].Key, ops[b].Key) })
 
+	failed, err := s.apply(ctx, ops, order, now, false)
+	if failed >= 0 && !firstFailed(ops, order, failed) {
+		failed, err = s.apply(ctx, ops, order, now, true)
+	}
+	if failed >= 0 {
+		return &store.ConflictError{Key: ops[failed].Key, Kind: ops[failed].Kind}
+	}
+	var pgErr *pgconn.PgError
+	if err != nil && errors.As(err, &pgErr) {
+		return fmt.Errorf("pgstore: apply: %w", err) // the server refused it: nothing committed
+	}
+	// Committed, or perhaps committed: a spurious wake-up is allowed, a
+	// missed one is not.
+	var written []string
+	for _, op := range ops {
+		if op.Writes() {
+			written = append(written, op.Key)
+		}
+	}
+	s.hub.Notify(written...)
+	s.notify.add(written)
+	if err != nil {
+		return fmt.Errorf("pgstore: apply: %w", err)
+	}
+	return nil
+}
+
+// apply runs ops as one transaction, their statements in key order
+// (order), and returns the index in ops of the operation whose condition
+// failed (-1 if none did) or the error that ended it.
+//
+// Unless exact, the statements of conditional operations raise
+// division_by_zero when they affect no row, and BEGIN, the statements and
+// COMMIT go in one pipeline: one round trip. The first failed condition
+// in key order ends the transaction. With exact, the statements are sent
+// plainly, every one is evaluated, and the transaction is committed or
+// rolled back in a second round trip: the failed condition reported is
+// the first in the order of ops.
+func (s *Store) apply(ctx context.Context, ops []store.Op, order []int, now time.Time, exact bool) (failed int, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer conn.Release() // the pool destroys a connection left in a transaction
+	q := &s.q.fast
+	if exact {
+		q = &s.q.exact
+	}
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue(beginTx)
 	var claims [][]byte
-	var written, payloads []string
 	for _, i := range order {
 		op := ops[i]
 		k := []byte(op.Key)
@@ -80,71 +137,94 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 		case store.OpPut:
 			b.Queue(s.q.put, k, nonNil(op.Value), expiry(op.ExpiresAt))
 		case store.OpInsert:
-			b.Queue(s.q.insert, k, nonNil(op.Value), expiry(op.ExpiresAt), now)
+			b.Queue(q.insert, k, nonNil(op.Value), expiry(op.ExpiresAt), now)
 		case store.OpSwap:
-			b.Queue(s.q.swap, k, nonNil(op.Old), nonNil(op.Value), expiry(op.ExpiresAt), now)
+			b.Queue(q.swap, k, nonNil(op.Old), nonNil(op.Value), expiry(op.ExpiresAt), now)
 		case store.OpDelete:
 			b.Queue(s.q.delete, k)
 		case store.OpDeleteIf:
-			b.Queue(s.q.deleteIf, k, nonNil(op.Old), now)
+			b.Queue(q.deleteIf, k, nonNil(op.Old), now)
 		case store.OpCheck:
 			if op.Old == nil {
-				b.Queue(s.q.checkAbsent, k, now)
+				b.Queue(q.checkAbsent, k, now)
 				claims = append(claims, k)
 			} else {
-				b.Queue(s.q.check, k, op.Old, now)
+				b.Queue(q.check, k, op.Old, now)
 			}
-		}
-		if op.Writes() {
-			written = append(written, op.Key)
-			payloads = append(payloads, payload(s.id, op.Key))
 		}
 	}
 	if len(claims) > 0 {
 		b.Queue(s.q.unclaim, claims)
 	}
-	if len(payloads) > 0 {
-		b.Queue(s.q.notify, s.channel, payloads)
+	if !exact {
+		b.Queue("COMMIT")
 	}
 
-	br := s.pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-		defer cancel()
-		tx.Rollback(rctx) // a no-op after Commit
-	}()
-	failed := -1
+	failed = -1
+	br := conn.SendBatch(ctx, b)
 	for n := range b.Len() {
 		tag, err := br.Exec()
+		op := n - 1 // the statement's position in order, if it is an op's
 		if err != nil {
+			var pgErr *pgconn.PgError
+			if !exact && op >= 0 && op < len(order) && errors.As(err, &pgErr) && pgErr.Code == divisionByZero {
+				failed, err = order[op], nil
+			}
 			br.Close()
-			return fmt.Errorf("pgstore: apply: %w", err)
+			s.rollback(ctx, conn)
+			return failed, err
 		}
-		if n == 0 || n > len(order) { // BEGIN, unclaim, notify
-			continue
-		}
-		i := order[n-1]
-		if conditional(ops[i].Kind) && tag.RowsAffected() == 0 && (failed < 0 || i < failed) {
-			failed = i
+		if exact && op >= 0 && op < len(order) && conditional(ops[order[op]].Kind) && tag.RowsAffected() == 0 && (failed < 0 || order[op] < failed) {
+			failed = order[op]
 		}
 	}
 	if err := br.Close(); err != nil {
-		return fmt.Errorf("pgstore: apply: %w", err)
+		s.rollback(ctx, conn)
+		return -1, err
+	}
+	if !exact {
+		return -1, nil
 	}
 	if failed >= 0 {
-		return &store.ConflictError{Key: ops[failed].Key, Kind: ops[failed].Kind}
+		s.rollback(ctx, conn)
+		return failed, nil
 	}
-	// This Store's watchers are woken here, at once; its listener skips
-	// the echo of these notifications. When the commit's outcome is
-	// unknown, they are woken all the same: a spurious wake-up is allowed,
-	// a missed one is not.
-	err := tx.Commit(ctx)
-	s.hub.Notify(written...)
-	if err != nil {
-		return fmt.Errorf("pgstore: apply: commit: %w", err)
+	_, err = conn.Exec(ctx, "COMMIT")
+	return -1, err
+}
+
+// beginTx starts every Apply's transaction, whatever the database's
+// default isolation level.
+const beginTx = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+// divisionByZero is the SQLSTATE of a failed condition in apply's
+// pipeline.
+const divisionByZero = "22012"
+
+// rollback ends the failed or unfinished transaction on conn, if any,
+// even when ctx is done. If it cannot, the pool destroys conn on release.
+func (s *Store) rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' || conn.Conn().IsClosed() {
+		return
 	}
-	return nil
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	conn.Exec(rctx, "ROLLBACK")
+}
+
+// firstFailed reports whether the operation ops[failed], whose condition
+// failed first in key order, is also the first to fail in the order of
+// ops: whether every conditional operation given before it was evaluated
+// (came before it in key order) and therefore held.
+func firstFailed(ops []store.Op, order []int, failed int) bool {
+	after := false
+	for _, i := range order {
+		if after && i < failed && conditional(ops[i].Kind) {
+			return false
+		}
+		after = after || i == failed
+	}
+	return true
 }
 
 // conditional reports whether an op of kind k has a condition, that is,

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,11 +32,12 @@ const (
 // hooks let tests observe and pace the listener and the sweeper. They run
 // on the goroutine of the listener or the sweeper.
 type hooks struct {
-	disconnected func()        // the connection was lost; reconnecting next
-	reconnected  func()        // listening again, every watcher woken
-	pinged       func()        // the server answered a ping after silence
-	swept        func(n int64) // the background sweeper deleted n rows
-	idleCheck    time.Duration // replaces idleCheck, if not zero
+	disconnected func()         // the connection was lost; reconnecting next
+	reconnected  func()         // listening again, every watcher woken
+	pinged       func()         // the server answered a ping after silence
+	swept        func(n int64)  // the background sweeper deleted n rows
+	notified     func(keys int) // the notifier sent a batch of keys
+	idleCheck    time.Duration  // replaces idleCheck, if not zero
 }
 
 // listener keeps one connection listening on the store's channel and
@@ -108,13 +108,13 @@ func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 		cancel()
 		switch {
 		case err == nil:
-			sender, key, ok := parsePayload(n.Payload)
+			sender, keys, ok := parsePayload(n.Payload)
 			if !ok || n.Channel != l.channel {
 				l.log.Warn("pgstore: unexpected notification", "channel", n.Channel)
 				continue
 			}
 			if sender != l.self { // Apply woke this Store's watchers itself
-				l.hub.Notify(key)
+				l.hub.Notify(keys...)
 			}
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -160,24 +160,6 @@ func (l *listener) reconnect(ctx context.Context) *pgx.Conn {
 		}
 		delay = min(2*delay, maxBackoff)
 	}
-}
-
-// payload is the notification of key by the Store whose sender id is
-// sender: "<sender>:<key in hex>", as keys may hold any byte and payloads
-// are text. With a 16-character id, a key of store.MaxKeyLen bytes gives
-// 529 characters, far below PostgreSQL's limit of 8000 bytes.
-func payload(sender, key string) string {
-	return sender + ":" + hex.EncodeToString([]byte(key))
-}
-
-// parsePayload reverses payload.
-func parsePayload(p string) (sender, key string, ok bool) {
-	sender, h, ok := strings.Cut(p, ":")
-	if !ok {
-		return "", "", false
-	}
-	k, err := hex.DecodeString(h)
-	return sender, string(k), err == nil
 }
 
 // newSenderID returns a random sender id for a Store.

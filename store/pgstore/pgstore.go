@@ -83,6 +83,7 @@ type Store struct {
 	log      *slog.Logger
 	hub      store.Hub
 	listen   *listener
+	notify   *notifier
 
 	closed atomic.Bool
 	stop   context.CancelFunc // stops the listener and the sweeper
@@ -151,15 +152,30 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		log:     s.log,
 		hooks:   opts.hooks,
 	}
+	s.notify = &notifier{
+		pool:    pool,
+		channel: s.channel,
+		self:    s.id,
+		query:   s.q.notify,
+		log:     s.log,
+		wake:    make(chan struct{}, 1),
+	}
+	if opts.hooks != nil {
+		s.notify.sent = opts.hooks.notified
+	}
 	conn, err := s.listen.connect(ctx)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.listen.run(bg, conn)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.notify.run(bg)
 	}()
 
 	interval := opts.SweepInterval
