@@ -67,7 +67,7 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 			return nil, paramInvalid("email_address", "A user can have at most 20 email addresses.")
 		}
 		now := es.a.now()
-		f := flowRec{ID: newID(prefixEmail), Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
+		f := flowRec{ID: newAddressID(), Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
 		ur := lu.v
 		ur.EmailAddressIDs = append(append([]string(nil), ur.EmailAddressIDs...), f.ID)

@@ -1,42 +1,19 @@
 package magiclink_test
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/store/memstore"
 )
-
-// shape replaces every JSON value by its type, keeping object keys and
-// array lengths: two answers with the same shape reveal nothing by their
-// form.
-func shape(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[k] = shape(x)
-		}
-		return m
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = shape(x)
-		}
-		return out
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case float64:
-		return "number"
-	case bool:
-		return "bool"
-	}
-	return "?"
-}
 
 // answer is one HTTP answer, decoded.
 type answer struct {
@@ -57,50 +34,211 @@ func (b *browser) answer(method, path string, body any) answer {
 	return answer{res.StatusCode, data, v, res.Header.Get("Retry-After")}
 }
 
-// TestEnumerationSameAnswers: a sign-in with an unknown address and a
-// sign-up with a registered one answer with the status and JSON shape of
-// the normal case, at creation and when the link is prepared.
-func TestEnumerationSameAnswers(t *testing.T) {
+// fields flattens an HTTP answer into named values: its status, each
+// header (Set-Cookie split into each cookie's attributes and its value),
+// and each JSON leaf by path.
+func fields(res *http.Response, body []byte) map[string]string {
+	out := map[string]string{"status": strconv.Itoa(res.StatusCode)}
+	for k, v := range res.Header {
+		switch k {
+		case "Date": // differs between any two requests a second apart
+		case "Set-Cookie":
+			for _, c := range res.Cookies() {
+				out["cookie "+c.Name+" value"] = c.Value
+				c.Value = ""
+				out["cookie "+c.Name] = c.String()
+			}
+		default:
+			out["header "+k] = strings.Join(v, "\n")
+		}
+	}
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		flattenJSON("body", v, out)
+	}
+	return out
+}
+
+func flattenJSON(path string, v any, out map[string]string) {
+	switch v := v.(type) {
+	case map[string]any:
+		out[path] = "object"
+		for k, x := range v {
+			flattenJSON(path+"."+k, x, out)
+		}
+	case []any:
+		out[path] = "array of " + strconv.Itoa(len(v))
+		for i, x := range v {
+			flattenJSON(path+"["+strconv.Itoa(i)+"]", x, out)
+		}
+	default:
+		b, _ := json.Marshal(v)
+		out[path] = string(b)
+	}
+}
+
+// timeOrdered reports whether an id's hex part is a UUIDv7 minted within
+// a year of now: an id that tells when its record was made.
+func timeOrdered(id string) bool {
+	_, h, ok := strings.Cut(id, "_")
+	if !ok || len(h) != 32 || h[12] != '7' {
+		return false
+	}
+	b, err := hex.DecodeString(h[:12])
+	if err != nil {
+		return false
+	}
+	var msec int64
+	for _, x := range b {
+		msec = msec<<8 | int64(x)
+	}
+	d := time.Since(time.UnixMilli(msec))
+	return d > -365*24*time.Hour && d < 365*24*time.Hour
+}
+
+// alike fails t unless four answers to one request — two about a
+// registered address, two about an unknown one, sent by four fresh
+// browsers — tell nothing apart: every value either differs between the
+// two answers about the same address (it varies anyway: ids, cookies,
+// nonces, times), or is the same in all four. The only values allowed to
+// be stable per address yet differ between the addresses are the address
+// itself and its email_address_id, whose two forms must match and must
+// not be time-ordered.
+func alike(t *testing.T, step string, known, unknown [2]map[string]string) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, m := range append(known[:], unknown[:]...) {
+		for k := range m {
+			names[k] = true
+		}
+	}
+	get := func(m map[string]string, k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		return "<absent>"
+	}
+	for k := range names {
+		k1, k2, u1, u2 := get(known[0], k), get(known[1], k), get(unknown[0], k), get(unknown[1], k)
+		kVaries, uVaries := k1 != k2, u1 != u2
+		switch {
+		case kVaries != uVaries:
+			t.Errorf("%s: %s varies between requests for one address but not the other:\nregistered %s / %s\nunknown    %s / %s", step, k, k1, k2, u1, u2)
+		case kVaries || k1 == u1:
+		case strings.HasSuffix(k, ".identifier") || strings.HasSuffix(k, ".safe_identifier") || strings.HasSuffix(k, ".email_address"):
+		case strings.HasSuffix(k, ".email_address_id"):
+			if len(k1) != len(u1) || k1[:5] != u1[:5] || timeOrdered(strings.Trim(k1, `"`)) || timeOrdered(strings.Trim(u1, `"`)) {
+				t.Errorf("%s: %s tells the addresses apart: registered %s, unknown %s", step, k, k1, u1)
+			}
+		default:
+			t.Errorf("%s: %s differs between a registered address (%s) and an unknown one (%s)", step, k, k1, u1)
+		}
+	}
+}
+
+// TestEnumerationEveryAnswerAlike: over HTTP, every route that takes an
+// address answers alike for a registered and an unknown one: sign-in,
+// prepare, resend and long poll; sign-up, prepare, resend, long poll and
+// the confirm page of the link sent. Each request is sent twice per
+// address, each time by a fresh browser.
+func TestEnumerationEveryAnswerAlike(t *testing.T) {
 	s := newSite(t, nil)
 	owner := s.browser(t)
-	owner.signUp("known@example.com")
+	owner.signUp("reg@example.com") // same length as the unknown one
 	owner.api("DELETE", "/auth/session", nil, 200)
+	s.clock.Advance(time.Hour)
+	addrs := [2]string{"reg@example.com", "unk@example.com"}
 
-	flow := func(t *testing.T, create, prepare string, body map[string]any, prep map[string]any) (answer, answer) {
-		s.clock.Advance(10 * time.Second) // keep clear of the per-IP creation limit
-		b := s.browser(t)
-		c := b.answer("POST", create, body)
-		id, _ := c.json.(map[string]any)["id"].(string)
-		if c.status != http.StatusOK || id == "" {
-			return c, c
+	type answers = [2][2]map[string]string // [address][round]
+	got := map[string]*answers{}
+	var steps []string
+	record := func(step string, side, round int, res *http.Response, body []byte) {
+		if got[step] == nil {
+			got[step] = new(answers)
+			steps = append(steps, step)
 		}
-		p := b.answer("POST", create+"/"+id+"/"+prepare, prep)
-		return c, p
+		got[step][side][round] = fields(res, body)
 	}
-	link := map[string]any{"strategy": "email_link", "redirect_url": "/x"}
-	for _, c := range []struct {
-		name               string
-		create, prepare    string
-		normal, suspicious map[string]any
-	}{
-		{"sign-in", "/auth/sign_ins", "prepare_first_factor",
-			map[string]any{"identifier": "known@example.com"}, map[string]any{"identifier": "unknown@example.com"}},
-		{"sign-up", "/auth/sign_ups", "prepare_verification",
-			map[string]any{"email_address": "new@example.com"}, map[string]any{"email_address": "known@example.com"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			nc, np := flow(t, c.create, c.prepare, c.normal, link)
-			sc, sp := flow(t, c.create, c.prepare, c.suspicious, link)
-			for _, pair := range [][2]answer{{nc, sc}, {np, sp}} {
-				n, s := pair[0], pair[1]
-				if n.status != http.StatusOK || s.status != n.status {
-					t.Fatalf("status: normal %d %s, suspicious %d %s", n.status, n.body, s.status, s.body)
-				}
-				if d := cmp.Diff(shape(n.json), shape(s.json)); d != "" {
-					t.Fatalf("the answers differ in shape (-normal +suspicious):\n%s\nnormal: %s\nsuspicious: %s", d, n.body, s.body)
+	sent := len(s.mail.Messages())
+	delivered := func() { // both messages of a step, before a resend supersedes them
+		sent += 2
+		s.message(t, sent)
+	}
+	// resendAndPoll sends the step's first link, a second one, and a long
+	// poll, for both addresses.
+	resendAndPoll := func(flow, prepare string, bs [2]*browser, paths [2]string, round int) {
+		delivered()
+		s.clock.Advance(31 * time.Second)
+		for side := range addrs {
+			res, body := bs[side].do("POST", paths[side]+prepare, "application/json", `{"strategy":"email_link"}`)
+			record(flow+" resend", side, round, res, body)
+			res, body = bs[side].do("GET", paths[side]+"?wait=0.05", "", "")
+			record(flow+" long poll", side, round, res, body)
+		}
+		delivered()
+	}
+	for round := range 2 {
+		// sign-in and its prepare, resend and long poll
+		var paths [2]string
+		var bs [2]*browser
+		for side, addr := range addrs {
+			bs[side] = s.browser(t)
+			raw, _ := json.Marshal(map[string]any{"identifier": addr})
+			res, body := bs[side].do("POST", "/auth/sign_ins", "application/json", string(raw))
+			record("sign-in", side, round, res, body)
+			var si struct {
+				ID      string `json:"id"`
+				Factors []struct {
+					EmailAddressID string `json:"email_address_id"`
+				} `json:"supported_first_factors"`
+			}
+			if json.Unmarshal(body, &si) != nil || si.ID == "" || len(si.Factors) != 1 {
+				t.Fatalf("sign-in %s = %d %s", addr, res.StatusCode, body)
+			}
+			paths[side] = "/auth/sign_ins/" + si.ID
+			prep := `{"strategy":"email_link","email_address_id":"` + si.Factors[0].EmailAddressID + `"}`
+			res, body = bs[side].do("POST", paths[side]+"/prepare_first_factor", "application/json", prep)
+			record("sign-in prepare", side, round, res, body)
+		}
+		resendAndPoll("sign-in", "/prepare_first_factor", bs, paths, round)
+		// sign-up and its prepare, resend, long poll and confirm page
+		s.clock.Advance(31 * time.Second)
+		for side, addr := range addrs {
+			bs[side] = s.browser(t)
+			raw, _ := json.Marshal(map[string]any{"email_address": addr})
+			res, body := bs[side].do("POST", "/auth/sign_ups", "application/json", string(raw))
+			record("sign-up", side, round, res, body)
+			var su struct{ ID string }
+			if json.Unmarshal(body, &su) != nil || su.ID == "" {
+				t.Fatalf("sign-up %s = %d %s", addr, res.StatusCode, body)
+			}
+			paths[side] = "/auth/sign_ups/" + su.ID
+			res, body = bs[side].do("POST", paths[side]+"/prepare_verification", "application/json", `{"strategy":"email_link"}`)
+			record("sign-up prepare", side, round, res, body)
+		}
+		resendAndPoll("sign-up", "/prepare_verification", bs, paths, round)
+		for side, addr := range addrs {
+			var link string
+			for _, m := range s.mail.Messages() {
+				if m.To == addr {
+					link = m.Link // the last one: the sign-up's resend
 				}
 			}
-		})
+			u, err := url.Parse(link)
+			if err != nil || u.Query().Get("token") == "" {
+				t.Fatalf("the last message to %s has no link: %q", addr, link)
+			}
+			// The page's text says what fits, as the email does, to the
+			// mailbox's holder only; its status and headers are compared.
+			res, _ := bs[side].do("GET", "/auth/verify?token="+url.QueryEscape(u.Query().Get("token")), "", "")
+			res.Header.Del("Content-Length") // the text's length
+			record("sign-up confirm page", side, round, res, nil)
+		}
+		s.clock.Advance(time.Hour) // clear of the per-address hourly limit
+	}
+	for _, step := range steps {
+		a := got[step]
+		alike(t, step, a[0], a[1])
 	}
 }
 
@@ -158,5 +296,33 @@ func TestEnumerationSameRateLimit(t *testing.T) {
 	s.auth.Close()
 	if n := len(s.mail.Messages()); n != sent {
 		t.Fatalf("the mailer received %d messages; want %d", n, sent)
+	}
+}
+
+// TestDecoyIDsSharedAcrossInstances: instances sharing a store, and a
+// restarted one, give an unknown address the same decoy id, so that
+// comparing answers across instances tells nothing either.
+func TestDecoyIDsSharedAcrossInstances(t *testing.T) {
+	st := memstore.New(nil)
+	ctx := context.Background()
+	var ids []string
+	for range 2 {
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := a.Clients.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := a.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, si.SupportedFirstFactors[0].EmailAddressID)
+		a.Close()
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("decoy ids %s and %s differ between instances", ids[0], ids[1])
 	}
 }

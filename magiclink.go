@@ -192,6 +192,7 @@ type Auth struct {
 	now       func() time.Time
 	log       *slog.Logger
 	proxies   []netip.Prefix
+	decoyKey  []byte
 	sender    *sender
 	deliver   *deliverer
 	// instanceID identifies the deployment in events.
@@ -299,7 +300,10 @@ func New(cfg Config) (*Auth, error) {
 	a.Clients = &Clients{a: a}
 	a.SignInTokens = &SignInTokens{a: a}
 	a.Events = &Events{a: a}
-	err = a.initTickets()
+	err = a.initDecoys()
+	if err == nil {
+		err = a.initTickets()
+	}
 	if err == nil {
 		err = a.initCodes()
 	}

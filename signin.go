@@ -98,8 +98,9 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 		if s.a.cfg.DisableEnumerationProtection {
 			return nil, identifierNotFound()
 		}
-		// A decoy id, indistinguishable from a real one.
-		f.EmailAddressID = newID(prefixEmail)
+		// A decoy id, indistinguishable from a real one and as stable
+		// (see decoy.go).
+		f.EmailAddressID = s.a.decoyID(addr)
 	}
 	if err := s.a.st.Apply(ctx, client.withSave([]store.Op{store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))})...); err != nil {
 		return nil, err

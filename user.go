@@ -83,7 +83,7 @@ func (us *Users) Create(ctx context.Context, p UserParams) (*User, error) {
 		return nil, err
 	}
 	now := us.a.now()
-	userID, emailID := newID(prefixUser), newID(prefixEmail)
+	userID, emailID := newID(prefixUser), newAddressID()
 	email := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
 		Ver: &verRec{Strategy: "admin", Status: string(VerificationVerified)}, CreatedAt: ms(now), UpdatedAt: ms(now)}
 	user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}

@@ -230,7 +230,9 @@ func (a *Auth) recipient(ctx context.Context, f *flowRec) (mailer.Kind, []store.
 				f.UserID = ""
 				return mailer.KindNoAccount, []store.Op{check}, nil
 			}
-			f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
+			// The factor keeps the id the sign-in was created with, so
+			// that every answer about it names the same one.
+			f.UserID = owner.UserID
 			return mailer.KindSignIn, []store.Op{check}, nil
 		}
 		if owner != nil {
@@ -409,7 +411,7 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 	case f.Kind == kindSignIn:
 		return nil, false, nil
 	default:
-		userID, emailID := newID(prefixUser), newID(prefixEmail)
+		userID, emailID := newID(prefixUser), newAddressID()
 		addr := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: f.Address, UserID: userID,
 			Ver:       &verRec{Strategy: StrategyEmailLink, Status: string(VerificationVerified), ExpireAt: f.Ver.ExpireAt, VerifiedClientID: f.Ver.VerifiedClientID},
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
