@@ -192,7 +192,7 @@ func TestEnumerationEveryAnswerAlike(t *testing.T) {
 					EmailAddressID string `json:"email_address_id"`
 				} `json:"supported_first_factors"`
 			}
-			if json.Unmarshal(body, &si) != nil || si.ID == "" || len(si.Factors) != 1 {
+			if json.Unmarshal(body, &si) != nil || si.ID == "" || len(si.Factors) == 0 {
 				t.Fatalf("sign-in %s = %d %s", addr, res.StatusCode, body)
 			}
 			paths[side] = "/auth/sign_ins/" + si.ID
