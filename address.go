@@ -24,7 +24,7 @@ func parseAddress(param, s string) (string, error) {
 		return "", paramMissing(param)
 	}
 	badAddress := func() error {
-		return paramInvalid(param, param+" must be a valid email address.")
+		return paramInvalid(param, "param_email")
 	}
 	if len(s) > maxAddressLen || !utf8.ValidString(s) || strings.ContainsAny(s, "<>()\"\\,;: \t") {
 		return "", badAddress()

@@ -56,15 +56,12 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	handle("GET /events", a.listEvents)
 	handle("GET /events/{id}", a.getEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "resource_not_found",
-			Message: "not found", LongMessage: "No route matches " + r.Method + " " + r.URL.Path + ".", kind: ErrNotFound})
+		a.writeError(w, r, noRoute(r))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secretKey == "" || !bearerMatches(r, &want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="magiclink"`)
-			a.writeError(w, r, &Error{Status: http.StatusUnauthorized, Code: "authentication_invalid",
-				Message: "Unauthorized request", LongMessage: "The Authorization header must be \"Bearer \" followed by the secret key.",
-				kind: ErrUnauthenticated})
+			a.writeError(w, r, newError(http.StatusUnauthorized, "authentication_invalid", ErrUnauthenticated, "unauthorized", "bad_secret_key"))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -99,7 +96,7 @@ func (a *Auth) postSignInToken(w http.ResponseWriter, r *http.Request) error {
 	var ttl time.Duration
 	if given {
 		if secs < 1 || secs > int64(MaxSignInTokenLifetime/time.Second) {
-			return paramValue("expires_in_seconds", "expires_in_seconds must be a whole number of seconds from 1 to 31536000 (365 days).")
+			return paramValue("expires_in_seconds", "expires_in_seconds")
 		}
 		ttl = time.Duration(secs) * time.Second
 	}

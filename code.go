@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,7 +151,7 @@ func (a *Auth) prepareStrategy(s string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", paramValue("strategy", "strategy must be "+strings.Join(a.factors(), " or ")+".")
+	return "", paramValue("strategy", "strategy_one_of", "strategies", strings.Join(a.factors(), ", "))
 }
 
 // newCode returns a code of n digits, uniform over all 10^n (crypto/rand's
@@ -253,10 +254,10 @@ func (f *flowRec) decoy() bool { return f.Kind == kindSignIn && f.UserID == "" }
 // code.
 func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec) error, clientID string, p AttemptParams) (*flowRec, *NewSession, error) {
 	if p.Strategy != "" && p.Strategy != StrategyEmailCode {
-		return nil, nil, paramValue("strategy", "strategy must be email_code.")
+		return nil, nil, paramValue("strategy", "strategy_code")
 	}
 	if !a.codesOn() {
-		return nil, nil, paramValue("strategy", "Email codes are turned off: use the link in the email.")
+		return nil, nil, paramValue("strategy", "codes_off")
 	}
 	if strings.TrimSpace(p.Code) == "" {
 		return nil, nil, paramMissing("code")
@@ -307,7 +308,7 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 			}
 			answer = codeIncorrect(max(0, MaxCodeAttempts-f.Ver.Attempts))
 			if !wellFormed {
-				answer = paramInvalid("code", fmt.Sprintf("code must be the %d digits from the email.", a.cfg.EmailCodes.Length))
+				answer = paramInvalid("code", "code_digits", "n", strconv.Itoa(a.cfg.EmailCodes.Length))
 			}
 		}
 		if err := a.apply(ctx, append(ops, l.swap(f, flowExpiry(&f)))...); err != nil {
@@ -327,9 +328,9 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 func codeState(f *flowRec, now time.Time) error {
 	switch {
 	case f.Ver == nil || f.Ver.Strategy == StrategyTicket:
-		return flowConflict("No code was sent for this " + describe(f.Kind) + ": prepare a verification first.")
+		return flowConflict("no_code." + string(f.Kind))
 	case f.Ver.Status == string(VerificationVerified) || (f.Kind != kindEmail && !f.pending()):
-		return flowConflict("This " + describe(f.Kind) + " is already verified.")
+		return flowConflict("verified." + string(f.Kind))
 	case f.Ver.Status == string(VerificationFailed):
 		return verificationFailed()
 	case f.Ver.status(now) == VerificationExpired || f.abandoned(now):

@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -23,6 +24,11 @@ type EmailAddress struct {
 // EmailAddressParams are the parameters of EmailAddresses.Create.
 type EmailAddressParams struct {
 	EmailAddress string
+	// Locale is the language the flow's emails and pages are written in,
+	// unless the user has stored one: a BCP 47 tag ("de") or an
+	// Accept-Language value, best first. Empty or unmatched: the
+	// default locale.
+	Locale string
 }
 
 // EmailAddresses adds addresses to users and verifies them.
@@ -64,11 +70,11 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 			}
 		}
 		if len(lu.v.EmailAddressIDs) >= maxAddresses {
-			return nil, paramInvalid("email_address", "A user can have at most 20 email addresses.")
+			return nil, paramInvalid("email_address", "too_many_addresses", "n", strconv.Itoa(maxAddresses))
 		}
 		now := es.a.now()
 		f := flowRec{ID: newAddressID(), Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
-			CreatedAt: ms(now), UpdatedAt: ms(now)}
+			Locale: es.a.cat.Match(lu.v.Locale, p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now)}
 		ur := lu.v
 		ur.EmailAddressIDs = append(append([]string(nil), ur.EmailAddressIDs...), f.ID)
 		ur.UpdatedAt = ms(now)
@@ -84,7 +90,7 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 		}
 		return es.a.emailAddress(&f), nil
 	}
-	return nil, flowConflict("The user changed concurrently; try again.")
+	return nil, flowConflict("user_changed")
 }
 
 // Get returns the address with id if it belongs to the user with userID.
@@ -113,7 +119,7 @@ func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, 
 			return notFound("email address")
 		}
 		if f.Ver != nil && f.Ver.Status == string(VerificationVerified) {
-			return flowConflict("This email address is already verified.")
+			return flowConflict("address_verified")
 		}
 		f.ClientID = client.ID
 		return nil

@@ -3,6 +3,9 @@ package magiclink
 import (
 	"errors"
 	"net/http"
+	"strings"
+
+	"github.com/magiclink-go/magiclink/internal/i18n"
 )
 
 // Sentinel errors. Every *Error wraps one of them, so callers can use
@@ -26,7 +29,8 @@ var (
 
 // Error is the typed error every API call returns for a request it
 // refuses. Code is the stable, Clerk-compatible code an HTTP client sees;
-// Status is the HTTP status it is served with.
+// Status is the HTTP status it is served with. Message and LongMessage
+// are in English; the HTTP handlers serve them in the request's language.
 type Error struct {
 	Status      int
 	Code        string
@@ -36,6 +40,11 @@ type Error struct {
 	// RetryAfter is set for too_many_requests: how long to wait.
 	RetryAfterSeconds int
 	kind              error
+	// The catalogue keys of Message and LongMessage (error.message.<msg>,
+	// error.long.<long>) and their placeholders; empty for an Error
+	// built without them, which is served as it is.
+	msg, long string
+	args      []string
 }
 
 // Error returns the code and the long message.
@@ -58,75 +67,114 @@ func AsError(err error) *Error {
 	return nil
 }
 
-func paramInvalid(param, long string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_param_format_invalid",
-		Message: "is invalid", LongMessage: long, Meta: map[string]any{"param_name": param}, kind: ErrInvalidParam}
+// newError returns an *Error whose Message and LongMessage are the
+// catalogue messages error.message.<msg> and error.long.<long> with the
+// placeholders args (pairs of name and value), in English.
+func newError(status int, code string, kind error, msg, long string, args ...string) *Error {
+	e := &Error{Status: status, Code: code, kind: kind, msg: msg, long: long, args: args}
+	e.Message, e.LongMessage = e.text(sourceMessages())
+	return e
+}
+
+// text returns e's message and long message from the catalogue p.
+func (e *Error) text(p *i18n.Printer) (msg, long string) {
+	if e.msg == "" {
+		return e.Message, e.LongMessage
+	}
+	return p.T("error.message."+e.msg, e.args...), p.T("error.long."+e.long, e.args...)
+}
+
+// in returns e with its messages in the language of p.
+func (e *Error) in(p *i18n.Printer) *Error {
+	if e.msg == "" {
+		return e
+	}
+	c := *e
+	c.Message, c.LongMessage = e.text(p)
+	return &c
+}
+
+// paramInvalid refuses the parameter param; long is the key of the long
+// message (error.long.<long>), args its placeholders besides {param}.
+func paramInvalid(param, long string, args ...string) *Error {
+	e := newError(http.StatusUnprocessableEntity, "form_param_format_invalid", ErrInvalidParam, "invalid", long, append(args, "param", param)...)
+	e.Meta = map[string]any{"param_name": param}
+	return e
 }
 
 func paramMissing(param string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_param_missing",
-		Message: "is missing", LongMessage: param + " must be included.", Meta: map[string]any{"param_name": param}, kind: ErrInvalidParam}
+	e := newError(http.StatusUnprocessableEntity, "form_param_missing", ErrInvalidParam, "missing", "param_missing", "param", param)
+	e.Meta = map[string]any{"param_name": param}
+	return e
 }
 
-func paramValue(param, long string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_param_value_invalid",
-		Message: "is invalid", LongMessage: long, Meta: map[string]any{"param_name": param}, kind: ErrInvalidParam}
+// paramValue refuses the value of param; long is the key of the long
+// message (error.long.<long>), args its placeholders besides {param}.
+func paramValue(param, long string, args ...string) *Error {
+	e := newError(http.StatusUnprocessableEntity, "form_param_value_invalid", ErrInvalidParam, "invalid", long, append(args, "param", param)...)
+	e.Meta = map[string]any{"param_name": param}
+	return e
 }
 
 // paramsConflict refuses parameters that cannot go together, naming
-// them all in meta.param_names (param_name is the first).
+// them all in meta.param_names (param_name is the first); long is the key
+// of the long message (error.long.<long>).
 func paramsConflict(long string, names ...string) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_param_value_invalid",
-		Message: "is invalid", LongMessage: long, Meta: map[string]any{"param_name": names[0], "param_names": names}, kind: ErrInvalidParam}
+	e := newError(http.StatusUnprocessableEntity, "form_param_value_invalid", ErrInvalidParam, "invalid", long)
+	e.Meta = map[string]any{"param_name": names[0], "param_names": names}
+	return e
 }
 
+// notFound reports that no what ("user", "sign in", …) has the id.
 func notFound(what string) *Error {
-	return &Error{Status: http.StatusNotFound, Code: "resource_not_found",
-		Message: "not found", LongMessage: "No " + what + " was found with this id.", kind: ErrNotFound}
+	return newError(http.StatusNotFound, "resource_not_found", ErrNotFound, "not_found", "not_found."+strings.ReplaceAll(what, " ", "_"))
+}
+
+// noRoute answers a request no route matches.
+func noRoute(r *http.Request) *Error {
+	return newError(http.StatusNotFound, "resource_not_found", ErrNotFound, "not_found", "not_found.route", "method", r.Method, "path", r.URL.Path)
 }
 
 func verificationExpired() *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "verification_expired",
-		Message: "expired", LongMessage: "This verification has expired. Request a new code.", kind: ErrExpired}
+	return newError(http.StatusUnprocessableEntity, "verification_expired", ErrExpired, "expired", "verification_expired")
 }
 
 func verificationFailed() *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "verification_failed",
-		Message: "failed", LongMessage: "This verification has failed: too many incorrect codes, or it was superseded. Request a new code.", kind: ErrVerificationFailed}
+	return newError(http.StatusUnprocessableEntity, "verification_failed", ErrVerificationFailed, "failed", "verification_failed")
 }
 
 // codeIncorrect answers a wrong code; remaining is how many more
 // attempts the verification allows.
 func codeIncorrect(remaining int) *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_code_incorrect",
-		Message: "is incorrect", LongMessage: "The code is incorrect.",
-		Meta: map[string]any{"param_name": "code", "remaining_attempts": remaining}, kind: ErrCodeIncorrect}
+	e := newError(http.StatusUnprocessableEntity, "form_code_incorrect", ErrCodeIncorrect, "incorrect", "code_incorrect")
+	e.Meta = map[string]any{"param_name": "code", "remaining_attempts": remaining}
+	return e
 }
 
 func unauthenticated() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "authentication_invalid",
-		Message: "not signed in", LongMessage: "You need to be signed in.", kind: ErrUnauthenticated}
+	return newError(http.StatusUnauthorized, "authentication_invalid", ErrUnauthenticated, "not_signed_in", "not_signed_in")
 }
 
 func identifierNotFound() *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_identifier_not_found",
-		Message: "Couldn't find your account.", LongMessage: "No account uses this email address.",
-		Meta: map[string]any{"param_name": "identifier"}, kind: ErrNoIdentifier}
+	e := newError(http.StatusUnprocessableEntity, "form_identifier_not_found", ErrNoIdentifier, "identifier_not_found", "identifier_not_found")
+	e.Meta = map[string]any{"param_name": "identifier"}
+	return e
 }
 
 func identifierExists() *Error {
-	return &Error{Status: http.StatusUnprocessableEntity, Code: "form_identifier_exists",
-		Message: "That email address is taken. Please try another.", LongMessage: "That email address is taken. Please try another.",
-		Meta: map[string]any{"param_name": "email_address"}, kind: ErrIdentifierExists}
+	e := newError(http.StatusUnprocessableEntity, "form_identifier_exists", ErrIdentifierExists, "identifier_exists", "identifier_exists")
+	e.Meta = map[string]any{"param_name": "email_address"}
+	return e
 }
 
+// flowConflict refuses what the flow's state does not allow; long is the
+// key of the long message (error.long.<long>).
 func flowConflict(long string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "verification_status_invalid",
-		Message: "cannot be done now", LongMessage: long, kind: ErrConflict}
+	return newError(http.StatusBadRequest, "verification_status_invalid", ErrConflict, "not_now", long)
 }
 
 func tooManyRequests(retryAfter int) *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
-		Message: "Too many requests. Please try again in a bit.", LongMessage: "Too many requests. Please try again in a bit.",
-		RetryAfterSeconds: retryAfter, kind: ErrRateLimited}
+	e := newError(http.StatusTooManyRequests, "too_many_requests", ErrRateLimited, "too_many_requests", "too_many_requests")
+	e.RetryAfterSeconds = retryAfter
+	return e
 }

@@ -1,23 +1,10 @@
 package magiclink
 
 import (
-	"crypto/rand"
-	"embed"
-	"encoding/base64"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 )
-
-//go:embed assets
-var assets embed.FS
-
-var confirmTmpl = template.Must(template.ParseFS(assets, "assets/confirm.html"))
-
-type confirmPage struct {
-	AppName, Title, Text, Button, Action, Token, Nonce string
-}
 
 // pageHeaders are sent with every confirm page and confirm answer: no
 // referrer leaks the token, nothing caches it, nothing loads from
@@ -35,71 +22,67 @@ func (a *Auth) pageHeaders(w http.ResponseWriter, nonce string) {
 	csp := "default-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + formAction
 	if nonce != "" {
 		csp += "; style-src 'nonce-" + nonce + "'"
+		if a.pageBrand().LogoURL != "" {
+			csp += "; img-src 'self'"
+		}
 	}
 	h.Set("Content-Security-Policy", csp)
-}
-
-func (a *Auth) renderConfirm(w http.ResponseWriter, page confirmPage) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	page.Nonce = base64.RawStdEncoding.EncodeToString(b[:])
-	page.AppName = a.cfg.AppName
-	a.pageHeaders(w, page.Nonce)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_ = confirmTmpl.Execute(w, page)
 }
 
 // verifyPage shows the confirm page of a magic link. It only reads: email
 // scanners that fetch links (GET or HEAD) change nothing.
 func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	page := confirmPage{Action: a.cfg.Prefix + "/verify", Token: token,
-		Title: "Confirm it’s you", Text: "Continue to " + a.cfg.AppName + ".", Button: "Continue"}
 	var link *loaded[linkRec]
 	if validToken(token) {
 		link, _ = load[linkRec](r.Context(), a.st, keyLink+hashToken(token))
 	}
 	var dead LinkStatus
-	existing := false
+	existing, flowLocale := false, ""
 	if link != nil {
 		if f, err := load[flowRec](r.Context(), a.st, link.v.FlowKey); err == nil {
 			dead = deadLink(&link.v, &f.v, hashToken(token), a.now())
-			existing = f.v.Existing
+			existing, flowLocale = f.v.Existing, a.flowLanguage(r.Context(), &f.v)
 		} else {
 			dead = LinkFailed
 		}
 	}
+	locale := a.cat.Match(flowLocale, r.Header.Get("Accept-Language"))
+	m := a.msgs(locale)
+	t := func(key string) string {
+		email := ""
+		if link != nil {
+			email = link.v.Address
+		}
+		return m.T(key, "app", a.cfg.Brand.Name, "email", email)
+	}
+	confirm := func(button string) []pageForm {
+		return []pageForm{{Action: a.cfg.Prefix + "/verify", Token: token, Button: button, ID: "confirm"}}
+	}
+	var p page
 	switch {
 	case link == nil:
-		page.Token = ""
-		page.Title = "This link is not valid"
-		page.Text = "It may have been mistyped or replaced by a newer link. Ask for a new one."
+		p = page{Title: t("page.link.invalid.title"), Text: t("page.link.invalid.text")}
 	case dead == LinkExpired:
 		// The button stays: it leads to the app's page for this outcome,
 		// where a new link can be requested.
-		page.Title, page.Button = "This link has expired", "Continue"
-		page.Text = "Links work for a short time only. Continue to ask for a new one."
+		p = page{Title: t("page.link.expired.title"), Text: t("page.link.expired.text"), Forms: confirm(t("page.continue"))}
 	case dead == LinkFailed:
-		page.Title, page.Button = "This link is no longer valid", "Continue"
-		page.Text = "It was already used, or a newer link replaced it."
+		p = page{Title: t("page.link.used.title"), Text: t("page.link.used.text"), Forms: confirm(t("page.continue"))}
+	case link.v.Kind == kindSignUp && !existing:
+		p = page{Title: t("page.sign_up.title"), Text: t("page.sign_up.text"), Forms: confirm(t("page.sign_up.button"))}
+	case link.v.Kind == kindSignIn, link.v.Kind == kindSignUp:
+		// A sign-up for an address that has an account signs in to it.
+		p = page{Title: t("page.sign_in.title"), Text: t("page.sign_in.text"), Forms: confirm(t("page.sign_in.button"))}
+	case link.v.Kind == kindEmail:
+		p = page{Title: t("page.verify_email.title"), Text: t("page.verify_email.text"), Forms: confirm(t("page.verify_email.button"))}
 	default:
-		switch link.v.Kind {
-		case kindSignIn, kindSignUp:
-			if link.v.Kind == kindSignUp && !existing {
-				page.Title, page.Button = "Finish signing up", "Confirm and continue"
-				page.Text = "Confirm " + link.v.Address + " to continue to " + a.cfg.AppName + "."
-				break
-			}
-			// A sign-up for an address that has an account signs in to it.
-			page.Title, page.Button = "Sign in to "+a.cfg.AppName, "Sign in"
-			page.Text = "Confirm that you want to sign in as " + link.v.Address + "."
-		case kindEmail:
-			page.Title, page.Button = "Verify your email address", "Verify "+link.v.Address
-			page.Text = "Confirm that " + link.v.Address + " is yours."
-		}
+		p = page{Title: t("page.link.title"), Text: t("page.link.text"), Forms: confirm(t("page.continue"))}
 	}
-	a.renderConfirm(w, page)
+	if len(p.Forms) > 0 {
+		p.Note = t("page.note")
+	}
+	a.renderPage(w, p, locale)
 }
 
 // verifyPost consumes a magic link and redirects to the flow's

@@ -49,13 +49,11 @@ func (a *Auth) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"/magiclink.js", serveJS)
 	handle("GET "+p+"/.well-known/jwks.json", a.getJWKS)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &Error{Status: http.StatusNotFound, Code: "resource_not_found",
-			Message: "not found", LongMessage: "No route matches " + r.Method + " " + r.URL.Path + ".", kind: ErrNotFound})
+		a.writeError(w, r, noRoute(r))
 	})
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &Error{Status: http.StatusForbidden, Code: "cross_origin_request",
-			Message: "cross-origin request refused", LongMessage: "Cross-origin requests that change state are refused.", kind: ErrInvalidParam})
+		a.writeError(w, r, newError(http.StatusForbidden, "cross_origin_request", ErrInvalidParam, "cross_origin", "cross_origin"))
 	}))
 	return a.withClientIP(withUserAgent(cop.Handler(mux)))
 }
@@ -68,7 +66,7 @@ func waitParam(r *http.Request) (time.Duration, error) {
 	}
 	n, err := strconv.ParseFloat(v, 64)
 	if err != nil || n != n {
-		return 0, paramInvalid("wait", "wait must be a number of seconds.")
+		return 0, paramInvalid("wait", "param_seconds")
 	}
 	if n <= 0 {
 		return 0, nil
@@ -84,7 +82,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("identifier", "strategy", "ticket")
+	v, err := p.strs("identifier", "strategy", "ticket", "locale")
 	if err != nil {
 		return err
 	}
@@ -92,7 +90,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIn.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2]})
+	si, err := a.SignIn.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, v[3])})
 	if err != nil {
 		return err
 	}
@@ -180,7 +178,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	addr, err := p.str("email_address")
+	v, err := p.strs("email_address", "locale")
 	if err != nil {
 		return err
 	}
@@ -188,7 +186,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUp.Create(r.Context(), client, SignUpParams{EmailAddress: addr})
+	su, err := a.SignUp.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
 	if err != nil {
 		return err
 	}
@@ -251,11 +249,11 @@ func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	addr, err := p.str("email_address")
+	v, err := p.strs("email_address", "locale")
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddress.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: addr})
+	e, err := a.EmailAddress.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
 	if err != nil {
 		return err
 	}

@@ -26,17 +26,16 @@ func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "request_body_too_large",
-				Message: "request body too large", LongMessage: "The request body must be at most 16 KiB.", kind: ErrInvalidParam}
+			return nil, newError(http.StatusRequestEntityTooLarge, "request_body_too_large", ErrInvalidParam, "body_too_large", "body_too_large")
 		}
-		return nil, malformed("The request body could not be read.")
+		return nil, malformed("body_unreadable")
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case ct == "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(raw))
 		if err != nil {
-			return nil, malformed("The form body is malformed.")
+			return nil, malformed("form_malformed")
 		}
 		p := params{}
 		for k, v := range vals {
@@ -53,20 +52,21 @@ func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
 		dec := json.NewDecoder(strings.NewReader(string(raw)))
 		dec.UseNumber()
 		if err := dec.Decode(&p); err != nil || dec.More() {
-			return nil, malformed("The request body must be a JSON object.")
+			return nil, malformed("json_object")
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			return nil, malformed("The request body must be a single JSON object.")
+			return nil, malformed("json_single")
 		}
 		return p, nil
 	default:
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: "unsupported content type", LongMessage: "Send application/json or application/x-www-form-urlencoded.", kind: ErrInvalidParam}
+		return nil, newError(http.StatusUnsupportedMediaType, "unsupported_media_type", ErrInvalidParam, "unsupported_media_type", "unsupported_media_type")
 	}
 }
 
+// malformed refuses a body that cannot be read; long is the key of the
+// long message (error.long.<long>).
 func malformed(long string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "malformed_request", Message: "malformed request", LongMessage: long, kind: ErrInvalidParam}
+	return newError(http.StatusBadRequest, "malformed_request", ErrInvalidParam, "malformed", long)
 }
 
 // str returns the string parameter name; a present non-string is an
@@ -78,7 +78,7 @@ func (p params) str(name string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", paramInvalid(name, name+" must be a string.")
+		return "", paramInvalid(name, "param_string")
 	}
 	return s, nil
 }
@@ -97,11 +97,11 @@ func (p params) int(name string) (n int64, ok bool, err error) {
 	case string:
 		s = v
 	default:
-		return 0, false, paramInvalid(name, name+" must be an integer.")
+		return 0, false, paramInvalid(name, "param_integer")
 	}
 	n, err = strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, false, paramInvalid(name, name+" must be an integer.")
+		return 0, false, paramInvalid(name, "param_integer")
 	}
 	return n, true, nil
 }
@@ -136,13 +136,14 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e == nil && r.Context().Err() != nil {
 		// The request was cut off (the client left, or the server is
 		// shutting down): say so, in case someone still listens.
-		e = &Error{Status: http.StatusServiceUnavailable, Code: "request_interrupted", Message: "request interrupted",
-			LongMessage: "The request was interrupted. Try again.", RetryAfterSeconds: 1}
+		e = newError(http.StatusServiceUnavailable, "request_interrupted", nil, "interrupted", "interrupted")
+		e.RetryAfterSeconds = 1
 	}
 	if e == nil {
 		a.log.Error("magiclink: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
-		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "Oops, an unexpected error occurred", LongMessage: "There was an internal error on our servers."}
+		e = newError(http.StatusInternalServerError, "internal_error", nil, "internal", "internal")
 	}
+	e = e.in(a.msgs(a.requestLocale(r)))
 	if e.RetryAfterSeconds > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))
 	}

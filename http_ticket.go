@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,39 +15,44 @@ import (
 // sign anyone in gets a page that says why, without a button.
 func (a *Auth) ticketPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	page := confirmPage{Action: a.cfg.Prefix + "/ticket", Token: token,
-		Title: "Sign in to " + a.cfg.AppName, Text: "Continue to " + a.cfg.AppName + ".", Button: "Sign in to " + a.cfg.AppName}
 	rec, err := a.checkTicket(r.Context(), token)
+	userLocale, email := "", ""
+	if err == nil {
+		userLocale, email = a.userLocale(r.Context(), rec.UserID)
+	}
+	locale := a.cat.Match(userLocale, r.Header.Get("Accept-Language"))
+	m := a.msgs(locale)
+	t := func(key string) string { return m.T(key, "app", a.cfg.Brand.Name, "email", email) }
+	p := page{Title: t("page.ticket.title"), Text: t("page.ticket.text"), Note: t("page.note"),
+		Forms: []pageForm{{Action: a.cfg.Prefix + "/ticket", Token: token, Button: t("page.ticket.button"), ID: "confirm"}}}
 	if e := AsError(err); e != nil {
-		page.Token = ""
-		page.Title = "This link cannot be used"
+		reason := "invalid"
 		switch e.Code {
 		case "ticket_expired_code":
-			page.Title, page.Text = "This link has expired", "Ask for a new one."
+			reason = "expired"
 		case "sign_in_token_already_used_code":
-			page.Title, page.Text = "This link has already been used", "It works once. Sign in again or ask for a new one."
+			reason = "used"
 		case "sign_in_token_revoked_code":
-			page.Text = "It has been revoked."
-		default:
-			page.Text = "It may have been mistyped or cut short."
+			reason = "revoked"
 		}
+		p = page{Title: t("page.ticket." + reason + ".title"), Text: t("page.ticket." + reason + ".text")}
 	} else if err != nil {
 		// A store failure: let the button try; the POST will answer.
 		a.log.Error("magiclink: checking a sign-in token", slog.Any("error", err))
-	} else if addr := a.primaryAddress(r, rec.UserID); addr != "" {
-		page.Text = "Confirm that you want to sign in as " + addr + "."
+	} else if email != "" {
+		p.Text = t("page.ticket.text_address")
 	}
-	a.renderConfirm(w, page)
+	a.renderPage(w, p, locale)
 }
 
-// primaryAddress returns the primary address of the user with id, or ""
-// if it cannot be read.
-func (a *Auth) primaryAddress(r *http.Request, userID string) string {
-	u, err := a.Users.Get(r.Context(), userID)
+// userLocale returns the stored locale and the primary address of the
+// user with id, or "" for what cannot be read.
+func (a *Auth) userLocale(ctx context.Context, userID string) (locale, email string) {
+	u, err := a.Users.Get(ctx, userID)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return u.PrimaryEmailAddress()
+	return u.Locale, u.PrimaryEmailAddress()
 }
 
 // ticketPost redeems a sign-in token for the browser (the confirm page's

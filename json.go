@@ -126,9 +126,10 @@ func (u *User) MarshalJSON() ([]byte, error) {
 		ID                    string          `json:"id"`
 		PrimaryEmailAddressID *string         `json:"primary_email_address_id"`
 		EmailAddresses        []*EmailAddress `json:"email_addresses"`
+		Locale                *string         `json:"locale"`
 		CreatedAt             *int64          `json:"created_at"`
 		UpdatedAt             *int64          `json:"updated_at"`
-	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
+	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, strOrNil(u.Locale), msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
 }
 
 // MarshalJSON encodes the session as the API serves it.

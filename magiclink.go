@@ -19,7 +19,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -27,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/console"
 	"github.com/magiclink-go/magiclink/store"
@@ -53,8 +56,24 @@ type Config struct {
 	// Prefix is the path the Frontend API handler is mounted at; default
 	// "/auth".
 	Prefix string
-	// AppName names the app in emails; default BaseURL's host.
-	AppName string
+	// Brand is how the app looks in emails and pages: its name (default
+	// BaseURL's host), logo, accent colour and support address.
+	Brand mailer.Brand
+	// DefaultLocale is the language of emails, pages and error messages
+	// when neither the user, nor the flow, nor the request names one the
+	// catalogues have: a BCP 47 tag of a built-in language (en, de, fr,
+	// es, pt-BR, ja, ar) or of one Overrides adds; default "en".
+	DefaultLocale string
+	// Overrides replaces any of the library's words and templates, read
+	// from these paths of the file system when present:
+	//
+	//	messages/<locale>.json   catalogue entries (a new locale adds a language)
+	//	pages/page.html          the pages' template (blocks "style" and "main")
+	//	emails/                  email templates, as mailer.NewTemplates reads them
+	//
+	// New fails, naming the file, when an override does not parse, lacks
+	// a required block, or names a message the library does not have.
+	Overrides fs.FS
 
 	// Store persists everything; default a bbolt file at DBPath, closed
 	// by Auth.Close.
@@ -77,8 +96,6 @@ type Config struct {
 	// recorded (one store write), the email is sent again, with a new
 	// link that supersedes the first.
 	Mailer mailer.Mailer
-	// Templates renders the emails; default mailer.DefaultTemplates().
-	Templates *mailer.Templates
 
 	// LinkTTL is how long a magic link works; default 10 minutes.
 	LinkTTL time.Duration
@@ -189,6 +206,8 @@ type Auth struct {
 	ownsStore bool
 	mail      mailer.Mailer
 	tpl       *mailer.Templates
+	cat       *i18n.Catalog
+	pages     *template.Template
 	now       func() time.Time
 	log       *slog.Logger
 	proxies   []netip.Prefix
@@ -222,8 +241,14 @@ func New(cfg Config) (*Auth, error) {
 	if !strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") {
 		return nil, fmt.Errorf("magiclink: Config.Prefix must start and not end with /, got %q", cfg.Prefix)
 	}
-	if cfg.AppName == "" {
-		cfg.AppName = base.Hostname()
+	if cfg.Brand.Name == "" {
+		cfg.Brand.Name = base.Hostname()
+	}
+	if err := cfg.Brand.Validate(); err != nil {
+		return nil, fmt.Errorf("magiclink: Config.Brand: %w", err)
+	}
+	if cfg.DefaultLocale == "" {
+		cfg.DefaultLocale = i18n.Source
 	}
 	if cfg.LinkTTL == 0 {
 		cfg.LinkTTL = DefaultLinkTTL
@@ -263,10 +288,9 @@ func New(cfg Config) (*Auth, error) {
 			return nil, fmt.Errorf("magiclink: Config: %q is neither a same-origin path nor on RedirectOrigins", u)
 		}
 	}
-	if cfg.Templates == nil {
-		cfg.Templates = mailer.DefaultTemplates()
+	if err := a.loadText(cfg.Overrides, cfg.DefaultLocale); err != nil {
+		return nil, err
 	}
-	a.tpl = cfg.Templates
 	a.mail = cfg.Mailer
 	if a.mail == nil {
 		// The development default must be seen: without a configured

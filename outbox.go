@@ -388,12 +388,13 @@ type secrets struct{ token, code string }
 // outcome.
 func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, sec secrets, expire time.Time) {
 	a := s.a
-	data := mailer.Data{AppName: a.cfg.AppName, To: f.Address, Code: sec.code, ExpiresAt: expire, ExpiresIn: mailer.FormatDuration(a.cfg.LinkTTL)}
+	data := mailer.Data{To: f.Address, Code: sec.code, ExpiresAt: expire, ValidFor: a.cfg.LinkTTL,
+		Brand: a.cfg.Brand, Messages: a.msgs(a.flowLanguage(s.ctx, f))}
 	if sec.token != "" {
 		data.Link = a.linkURL(sec.token)
 	}
 	if r.Kind == mailer.KindNoAccount {
-		data.Link, data.Code, data.ExpiresAt, data.ExpiresIn = a.absolute(a.cfg.SignUpURL), "", time.Time{}, ""
+		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.SignUpURL), "", time.Time{}, 0
 	}
 	msg, err := a.tpl.Render(r.Kind, data)
 	if err != nil {

@@ -53,10 +53,11 @@ type flowRec struct {
 	SessionClaimed bool    `json:"session_claimed,omitempty"`
 	// SessionReclaimable: the session was handed out by a claim, which may
 	// be made again until the session is first used.
-	SessionReclaimable bool  `json:"session_reclaimable,omitempty"`
-	CreatedAt          int64 `json:"created_at"`
-	UpdatedAt          int64 `json:"updated_at"`
-	AbandonAt          int64 `json:"abandon_at,omitempty"`
+	SessionReclaimable bool   `json:"session_reclaimable,omitempty"`
+	Locale             string `json:"locale,omitempty"` // the catalogue the flow's emails and pages are written from
+	CreatedAt          int64  `json:"created_at"`
+	UpdatedAt          int64  `json:"updated_at"`
+	AbandonAt          int64  `json:"abandon_at,omitempty"`
 }
 
 // verRec is a stored verification.
@@ -95,6 +96,7 @@ type userRec struct {
 	ID                    string   `json:"id"`
 	PrimaryEmailAddressID string   `json:"primary_email_address_id"`
 	EmailAddressIDs       []string `json:"email_address_ids"`
+	Locale                string   `json:"locale,omitempty"`
 	CreatedAt             int64    `json:"created_at"`
 	UpdatedAt             int64    `json:"updated_at"`
 }

@@ -18,7 +18,7 @@ func (a *Auth) checkRedirect(raw string) (string, error) {
 	if raw == "" {
 		return "", nil
 	}
-	bad := paramInvalid("redirect_url", "redirect_url must be a path on this site or a URL on an allowed origin.")
+	bad := paramInvalid("redirect_url", "redirect_url")
 	if len(raw) > maxRedirectLen || strings.ContainsAny(raw, "\\") {
 		return "", bad
 	}

@@ -50,6 +50,11 @@ type SignInParams struct {
 	Strategy string
 	// Ticket is the sign-in token, for strategy "ticket".
 	Ticket string
+	// Locale is the language the flow's emails and pages are written in,
+	// unless the user has stored one: a BCP 47 tag ("de") or an
+	// Accept-Language value, best first. Empty or unmatched: the
+	// default locale.
+	Locale string
 }
 
 // SignIns creates and drives sign-in attempts.
@@ -66,17 +71,17 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	// Ambiguous input is refused, never half read: a ticket is redeemed
 	// only when strategy says so, and never alongside an identifier.
 	if p.Ticket != "" && p.Identifier != "" {
-		return nil, paramsConflict("Send either identifier or ticket (with strategy ticket), not both.", "identifier", "ticket")
+		return nil, paramsConflict("identifier_or_ticket", "identifier", "ticket")
 	}
 	if p.Ticket != "" && p.Strategy != StrategyTicket {
-		return nil, paramsConflict("A ticket needs strategy ticket.", "strategy", "ticket")
+		return nil, paramsConflict("ticket_strategy", "strategy", "ticket")
 	}
 	switch p.Strategy {
 	case StrategyTicket:
 		return s.a.redeemTicket(ctx, client, p.Ticket)
 	case "", StrategyEmailLink:
 	default:
-		return nil, paramValue("strategy", "strategy must be email_link or ticket.")
+		return nil, paramValue("strategy", "strategy_link_or_ticket")
 	}
 	addr, err := parseAddress("identifier", p.Identifier)
 	if err != nil {
@@ -91,7 +96,7 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	}
 	now := s.a.now()
 	f := flowRec{ID: newID(prefixSignIn), Kind: kindSignIn, ClientID: client.ID, Status: string(SignInNeedsFirstFactor),
-		Address: addr, CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
+		Address: addr, Locale: s.a.cat.Match(p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
 	if owner != nil {
 		f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
 	} else {
@@ -134,7 +139,7 @@ func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 			return notFound("sign in")
 		}
 		if p.EmailAddressID != "" && p.EmailAddressID != f.EmailAddressID {
-			return paramInvalid("email_address_id", "email_address_id must be the id of the sign-in's email factor.")
+			return paramInvalid("email_address_id", "email_address_id")
 		}
 		return nil
 	}, p)

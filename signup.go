@@ -40,6 +40,11 @@ type SignUp struct {
 type SignUpParams struct {
 	// EmailAddress is the address to sign up with.
 	EmailAddress string
+	// Locale is the language the flow's emails and pages are written in,
+	// unless the user has stored one: a BCP 47 tag ("de") or an
+	// Accept-Language value, best first. Empty or unmatched: the
+	// default locale.
+	Locale string
 }
 
 // SignUps creates and drives sign-up attempts.
@@ -69,7 +74,7 @@ func (s *SignUps) Create(ctx context.Context, client *Client, p SignUpParams) (*
 	}
 	now := s.a.now()
 	f := flowRec{ID: newID(prefixSignUp), Kind: kindSignUp, ClientID: client.ID, Status: string(SignUpMissingRequirements),
-		Address: addr, CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
+		Address: addr, Locale: s.a.cat.Match(p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
 	if err := s.a.st.Apply(ctx, client.withSave([]store.Op{store.Insert(keySignUp+f.ID, encode(f), flowExpiry(&f))})...); err != nil {
 		return nil, err
 	}

@@ -194,7 +194,7 @@ func (t *SignInTokens) Create(ctx context.Context, userID string, p SignInTokenP
 		ttl = DefaultSignInTokenLifetime
 	}
 	if ttl < time.Second || ttl > MaxSignInTokenLifetime || ttl%time.Second != 0 {
-		return nil, paramValue("expires_in_seconds", "expires_in_seconds must be a whole number of seconds from 1 to 31536000 (365 days).")
+		return nil, paramValue("expires_in_seconds", "expires_in_seconds")
 	}
 	if userID == "" {
 		return nil, paramMissing("user_id")
@@ -513,28 +513,30 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 // (ticket_expired_code also ErrExpired; sign_in_token_cannot_be_revoked
 // wraps ErrConflict).
 
+func ticketError(code string, kind error, msg, long string, args ...string) *Error {
+	e := newError(http.StatusBadRequest, code, kind, msg, long, args...)
+	e.Meta = map[string]any{"param_name": "ticket"}
+	return e
+}
+
 func ticketInvalid() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "ticket_invalid_code", Message: "is invalid",
-		LongMessage: "This sign-in link is invalid.", Meta: map[string]any{"param_name": "ticket"}, kind: ErrTicket}
+	return ticketError("ticket_invalid_code", ErrTicket, "invalid", "ticket_invalid")
 }
 
 func ticketExpired() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "ticket_expired_code", Message: "is expired",
-		LongMessage: "This sign-in link has expired.", Meta: map[string]any{"param_name": "ticket"}, kind: errors.Join(ErrTicket, ErrExpired)}
+	return ticketError("ticket_expired_code", errors.Join(ErrTicket, ErrExpired), "is_expired", "ticket_expired")
 }
 
 func ticketUsed() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "sign_in_token_already_used_code", Message: "has already been used",
-		LongMessage: "This sign-in link has already been used.", Meta: map[string]any{"param_name": "ticket"}, kind: ErrTicket}
+	return ticketError("sign_in_token_already_used_code", ErrTicket, "used", "ticket_used")
 }
 
 func ticketRevoked() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "sign_in_token_revoked_code", Message: "has been revoked",
-		LongMessage: "This sign-in link has been revoked.", Meta: map[string]any{"param_name": "ticket"}, kind: ErrTicket}
+	return ticketError("sign_in_token_revoked_code", ErrTicket, "revoked", "ticket_revoked")
 }
 
 func ticketNotRevocable(s SignInTokenStatus) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "sign_in_token_cannot_be_revoked", Message: "cannot be revoked",
-		LongMessage: "Only a pending sign-in token can be revoked; this one is " + string(s) + ".",
-		Meta:        map[string]any{"status": string(s)}, kind: ErrConflict}
+	e := newError(http.StatusBadRequest, "sign_in_token_cannot_be_revoked", ErrConflict, "not_revocable", "ticket_not_revocable", "status", string(s))
+	e.Meta = map[string]any{"status": string(s)}
+	return e
 }

@@ -12,8 +12,11 @@ type User struct {
 	ID                    string
 	PrimaryEmailAddressID string
 	EmailAddresses        []*EmailAddress
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	// Locale is the language the user chose for emails and pages (a
+	// BCP 47 tag); empty: none, the browser's is used.
+	Locale    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // PrimaryEmailAddress returns the user's primary address, or "".
@@ -46,7 +49,7 @@ func (us *Users) Get(ctx context.Context, id string) (*User, error) {
 
 // user assembles a User from its record and its address records.
 func (a *Auth) user(ctx context.Context, r *userRec) (*User, error) {
-	u := &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
+	u := &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, Locale: r.Locale, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
 	for _, id := range r.EmailAddressIDs {
 		l, err := load[flowRec](ctx, a.st, keyEmail+id)
 		if isNotFound(err) {

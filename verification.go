@@ -175,7 +175,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 			return nil, err
 		}
 		if f.abandoned(now) || !f.pending() {
-			return nil, flowConflict("This " + describe(f.Kind) + " can no longer be verified.")
+			return nil, flowConflict("done." + string(f.Kind))
 		}
 		// One send is counted once, however often a conflict (such as
 		// the sender writing the flow) makes this loop go round.
@@ -538,16 +538,6 @@ func flowKindOf(key string) string {
 		return "sign in"
 	case len(key) >= 4 && key[:4] == keySignUp:
 		return "sign up"
-	}
-	return "email address"
-}
-
-func describe(k flowKind) string {
-	switch k {
-	case kindSignIn:
-		return "sign-in"
-	case kindSignUp:
-		return "sign-up"
 	}
 	return "email address"
 }

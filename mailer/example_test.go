@@ -24,7 +24,7 @@ func ExampleTemplates_Render() {
 	// Output:
 	// Subject: Your sign-in link for Example
 	//
-	// Use this link to sign in to Example:
+	// Use this link to sign in to Example.
 	//
 	// https://app.example/auth/verify?token=abc
 	//

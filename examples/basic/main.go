@@ -251,7 +251,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	}
 	auth, err := magiclink.New(magiclink.Config{
 		BaseURL:          o.baseURL,
-		AppName:          "magiclink demo",
+		Brand:            mailer.Brand{Name: "magiclink demo"},
 		Store:            st,
 		DBPath:           o.db,
 		Mailer:           mailer.Multi(mailers...),
