@@ -15,8 +15,8 @@ type clientIPKey struct{}
 // WithClientIP returns ctx carrying ip as the client's address, so that
 // Go API calls made with it are counted against the per-IP limits.
 // Auth.Handler sets it for every request (unless an outer handler already
-// did), from the connection or, behind Config.TrustedProxies, from the
-// forwarding headers.
+// did), from the connection or, behind Config.TrustedProxies, from
+// Config.ClientIPHeader.
 func WithClientIP(ctx context.Context, ip netip.Addr) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip.Unmap())
 }
@@ -38,15 +38,28 @@ func ipKey(ip netip.Addr) string {
 	return ip.String()
 }
 
-// parseTrustedProxies parses Config.TrustedProxies: CIDRs or single IPs.
-func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+// unknownPeer is the address a request whose peer has no IP address (a
+// Unix socket listener not listed as trusted) is counted under: all such
+// requests share its limits, rather than escaping them.
+var unknownPeer = netip.IPv6Unspecified()
+
+// parseTrustedProxies parses Config.TrustedProxies (CIDRs, single IPs,
+// or "unix") and checks that Config.ClientIPHeader names the header they
+// set.
+func parseTrustedProxies(list []string, header string) ([]netip.Prefix, bool, error) {
 	out := make([]netip.Prefix, 0, len(list))
+	unix := false
 	for _, s := range list {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		s = strings.TrimSpace(s)
+		if s == "unix" {
+			unix = true
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			ip, err2 := netip.ParseAddr(strings.TrimSpace(s))
+			ip, err2 := netip.ParseAddr(s)
 			if err2 != nil {
-				return nil, fmt.Errorf("magiclink: Config.TrustedProxies: %q is neither a CIDR nor an IP", s)
+				return nil, false, fmt.Errorf("magiclink: Config.TrustedProxies: %q is neither a CIDR, an IP nor \"unix\"", s)
 			}
 			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
 		}
@@ -55,7 +68,26 @@ func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
 		}
 		out = append(out, p.Masked())
 	}
-	return out, nil
+	switch {
+	case len(list) > 0 && header == "":
+		return nil, false, fmt.Errorf("magiclink: Config.TrustedProxies is set: Config.ClientIPHeader must name the one header those proxies set (X-Forwarded-For, Forwarded, X-Real-IP, …)")
+	case len(list) == 0 && header != "":
+		return nil, false, fmt.Errorf("magiclink: Config.ClientIPHeader %q is read only from Config.TrustedProxies, which is empty", header)
+	case header != "" && (!validHeaderName(header)):
+		return nil, false, fmt.Errorf("magiclink: Config.ClientIPHeader %q is not a header name", header)
+	}
+	return out, unix, nil
+}
+
+// validHeaderName reports whether s is an HTTP header name (a token).
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (a *Auth) trusted(ip netip.Addr) bool {
@@ -68,44 +100,73 @@ func (a *Auth) trusted(ip netip.Addr) bool {
 }
 
 // clientIP returns the address of the client that sent r: the peer's
-// address, unless the peer is a trusted proxy. Then the forwarding header
-// is read from the right, skipping trusted proxies, and the first address
-// that is not one is the client (the right-most untrusted hop: everything
-// left of it the client could have written). X-Forwarded-For is read when
-// present, else Forwarded. A hop that cannot be parsed ends the walk at
-// the last trusted address, so a garbled header never yields a spoofed
-// one.
-func (a *Auth) clientIP(r *http.Request) (netip.Addr, bool) {
+// address, unless the peer is a trusted proxy. Then Config.ClientIPHeader,
+// and no other header, is read. A list header (X-Forwarded-For,
+// Forwarded) is read from the right, skipping trusted proxies, and the
+// first address that is not one is the client (the right-most untrusted
+// hop: everything left of it the client could have written). A hop that
+// cannot be parsed ends the walk at the last trusted address, so a
+// garbled header never yields a spoofed one; the same goes for a
+// single-address header that is missing, repeated or not an address.
+//
+// A peer without an IP address (a Unix socket) is trusted when
+// TrustedProxies lists "unix", else counted as unknownPeer.
+func (a *Auth) clientIP(r *http.Request) netip.Addr {
 	peer, ok := parseHop(r.RemoteAddr)
-	if !ok || !a.trusted(peer) {
-		return peer, ok
+	switch {
+	case !ok && !a.trustUnix:
+		return unknownPeer
+	case !ok:
+		peer = unknownPeer
+	case !a.trusted(peer):
+		return peer
 	}
-	hops := forwardedFor(r.Header)
+	name := http.CanonicalHeaderKey(a.cfg.ClientIPHeader)
+	var hops []string
+	switch name {
+	case "X-Forwarded-For":
+		hops = xForwardedFor(r.Header)
+	case "Forwarded":
+		hops = forwardedFor(r.Header)
+	default:
+		v := r.Header.Values(name)
+		if len(v) != 1 {
+			return peer
+		}
+		ip, ok := parseHop(strings.TrimSpace(v[0]))
+		if !ok {
+			return peer
+		}
+		return ip
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		ip, ok := parseHop(hops[i])
 		if !ok {
-			return peer, true
+			return peer
 		}
 		if !a.trusted(ip) {
-			return ip, true
+			return ip
 		}
 		peer = ip
 	}
-	return peer, true
+	return peer
 }
 
-// forwardedFor lists the hops of X-Forwarded-For, or of Forwarded's for=
-// parameters when there is no X-Forwarded-For, in header order.
+// xForwardedFor lists the hops of X-Forwarded-For in header order.
+func xForwardedFor(h http.Header) []string {
+	var hops []string
+	for _, v := range h.Values("X-Forwarded-For") {
+		for _, hop := range strings.Split(v, ",") {
+			hops = append(hops, strings.TrimSpace(hop))
+		}
+	}
+	return hops
+}
+
+// forwardedFor lists the for= parameters of Forwarded (RFC 7239) in
+// header order.
 func forwardedFor(h http.Header) []string {
 	var hops []string
-	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
-		for _, v := range xff {
-			for _, hop := range strings.Split(v, ",") {
-				hops = append(hops, strings.TrimSpace(hop))
-			}
-		}
-		return hops
-	}
 	for _, v := range h.Values("Forwarded") {
 		for _, elem := range strings.Split(v, ",") {
 			hop := ""
@@ -138,20 +199,20 @@ func parseHop(s string) (netip.Addr, bool) {
 
 // ClientIP returns the IP of the client that sent r, as the limits count
 // it: the one r's context carries (WithClientIP), else the connection's
-// peer, or behind Config.TrustedProxies the right-most address in the
-// forwarding header that is not a trusted proxy. Apps that drive flows
+// peer, or behind Config.TrustedProxies the address Config.ClientIPHeader
+// gives. A peer without an IP address (a Unix socket listener) that
+// TrustedProxies does not trust with "unix" is the unspecified address
+// "::": all such requests share one client's limits. Apps that drive flows
 // through the Go API from their own handlers pass it on:
 //
 //	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
 //	si, err := auth.SignIn.Create(ctx, client, params)
 //
-// The zero Addr means unknown (no per-IP limits apply).
 func (a *Auth) ClientIP(r *http.Request) netip.Addr {
 	if ip, ok := ClientIPFrom(r.Context()); ok {
 		return ip
 	}
-	ip, _ := a.clientIP(r)
-	return ip
+	return a.clientIP(r)
 }
 
 // withClientIP puts the request's client IP in its context, unless an
@@ -159,9 +220,7 @@ func (a *Auth) ClientIP(r *http.Request) netip.Addr {
 func (a *Auth) withClientIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := ClientIPFrom(r.Context()); !ok {
-			if ip, ok := a.clientIP(r); ok {
-				r = r.WithContext(WithClientIP(r.Context(), ip))
-			}
+			r = r.WithContext(WithClientIP(r.Context(), a.clientIP(r)))
 		}
 		next.ServeHTTP(w, r)
 	})

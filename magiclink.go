@@ -141,10 +141,18 @@ type Config struct {
 	// defaults.
 	Limits Limits
 	// TrustedProxies lists the reverse proxies (CIDRs or IPs, e.g.
-	// "10.0.0.0/8") whose X-Forwarded-For (or, without one, Forwarded)
-	// header tells the client IP. Requests from anywhere else are counted
-	// by their connection's address, whatever headers they carry.
+	// "10.0.0.0/8") whose ClientIPHeader tells the client IP. Requests
+	// from anywhere else are counted by their connection's address,
+	// whatever headers they carry. The entry "unix" trusts a peer that
+	// has no IP address (a Unix socket listener); without it such
+	// requests all count as one client (see Auth.ClientIP).
 	TrustedProxies []string
+	// ClientIPHeader names the one header the trusted proxies set to the
+	// client's address: "X-Forwarded-For" or "Forwarded" (read from the
+	// right, skipping trusted proxies), or a single-address header such as
+	// "X-Real-IP" or "CF-Connecting-IP". No other header is ever read.
+	// Required when TrustedProxies is set, and only then.
+	ClientIPHeader string
 
 	// SigningKeys, when not empty, sign and verify sign-in tokens instead
 	// of the Ed25519 key generated on first start and kept in the Store.
@@ -211,6 +219,7 @@ type Auth struct {
 	now       func() time.Time
 	log       *slog.Logger
 	proxies   []netip.Prefix
+	trustUnix bool // TrustedProxies lists "unix"
 	decoyKey  []byte
 	sender    *sender
 	deliver   *deliverer
@@ -300,7 +309,7 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.Limits, err = cfg.Limits.withDefaults(); err != nil {
 		return nil, err
 	}
-	if a.proxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+	if a.proxies, a.trustUnix, err = parseTrustedProxies(cfg.TrustedProxies, cfg.ClientIPHeader); err != nil {
 		return nil, err
 	}
 	a.st = cfg.Store
