@@ -33,6 +33,7 @@ type receiver struct {
 
 	mu     sync.Mutex
 	status int // answer to give; 0: 204
+	tries  map[string]int // verified requests by webhook-id, answered or not
 	got    []delivery
 	bad    int // deliveries that failed verification
 	more   chan struct{}
@@ -55,6 +56,14 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if r.tries == nil {
+		r.tries = map[string]int{}
+	}
+	r.tries[req.Header.Get(webhook.HeaderID)]++
+	select {
+	case r.more <- struct{}{}:
+	default:
+	}
 	if r.status != 0 {
 		w.WriteHeader(r.status)
 		return
@@ -63,9 +72,25 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	json.Unmarshal(body, &ev)
 	r.got = append(r.got, delivery{id: req.Header.Get(webhook.HeaderID), header: req.Header.Clone(), body: body, event: ev})
 	w.WriteHeader(http.StatusNoContent)
-	select {
-	case r.more <- struct{}{}:
-	default:
+}
+
+// triesOf returns how many verified requests carried webhook-id id.
+func (r *receiver) triesOf(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries[id]
+}
+
+// waitFor waits until cond holds over the receiver's state.
+func (r *receiver) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for !cond() {
+		select {
+		case <-r.more:
+		case <-deadline:
+			r.t.Fatalf("waiting for %s: timed out", what)
+		}
 	}
 }
 

@@ -370,6 +370,10 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		return
 	}
 	ev := l.v.event()
+	if c.url != "" && c.disabled() {
+		c.settle(it.Key, raw) // disabled meanwhile by another attempt
+		return
+	}
 	var res outcome
 	var why string
 	if c.url == "" {

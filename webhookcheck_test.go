@@ -1,0 +1,119 @@
+package magiclink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/webhook"
+)
+
+// TestWebhookStandardWebhooksInterop checks real deliveries with another
+// Standard Webhooks implementation (the npm "standardwebhooks" package
+// under Node), with a secret being rotated (the receiver knows only the
+// old one), and checks that it rejects a tampered body, a stale
+// timestamp and a wrong secret. It needs node and
+// internal/webhookcheck/node_modules (npm ci); it is skipped without them
+// unless MAGICLINK_REQUIRE_NODE=1, as in CI.
+func TestWebhookStandardWebhooksInterop(t *testing.T) {
+	dir := filepath.Join("internal", "webhookcheck")
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
+	}
+	if err != nil {
+		if os.Getenv("MAGICLINK_REQUIRE_NODE") == "1" {
+			t.Fatalf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
+		}
+		t.Skipf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
+	}
+	type raw struct {
+		h    http.Header
+		body []byte
+	}
+	got := make(chan raw, 16)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- raw{r.Header.Clone(), body}
+	}))
+	defer rcv.Close()
+	oldSecret, newSecret := webhook.NewSecret(), webhook.NewSecret()
+	// The real clock: the Node library checks timestamps against it.
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(&memstore.Options{}), Mailer: mailtest.New(),
+		Webhooks: []magiclink.WebhookEndpoint{{URL: rcv.URL, Secrets: []string{newSecret, oldSecret}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	u, err := a.Users.Create(context.Background(), magiclink.UserParams{EmailAddress: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d raw
+	select {
+	case d = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery within 10s")
+	}
+
+	verify := func(secret string, h http.Header, body []byte) (string, error) {
+		cmd := exec.Command(node, filepath.Join(dir, "verify.mjs"),
+			h.Get(webhook.HeaderID), h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature))
+		cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+secret)
+		cmd.Stdin = strings.NewReader(string(body))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", errors.New(strings.TrimSpace(stderr.String()))
+		}
+		return string(out), nil
+	}
+	for _, secret := range []string{oldSecret, newSecret} {
+		out, err := verify(secret, d.h, d.body)
+		if err != nil {
+			t.Fatalf("standardwebhooks rejected a delivery: %v", err)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(out), &ev); err != nil || ev["type"] != "user.created" || ev["data"].(map[string]any)["id"] != u.ID {
+			t.Fatalf("standardwebhooks read %s (%v)", out, err)
+		}
+	}
+
+	tampered := []byte(strings.Replace(string(d.body), u.ID, "user_00000000000000000000000000000000", 1))
+	if _, err := verify(oldSecret, d.h, tampered); err == nil || !strings.Contains(err.Error(), "No matching signature") {
+		t.Errorf("tampered body: %v; want no matching signature", err)
+	}
+	stale, err := webhook.Headers(d.h.Get(webhook.HeaderID), time.Now().Add(-10*time.Minute), d.body, oldSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify(oldSecret, stale, d.body); err == nil || !strings.Contains(err.Error(), "too old") {
+		t.Errorf("stale timestamp: %v; want too old", err)
+	}
+	if _, err := verify(webhook.NewSecret(), d.h, d.body); err == nil {
+		t.Error("a wrong secret verified")
+	}
+	// And the Go helper agrees.
+	if err := webhook.Verify(oldSecret, d.h, d.body); err != nil {
+		t.Errorf("webhook.Verify: %v", err)
+	}
+	if err := webhook.Verify(oldSecret, d.h, tampered); !errors.Is(err, webhook.ErrSignature) {
+		t.Errorf("webhook.Verify on a tampered body: %v", err)
+	}
+	if err := webhook.Verify(oldSecret, stale, d.body); !errors.Is(err, webhook.ErrTimestamp) {
+		t.Errorf("webhook.Verify on a stale timestamp: %v", err)
+	}
+}
