@@ -32,7 +32,7 @@ type receiver struct {
 	now    func() time.Time
 
 	mu     sync.Mutex
-	status int // answer to give; 0: 204
+	status int            // answer to give; 0: 204
 	tries  map[string]int // verified requests by webhook-id, answered or not
 	got    []delivery
 	bad    int // deliveries that failed verification
