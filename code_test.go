@@ -110,6 +110,7 @@ func TestCodeOtherDevice(t *testing.T) {
 	if u := phone.confirm(s.token(t, n)); u.Query().Get("magiclink_status") != "client_mismatch" {
 		t.Fatalf("the link on the phone landed on %s", u)
 	}
+	phone.api("POST", "/auth/sign_ins", map[string]any{"identifier": "phone@example.com"}, 200) // a client of its own
 	if a := phone.attempt(id, map[string]any{"strategy": "email_code", "code": msg.Code}); a.status != 404 || codeOf(a) != "resource_not_found" {
 		t.Fatalf("attempt from the phone = %d %s; want 404", a.status, a.body)
 	}

@@ -69,9 +69,11 @@ func (s *secrets) findIn(data []byte) string {
 	return ""
 }
 
-// everyFlow runs sign-up, sign-in, address verification, sign-in tokens,
-// sign-out and a round of refused requests over HTTP, collecting every
-// secret handed out.
+// everyFlow runs sign-up, sign-in (by link and by code), address
+// verification, sign-in tokens, sign-out and a round of refused requests
+// over HTTP, collecting every secret handed out. The site's email codes
+// should have 10 digits (Config.EmailCodes.Length), so that finding one by chance in a
+// file full of timestamps is out of the question.
 func everyFlow(t *testing.T, s *site) *secrets {
 	sec := &secrets{}
 	b := s.browser(t)
@@ -106,6 +108,15 @@ func everyFlow(t *testing.T, s *site) *secrets {
 	b.confirm(tok)
 	cookies()
 	b.api("GET", "/auth/sign_ins/"+si["id"].(string), nil, 200)
+	// Sign out, and in again with the email's code: a wrong one first.
+	b.api("DELETE", "/auth/session", nil, 200)
+	s.clock.Advance(time.Minute)
+	ci := b.api("POST", "/auth/sign_ins", map[string]any{"identifier": "leak@example.com"}, 200)
+	b.api("POST", "/auth/sign_ins/"+ci["id"].(string)+"/prepare_first_factor", map[string]any{"strategy": "email_code"}, 200)
+	code := s.code(t, 4)
+	b.answer("POST", "/auth/sign_ins/"+ci["id"].(string)+"/attempt_first_factor", map[string]any{"strategy": "email_code", "code": wrongCode(code)})
+	b.api("POST", "/auth/sign_ins/"+ci["id"].(string)+"/attempt_first_factor", map[string]any{"strategy": "email_code", "code": code}, 200)
+	cookies()
 	// An unknown address and a registered sign-up.
 	s.clock.Advance(time.Minute)
 	x := b.api("POST", "/auth/sign_ins", map[string]any{"identifier": "nobody@example.com"}, 200)
@@ -155,6 +166,7 @@ func everyFlow(t *testing.T, s *site) *secrets {
 		if u, err := url.Parse(m.Link); err == nil {
 			sec.add(u.Query().Get("token"))
 		}
+		sec.add(m.Code)
 	}
 	return sec
 }
@@ -169,6 +181,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(prev) })
 	var broken atomic.Bool
 	s := newSite(t, func(c *magiclink.Config) {
+		c.EmailCodes.Length = 10
 		c.Logger = logger
 		c.Store = failingStore{c.Store, &broken}
 	})
@@ -182,7 +195,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 		form := "token=" + url.QueryEscape(v)
 		for _, r := range [][3]string{{"POST", "/auth/verify", form}, {"GET", "/auth/verify?" + form, ""},
 			{"POST", "/auth/ticket", form}, {"GET", "/auth/ticket?" + form, ""}, {"GET", "/auth/me", ""}, {"GET", "/private", ""},
-			{"DELETE", "/auth/session", ""}, {"POST", "/auth/sign_ins", "identifier=a%40b.com"}} {
+			{"DELETE", "/auth/session", ""}, {"POST", "/auth/sign_ins", "identifier=a%40b.com"},
+			{"POST", "/auth/sign_ins/sia_0123456789abcdef0123456789abcdef/attempt_first_factor", "strategy=email_code&code=" + url.QueryEscape(v)}} {
 			b.do(r[0], r[1], "application/x-www-form-urlencoded", r[2], cookie...)
 		}
 	}
@@ -201,6 +215,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 func TestNoSecretsInBoltFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "magiclink.db")
 	s := newSite(t, func(c *magiclink.Config) {
+		c.EmailCodes.Length = 10
 		c.Store = nil // the default: a bbolt file
 		c.DBPath = path
 	})

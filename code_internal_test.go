@@ -1,0 +1,161 @@
+package magiclink
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+func newCodeTestAuth(t *testing.T, st store.Store, codes EmailCodes) (*Auth, *mailtest.Mailer) {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	if st == nil {
+		st = memstore.New(&memstore.Options{Now: clock.Now})
+	}
+	mt := mailtest.New()
+	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now, EmailCodes: codes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, mt
+}
+
+// Codes are uniform over all 10^n: every digit in every position is as
+// likely as any other, leading zeros included, and the length is always
+// n. The chi-squared bound is far from the edge (a false alarm about once
+// in a million runs), yet a byte taken modulo 10 (digits 0-5 drawn 26
+// times in 256, 6-9 25 times) scores about 73 at this sample size.
+func TestCodeUniform(t *testing.T) {
+	const n, samples = 6, 200000
+	var counts [n][10]int
+	for range samples {
+		c := newCode(n)
+		if len(c) != n {
+			t.Fatalf("code %q has %d digits", c, len(c))
+		}
+		for i := range n {
+			counts[i][c[i]-'0']++
+		}
+	}
+	for i := range n {
+		chi := 0.0
+		for _, got := range counts[i] {
+			d := float64(got) - samples/10
+			chi += d * d / (samples / 10)
+		}
+		// 9 degrees of freedom: P(chi2 > 45) is about 1e-6.
+		if chi > 45 {
+			t.Fatalf("position %d: digit counts %v (chi2 %.1f) are not uniform", i, counts[i], chi)
+		}
+	}
+}
+
+// The stored hash is an HMAC under the server secret, bound to the flow:
+// not the code's plain SHA-256, different under another secret, another
+// flow, another address or another prepare.
+func TestCodeHashKeyed(t *testing.T) {
+	a, _ := newCodeTestAuth(t, nil, EmailCodes{Secret: bytes.Repeat([]byte{1}, 32)})
+	b, _ := newCodeTestAuth(t, nil, EmailCodes{Secret: bytes.Repeat([]byte{2}, 32)})
+	f := flowRec{ID: "sia_1", Kind: kindSignIn, Address: "ada@example.com", Ver: &verRec{SendID: "s1"}}
+	h := a.codeHash(&f, "123456")
+	plain := sha256.Sum256([]byte("123456"))
+	if h == hex.EncodeToString(plain[:]) || h == b.codeHash(&f, "123456") {
+		t.Fatal("the code hash is not keyed by the secret")
+	}
+	for _, g := range []flowRec{
+		{ID: "sia_2", Kind: kindSignIn, Address: "ada@example.com", Ver: &verRec{SendID: "s1"}},
+		{ID: "sia_1", Kind: kindSignUp, Address: "ada@example.com", Ver: &verRec{SendID: "s1"}},
+		{ID: "sia_1", Kind: kindSignIn, Address: "eve@example.com", Ver: &verRec{SendID: "s1"}},
+		{ID: "sia_1", Kind: kindSignIn, Address: "ada@example.com", Ver: &verRec{SendID: "s2"}},
+	} {
+		if a.codeHash(&g, "123456") == h {
+			t.Fatalf("the hash does not bind %+v", g)
+		}
+	}
+	f.Ver.CodeHash = h
+	if !a.codeMatches(&f, "123456") || a.codeMatches(&f, "123457") || b.codeMatches(&f, "123456") {
+		t.Fatal("codeMatches")
+	}
+}
+
+// Without Config.EmailCodes.Secret, a secret is generated once and kept
+// in the store, so that instances sharing it agree; with one, nothing is
+// stored.
+func TestCodeSecretStored(t *testing.T) {
+	st := memstore.New(nil)
+	a, _ := newCodeTestAuth(t, st, EmailCodes{})
+	b, _ := newCodeTestAuth(t, st, EmailCodes{})
+	if len(a.codeKey) != 32 || !bytes.Equal(a.codeKey, b.codeKey) {
+		t.Fatal("two instances on one store do not share the code secret")
+	}
+	st2 := memstore.New(nil)
+	newCodeTestAuth(t, st2, EmailCodes{Secret: bytes.Repeat([]byte{7}, 32)})
+	if _, err := st2.Get(context.Background(), keyCodeSecret); !isNotFound(err) {
+		t.Fatalf("a configured secret was stored too: %v", err)
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	a, _ := newCodeTestAuth(t, nil, EmailCodes{})
+	for in, want := range map[string]string{
+		"123456": "123456", "123 456": "123456", "123-456": "123456", " 1-2-3 4 5 6 ": "123456",
+		"12345": "", "1234567": "", "12a456": "", "１２３４５６": "", "123\t456": "", strings.Repeat(" ", 100) + "123456": "",
+	} {
+		got, ok := a.normalizeCode(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("normalizeCode(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+// A decoy sign-in (an unknown address under enumeration protection) is
+// never completed by a code, even one that matches its stored hash.
+func TestCodeDecoyNeverMatches(t *testing.T) {
+	a, mt := newCodeTestAuth(t, nil, EmailCodes{})
+	ctx := context.Background()
+	c, _, err := a.Clients.Create(ctx)
+	var si *SignIn
+	if err == nil {
+		si, err = a.SignIn.Create(ctx, c, SignInParams{Identifier: "nobody@example.com"})
+	}
+	if err == nil {
+		_, err = si.PrepareVerification(ctx, PrepareParams{Strategy: StrategyEmailCode})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgs, err := mt.Wait(wctx, 1)
+	if err != nil || msgs[0].Code != "" {
+		t.Fatalf("no-account message: %v, code %q", err, msgs[0].Code)
+	}
+	// Make the decoy's stored hash that of a known code.
+	l, err := load[flowRec](ctx, a.st, keySignIn+si.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := l.v
+	if f.Ver.CodeHash == "" {
+		t.Fatal("the decoy has no code hash: its store writes differ from a real flow's")
+	}
+	f.Ver.CodeHash = a.codeHash(&f, "424242")
+	if err := a.st.Apply(ctx, l.swap(f, flowExpiry(&f))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = si.AttemptFirstFactor(ctx, AttemptParams{Code: "424242"})
+	if !errors.Is(err, ErrCodeIncorrect) {
+		t.Fatalf("the decoy's matching code = %v; want ErrCodeIncorrect", err)
+	}
+}
