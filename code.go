@@ -154,14 +154,20 @@ func (a *Auth) prepareStrategy(s string) (string, error) {
 	return "", paramValue("strategy", "strategy_one_of", "strategies", strings.Join(a.factors(), ", "))
 }
 
-// newCode returns a code of n digits, uniform over all 10^n (crypto/rand's
-// Int draws without modulo bias).
-func newCode(n int) string {
-	v, err := rand.Int(rand.Reader, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))
-	if err != nil {
-		panic("magiclink: crypto/rand failed: " + err.Error())
+// sendCode returns the code of the send f.Ver.SendID: derived from it
+// under the server secret, so that every attempt of one send (a retry
+// after a lost answer, a crash or a lapsed claim) mails the same code, and
+// a retry never invalidates the code an earlier attempt may have
+// delivered. A new prepare, with a new SendID, gets a new code. Uniform
+// over all 10^n codes but for a bias below 10^-57.
+func (a *Auth) sendCode(f *flowRec) string {
+	m := hmac.New(sha256.New, a.codeKey)
+	for _, s := range []string{"magiclink email code of a send v1", f.ID, f.Ver.SendID} {
+		fmt.Fprintf(m, "%d:%s;", len(s), s)
 	}
-	return fmt.Sprintf("%0*d", n, v)
+	n := a.cfg.EmailCodes.Length
+	v := new(big.Int).SetBytes(m.Sum(nil))
+	return fmt.Sprintf("%0*d", n, v.Mod(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)))
 }
 
 // codeHash is what the flow stores of its code: an HMAC-SHA-256 under the

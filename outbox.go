@@ -11,52 +11,68 @@ import (
 	"sync"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/sendtiming"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
 
 // The outbox. PrepareVerification does not send anything: in the Apply
 // that starts a new verification it writes an outbox entry under
-// keyOutbox + the flow's id, and wakes the sender. The sender claims due
-// entries, mints the link's token, records its hash and sends the message;
-// a temporary failure is retried with exponential backoff, a permanent one
-// (or giving up after sendGiveUp) marks the verification failed and is
-// reported through Config.OnSendFailure.
+// keyOutbox + the flow's id, and wakes the sender. The sender claims a due
+// entry when one of its workers is free to send it, mints the link's
+// token, records its hash and sends the message; a temporary failure is
+// retried with exponential backoff, a permanent one (or giving up after
+// sendGiveUp) marks the verification failed and is reported through
+// Config.OnSendFailure.
 //
 // The token is minted at send time, not at prepare time, because a secret
 // is never stored: the entry says which message to send for which flow,
-// never the link. Each attempt mints a new token, which supersedes the one
-// an earlier, failed attempt minted.
+// never the link. Each attempt mints a new token. Every link minted for
+// one prepare (one SendID) stays valid until one of them is used, the
+// verification expires, or a new prepare supersedes them: a retry of the
+// same send never kills a link an earlier attempt may have delivered.
 //
 // Several instances may share a store: an entry is claimed with a
-// compare-and-swap that leases it for sendLease, so only one sender works
-// on it at a time, and an instance that dies holding a lease only delays
-// the entry until the lease runs out.
+// compare-and-swap that leases it for sendtiming.Lease, so only one
+// sender works on it at a time. A sender claims an entry only when a
+// worker is free to send it at once, and renews the lease every
+// sendtiming.Renew while the message is being sent, so a lease never runs
+// out while a live sender works on it. An instance that dies holding
+// leases delays those entries by at most one lease. On a store only one
+// process can open (bbolt, store.Exclusive), a lease held by another
+// process was left by a process that is gone: its entry is due at once.
 //
-// Delivery is at least once: if the process dies after the mail server
-// accepted a message but before the entry's deletion (one Apply) is
-// committed, the message is sent again, with a new link. A message whose
-// acceptance was recorded is never sent again.
+// Delivery is at least once: if the process dies, or the store cannot be
+// reached for sendBookkeep, after the mail server accepted a message but
+// before the entry's deletion is committed, the message is sent again,
+// with a new link; both links work. A message whose acceptance was
+// recorded is never sent again.
 
 // keyOutbox + flow id: an outboxRec, the message a verification still has
 // to send. There is at most one per flow: a newer prepare replaces it.
 const keyOutbox = "outbox/"
 
-// Sender tuning.
+// Sender tuning. The lease and its renewal are in package sendtiming.
 const (
 	sendTimeout    = 30 * time.Second // one delivery attempt
-	sendLease      = 2 * time.Minute  // how long a claim holds an entry; > sendTimeout
 	sendBackoffMin = time.Second      // first retry, doubling up to sendBackoffMax
 	sendBackoffMax = 5 * time.Minute
 	sendGiveUp     = 24 * time.Hour  // after this, an undelivered message is given up
 	sendScan       = 5 * time.Second // how often the outbox is scanned for other instances' entries and lapsed leases
-	sendWorkers    = 16              // messages handed to the mailer at once, per instance
-	sendAttempts   = 256             // attempts (claim, mint, send, record) in flight per instance
+	sendWorkers    = 16              // messages claimed and being sent at once, per instance
 	sendCloseGrace = 10 * time.Second
 	sendMinWake    = 10 * time.Millisecond
-	sendBookkeep   = 10 * time.Second // bounds recording an attempt's outcome
-	maxErrorText   = 500              // bytes of an error kept in an entry
+	// Recording an attempt's outcome is retried, with waits doubling from
+	// bookkeepRetryMin to bookkeepRetryMax, for up to sendBookkeep: long
+	// enough to ride out a database restart.
+	sendBookkeep     = time.Minute
+	bookkeepRetryMin = 100 * time.Millisecond
+	bookkeepRetryMax = 5 * time.Second
+	maxErrorText     = 500 // bytes of an error kept in an entry
 )
+
+// processID tells this process's leases from those of other processes.
+var processID = newID("")
 
 // ErrSendGaveUp is wrapped by SendFailure.Err when the sender gave up on a
 // message after retrying temporary failures for a day, or because its
@@ -90,12 +106,18 @@ type outboxRec struct {
 	Attempts   int    `json:"attempts"`
 	NextAt     int64  `json:"next_at"`               // no attempt before this
 	LeaseUntil int64  `json:"lease_until,omitempty"` // claimed by a sender until this
+	Owner      string `json:"owner,omitempty"`       // the process holding the lease
 	CreatedAt  int64  `json:"created_at"`
 	LastError  string `json:"last_error,omitempty"` // of the last failed attempt, scrubbed of the link
 }
 
-// dueAt returns when the entry may next be claimed.
-func (r *outboxRec) dueAt() time.Time {
+// dueAt returns when the entry may next be claimed (zero: now).
+func (s *sender) dueAt(r *outboxRec) time.Time {
+	if r.LeaseUntil != 0 && s.exclusive && r.Owner != processID {
+		// Only one process can open the store, so the one that claimed
+		// the entry is gone, and its attempt with it.
+		return time.Time{}
+	}
 	return fromMS(max(r.NextAt, r.LeaseUntil))
 }
 
@@ -123,11 +145,13 @@ func backoff(n int) time.Duration {
 // sender delivers the outbox off the request path, so a slow or failing
 // mail server changes neither the timing nor the answer of a request.
 type sender struct {
-	a     *Auth
-	kickc chan struct{} // a wake-up: an entry was queued or a worker freed
-	slots chan struct{} // one token per attempt that may start
-	mail  chan struct{} // one token per mailer.Send that may run
-	stop  chan struct{} // closed by close
+	a         *Auth
+	lease     time.Duration // how long a claim holds an entry
+	renew     time.Duration // how often a held claim is extended
+	exclusive bool          // the store admits one process (store.Exclusive)
+	kickc     chan struct{} // a wake-up: an entry was queued or a worker freed
+	slots     chan struct{} // one token per worker free to claim and send an entry
+	stop      chan struct{} // closed by close
 
 	// ctx is cancelled when close's grace period runs out: in-flight
 	// sends are asked to stop and their entries stay for the next start.
@@ -135,19 +159,22 @@ type sender struct {
 	cancel context.CancelFunc
 
 	mu   sync.Mutex
-	busy map[string]bool // entries this sender is claiming or delivering
+	busy map[string]bool // entries this sender is claiming, delivering or recording
 
 	loop sync.WaitGroup // the dispatcher
-	work sync.WaitGroup // deliveries in flight
+	work sync.WaitGroup // attempts in flight
 	once sync.Once
 }
 
 // newSender starts the sender. Its first pass resumes whatever an earlier
 // process left in the outbox.
 func newSender(a *Auth) *sender {
-	s := &sender{a: a, kickc: make(chan struct{}, 1), slots: make(chan struct{}, sendAttempts),
-		mail: make(chan struct{}, sendWorkers), stop: make(chan struct{})}
-	for range sendAttempts {
+	s := &sender{a: a, lease: sendtiming.Lease, renew: sendtiming.Renew,
+		kickc: make(chan struct{}, 1), slots: make(chan struct{}, sendWorkers), stop: make(chan struct{})}
+	if e, ok := a.st.(store.Exclusive); ok {
+		s.exclusive = e.Exclusive()
+	}
+	for range sendWorkers {
 		s.slots <- struct{}{}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -165,17 +192,16 @@ func (s *sender) kick() {
 }
 
 // run is the dispatcher: a pass at every wake-up — a kick, the earliest
-// retry falling due, or the periodic scan that picks up entries queued by
-// other instances and leases of instances that died.
+// retry or lease end falling due, or the periodic scan that picks up
+// entries queued by other instances.
 func (s *sender) run() {
 	defer s.loop.Done()
 	dispatch(s.stop, s.kickc, sendScan, s.a.now, s.pass)
 }
 
-// pass starts an attempt (claim, then delivery) at each due entry while
-// workers are idle. It returns when the earliest entry not yet due falls
-// due, or zero when there is none (or no idle worker: the next to finish
-// kicks).
+// pass starts an attempt at each due entry while a worker is free. It
+// returns when the earliest entry not yet due falls due, or zero when
+// there is none (or no free worker: the next to finish kicks).
 func (s *sender) pass() time.Time {
 	items, err := s.a.st.List(s.ctx, keyOutbox, 0)
 	if err != nil {
@@ -195,7 +221,7 @@ func (s *sender) pass() time.Time {
 			continue
 		}
 		now := s.a.now()
-		if at := r.dueAt(); now.Before(at) {
+		if at := s.dueAt(&r); now.Before(at) {
 			if next.IsZero() || at.Before(next) {
 				next = at
 			}
@@ -206,6 +232,8 @@ func (s *sender) pass() time.Time {
 			return time.Time{}
 		default:
 		}
+		// An entry is claimed only by a worker free to send it at once:
+		// a claimed entry never waits in a local queue.
 		select {
 		case <-s.slots:
 		default:
@@ -213,23 +241,30 @@ func (s *sender) pass() time.Time {
 		}
 		s.setBusy(it.Key, true)
 		s.work.Add(1)
-		go s.attempt(it, r, now)
+		go s.attempt(it, s.claimed(r, now))
 	}
 	return next
 }
 
-// attempt claims the entry it and, if the claim wins, delivers it, then
-// frees its worker. Each attempt runs on its own goroutine, claim
-// included, so that the claims and deliveries of many entries, each a
-// durable write, share commits instead of queueing behind each other.
-func (s *sender) attempt(it store.Item, r outboxRec, now time.Time) {
+// attempt claims the entry it as r and, if the claim wins, delivers it
+// and records the outcome. Its worker is freed as soon as the mailer is
+// done with the message (free), before the outcome is recorded.
+func (s *sender) attempt(it store.Item, r outboxRec) {
+	freed := false
+	free := func() {
+		if !freed {
+			freed = true
+			s.slots <- struct{}{}
+			s.kick()
+		}
+	}
 	defer func() {
+		free()
 		s.setBusy(it.Key, false)
-		s.slots <- struct{}{}
 		s.kick()
 		s.work.Done()
 	}()
-	s.deliver(it, claimed(r, now))
+	s.deliver(it, r, free)
 }
 
 // isBusy reports whether this sender is working on the entry at key.
@@ -255,253 +290,297 @@ func (s *sender) setBusy(key string, busy bool) {
 }
 
 // claimed returns the entry r as an attempt at now claims it: the
-// attempt counted, the entry leased, the next attempt scheduled.
-func claimed(r outboxRec, now time.Time) outboxRec {
+// attempt counted, the entry leased to this process, the next attempt
+// scheduled.
+func (s *sender) claimed(r outboxRec, now time.Time) outboxRec {
 	r.Attempts++
-	r.LeaseUntil = ms(now.Add(sendLease))
+	r.LeaseUntil = ms(now.Add(s.lease))
+	r.Owner = processID
 	r.NextAt = ms(now.Add(backoff(r.Attempts)))
 	return r
 }
 
-// claim takes an entry for one attempt, in one compare-and-swap, so that
-// of several senders exactly one wins. It returns the entry as claimed.
-func (s *sender) claim(it store.Item, r outboxRec, now time.Time) ([]byte, outboxRec, bool) {
-	r = claimed(r, now)
-	raw := encode(r)
-	return raw, r, s.lease(store.Swap(it.Key, it.Value, raw, it.ExpiresAt))
-}
-
-// lease writes the compare-and-swap op that claims an entry and reports
-// whether it won.
-func (s *sender) lease(claim store.Op) bool {
-	if err := s.a.st.Apply(s.ctx, claim); err != nil {
-		if !isConflict(err) && s.ctx.Err() == nil {
-			s.a.log.Warn("magiclink: claiming an outbox entry failed", slog.Any("error", err))
-		}
-		return false
-	}
-	return true
-}
-
 // deliver makes one attempt at the entry it, which it claims as r. The
 // claim is written in the same Apply as the link it mints, so that a
-// message costs one durable write less; an outcome that mints nothing
-// writes the claim on its own first (own), and does nothing if another
-// sender won it.
-func (s *sender) deliver(it store.Item, r outboxRec) {
+// message costs one durable write less. An outcome that mints nothing is
+// recorded against the entry as it was read (it.Value), so that it does
+// nothing if another sender claimed the entry meanwhile.
+func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
 	a := s.a
-	key, raw := it.Key, encode(r)
-	claim := store.Swap(key, it.Value, raw, it.ExpiresAt)
-	pending := true
-	own := func() bool {
-		if pending && s.lease(claim) {
-			pending = false
-		}
-		return !pending
-	}
+	key := it.Key
 	for range maxRetries {
 		lf, err := load[flowRec](s.ctx, a.st, r.FlowKey)
 		if isNotFound(err) {
-			if own() {
-				s.drop(key, raw)
-			}
+			s.drop(key, it.Value)
 			return
 		}
 		if err != nil {
-			if own() {
-				s.release(key, raw, r, err)
-			}
+			s.release(key, it.Value, r, err)
 			return
 		}
 		f := lf.v
 		now := a.now()
 		if f.Ver == nil || f.Ver.SendID != r.SendID || !f.pending() || f.Ver.Status != string(VerificationUnverified) {
 			// Superseded by a newer prepare, or settled: nothing to send.
-			if own() {
-				s.drop(key, raw)
-			}
+			s.drop(key, it.Value)
 			return
 		}
 		if f.abandoned(now) || !now.Before(fromMS(r.CreatedAt).Add(sendGiveUp)) {
-			if !own() {
-				return
-			}
 			r.Attempts-- // this claim sends nothing
 			last := r.LastError
 			if last == "" {
 				last = "none"
 			}
-			s.fail(key, raw, r, fmt.Errorf("%w after %d attempts (last error: %s)", ErrSendGaveUp, r.Attempts, last))
+			s.fail(key, it.Value, r, fmt.Errorf("%w after %d attempts (last error: %s)", ErrSendGaveUp, r.Attempts, last))
 			return
 		}
 		// Mint the link and the code. Every kind mints them, the
 		// no-account message (which carries neither) included, so that
 		// the flow and the store change the same way whether or not the
-		// address has an account.
+		// address has an account. Links minted by earlier attempts of
+		// this send stay valid: they carry the same SendID (see
+		// deadLink); and every attempt of a send mails the same code.
 		expire := now.Add(a.cfg.LinkTTL)
 		f.Ver.ExpireAt = ms(expire)
-		entry := store.Check(key, raw)
-		if pending {
-			entry = claim // first, so that losing the entry is the conflict reported
-		}
-		ops := []store.Op{entry, {}}
-		token, code := "", ""
+		raw := encode(r)
+		// The claim comes first, so that losing the entry is the
+		// conflict reported.
+		ops := []store.Op{store.Swap(key, it.Value, raw, it.ExpiresAt), {}}
+		var sec secrets
 		if a.linksOn() {
-			token = newToken()
-			hash := hashToken(token)
+			sec.token = newToken()
+			hash := hashToken(sec.token)
 			f.Ver.TokenHash = hash
-			link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL, ExpireAt: ms(expire)}
+			link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL,
+				ExpireAt: ms(expire), SendID: r.SendID}
 			ops = append(ops, store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
 		}
 		if a.codesOn() {
-			code = newCode(a.cfg.EmailCodes.Length)
-			f.Ver.CodeHash = a.codeHash(&f, code)
+			sec.code = a.sendCode(&f)
+			f.Ver.CodeHash = a.codeHash(&f, sec.code)
 		}
 		ops[1] = lf.swap(f, flowExpiry(&f))
 		err = a.st.Apply(s.ctx, ops...)
 		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
-			return // claimed by another sender, replaced by a newer prepare, or claimed again after our lease
+			return // claimed by another sender, or replaced by a newer prepare
 		}
 		if isConflict(err) {
 			continue // the flow changed: look again
 		}
 		if err != nil {
-			if own() {
-				s.release(key, raw, r, err)
-			}
+			s.release(key, it.Value, r, err)
 			return
 		}
-		pending = false
-		s.send(key, raw, r, &f, secrets{token, code}, expire)
+		s.send(s.hold(key, raw, r, it.ExpiresAt), &f, sec, expire, free)
 		return
 	}
-	if own() {
-		s.release(key, raw, r, errors.New("magiclink: too much contention on the flow"))
-	}
+	s.release(key, it.Value, r, errors.New("magiclink: too much contention on the flow"))
 }
 
 // secrets are what one message carries that is never stored: its link's
 // token and its code, each empty when the message carries none.
 type secrets struct{ token, code string }
 
-// send renders and sends the message carrying sec, and records the
-// outcome.
-func (s *sender) send(key string, raw []byte, r outboxRec, f *flowRec, sec secrets, expire time.Time) {
+// send renders and sends the message carrying sec, holding the entry's
+// lease meanwhile, and records the outcome.
+func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free func()) {
 	a := s.a
 	data := mailer.Data{To: f.Address, Code: sec.code, ExpiresAt: expire, ValidFor: a.cfg.LinkTTL,
 		Brand: a.cfg.Brand, Messages: a.msgs(a.flowLanguage(s.ctx, f))}
 	if sec.token != "" {
 		data.Link = a.linkURL(sec.token)
 	}
-	if r.Kind == mailer.KindNoAccount {
+	if h.rec.Kind == mailer.KindNoAccount {
 		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.SignUpURL), "", time.Time{}, 0
 	}
-	msg, err := a.tpl.Render(r.Kind, data)
-	if err != nil {
+	msg, err := a.tpl.Render(h.rec.Kind, data)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(s.ctx, sendTimeout)
+		err = a.mail.Send(ctx, msg)
+		cancel()
+	} else {
 		// Templates do not get better by waiting.
-		s.fail(key, raw, r, permanent{scrub(err, sec)})
-		return
+		err = permanent{err}
 	}
-	select {
-	case s.mail <- struct{}{}:
-	case <-s.ctx.Done():
-		s.release(key, raw, r, s.ctx.Err())
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, sendTimeout)
-	err = a.mail.Send(ctx, msg)
-	cancel()
-	<-s.mail
+	free()
+	raw, r := h.end()
 	switch {
 	case err == nil:
-		s.drop(key, raw, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())...)
+		s.drop(h.key, raw, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())...)
 	case mailer.IsPermanent(err):
-		s.fail(key, raw, r, scrub(err, sec))
+		s.fail(h.key, raw, r, scrub(err, sec))
 	default:
-		s.release(key, raw, r, scrub(err, sec))
+		s.release(h.key, raw, r, scrub(err, sec))
 	}
 }
 
-// bookkeeping returns the context that records an attempt's outcome: not
-// cancelled by close, so that a message the server accepted is recorded
-// as sent even when close's grace ran out meanwhile.
-func (s *sender) bookkeeping() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(s.ctx), sendBookkeep)
+// held is an entry an attempt has claimed. Until end, a goroutine renews
+// its lease every renew interval, so that the lease cannot run out while
+// the message is being sent, however slow the mail server.
+type held struct {
+	s    *sender
+	key  string
+	exp  time.Time // the entry's expiry, kept by each renewal
+	raw  []byte    // the entry as last written: the claim or its latest renewal
+	rec  outboxRec
+	stop chan struct{}
+	done chan struct{}
 }
 
-// drop deletes the entry if it is still as claimed: the message was sent
+// hold starts renewing the lease of the entry at key, claimed as raw
+// (rec).
+func (s *sender) hold(key string, raw []byte, rec outboxRec, exp time.Time) *held {
+	h := &held{s: s, key: key, exp: exp, raw: raw, rec: rec, stop: make(chan struct{}), done: make(chan struct{})}
+	go h.renewing()
+	return h
+}
+
+// renewing extends the lease every renew interval until end. A renewal
+// that fails is tried again at the next tick: the lease outlasts a few.
+// One that finds the entry changed stops: the entry is no longer ours
+// (its lease ran out and another sender took it, or a newer prepare
+// replaced it), and recording the outcome will find that too.
+func (h *held) renewing() {
+	defer close(h.done)
+	t := time.NewTicker(h.s.renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		r := h.rec
+		r.LeaseUntil = ms(h.s.a.now().Add(h.s.lease))
+		raw := encode(r)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.s.ctx), h.s.lease)
+		err := h.s.a.st.Apply(ctx, store.Swap(h.key, h.raw, raw, h.exp))
+		cancel()
+		switch {
+		case err == nil:
+			h.raw, h.rec = raw, r
+		case isConflict(err):
+			return
+		case !errors.Is(err, store.ErrClosed):
+			h.s.a.log.Warn("magiclink: renewing the claim of an outbox entry failed", slog.String("flow_id", flowID(h.key)), slog.Any("error", err))
+		}
+	}
+}
+
+// end stops renewing and returns the entry as last written.
+func (h *held) end() ([]byte, outboxRec) {
+	close(h.stop)
+	<-h.done
+	return h.raw, h.rec
+}
+
+// persist runs op, the recording of an attempt's outcome, until it
+// succeeds or conflicts, waiting between tries from bookkeepRetryMin
+// doubling to bookkeepRetryMax, for up to sendBookkeep: a database that
+// restarts meanwhile delays the record instead of losing it. The context
+// op gets is not cancelled by close, so that a message the server
+// accepted is recorded as sent even when close's grace ran out meanwhile.
+func (s *sender) persist(op func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), sendBookkeep)
+	defer cancel()
+	wait := bookkeepRetryMin
+	for {
+		err := op(ctx)
+		if err == nil || isConflict(err) || errors.Is(err, store.ErrClosed) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, bookkeepRetryMax)
+	}
+}
+
+// drop deletes the entry if it is still as raw: the message was sent
 // (its email.created event is among more), or there is nothing left to
 // send.
 func (s *sender) drop(key string, raw []byte, more ...store.Op) {
-	ctx, cancel := s.bookkeeping()
-	defer cancel()
-	var err error
-	for range 3 {
-		if err = s.a.apply(ctx, append([]store.Op{store.DeleteIf(key, raw)}, more...)...); err == nil || isConflict(err) {
-			return
-		}
+	ops := append([]store.Op{store.DeleteIf(key, raw)}, more...)
+	err := s.persist(func(ctx context.Context) error { return s.a.apply(ctx, ops...) })
+	if err != nil && !isConflict(err) {
+		s.a.log.Error("magiclink: deleting a sent outbox entry failed; it may be sent again, with a new link", slog.String("flow_id", flowID(key)), slog.Any("error", err))
 	}
-	s.a.log.Error("magiclink: deleting a sent outbox entry failed; it may be sent again", slog.String("flow_id", flowID(key)), slog.Any("error", err))
 }
 
-// release ends a failed attempt that may succeed later: it gives up the
-// lease so that the retry follows the backoff set at the claim.
+// release ends a failed attempt that may succeed later: it records the
+// attempt (r) in place of the entry as raw, lease given up, so that the
+// retry follows the backoff set at the claim.
 func (s *sender) release(key string, raw []byte, r outboxRec, cause error) {
 	s.a.log.Warn("magiclink: sending email failed; will retry", slog.String("kind", string(r.Kind)),
 		slog.String("flow_id", flowID(key)), slog.Int("attempt", r.Attempts),
 		slog.Time("next_attempt", fromMS(r.NextAt)), slog.Any("error", cause))
-	r.LeaseUntil = 0
+	r.LeaseUntil, r.Owner = 0, ""
 	r.LastError = truncate(cause.Error(), maxErrorText)
-	ctx, cancel := s.bookkeeping()
-	defer cancel()
-	if err := s.a.st.Apply(ctx, store.Swap(key, raw, encode(r), fromMS(r.CreatedAt).Add(2*sendGiveUp))); err != nil && !isConflict(err) {
+	err := s.persist(func(ctx context.Context) error {
+		return s.a.st.Apply(ctx, store.Swap(key, raw, encode(r), fromMS(r.CreatedAt).Add(2*sendGiveUp)))
+	})
+	if err != nil && !isConflict(err) && !errors.Is(err, store.ErrClosed) {
 		// The lease runs out instead.
 		s.a.log.Warn("magiclink: releasing an outbox entry failed", slog.Any("error", err))
 	}
 }
 
-// fail gives up on the entry: it deletes it, marks its verification
-// failed so that a waiting tab learns it, and reports the failure, once.
+// fail gives up on the entry, if it is still as raw: it deletes it, marks
+// its verification failed so that a waiting tab learns it, and reports
+// the failure, once.
 func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 	a := s.a
-	ctx, cancel := s.bookkeeping()
-	defer cancel()
-	for range maxRetries {
-		ops := []store.Op{store.DeleteIf(key, raw)}
-		to := ""
-		lf, err := load[flowRec](ctx, a.st, r.FlowKey)
-		switch {
-		case err == nil:
-			f := lf.v
-			to = f.Address
-			ops = append(ops, a.emit(ctx, EventEmailFailed, f.UserID, emailEvent(&f, r, "failed"), a.now())...)
-			if f.Ver != nil && f.Ver.SendID == r.SendID && f.Ver.Status == string(VerificationUnverified) {
-				f.Ver.Status = string(VerificationFailed)
-				f.Ver.TokenHash = "" // no link of this verification works any more
-				f.Ver.SendFailed = true
-				ops = append(ops, lf.swap(f, flowExpiry(&f)))
+	to, done := "", false
+	err := s.persist(func(ctx context.Context) error {
+		for range maxRetries {
+			ops := []store.Op{store.DeleteIf(key, raw)}
+			lf, err := load[flowRec](ctx, a.st, r.FlowKey)
+			switch {
+			case err == nil:
+				f := lf.v
+				to = f.Address
+				ops = append(ops, a.emit(ctx, EventEmailFailed, f.UserID, emailEvent(&f, r, "failed"), a.now())...)
+				if f.Ver != nil && f.Ver.SendID == r.SendID && f.Ver.Status == string(VerificationUnverified) {
+					f.Ver.Status = string(VerificationFailed)
+					f.Ver.TokenHash = "" // no link of this verification works any more
+					f.Ver.SendFailed = true
+					ops = append(ops, lf.swap(f, flowExpiry(&f)))
+				}
+			case !isNotFound(err):
+				return err
 			}
-		case !isNotFound(err):
-			a.log.Warn("magiclink: giving up on an email: reading its flow failed", slog.Any("error", err))
-			return // the lease runs out and a later attempt gives up again
+			err = a.apply(ctx, ops...)
+			if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
+				return nil // no longer ours: claimed by another sender or replaced by a newer prepare
+			}
+			if isConflict(err) {
+				continue
+			}
+			done = err == nil
+			return err
 		}
-		err = a.apply(ctx, ops...)
-		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
-			return // no longer ours: replaced by a newer prepare
-		}
-		if isConflict(err) {
-			continue
-		}
-		if err != nil {
+		return errors.New("magiclink: too much contention on the flow")
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			// The lease runs out, and a later attempt gives up again.
 			a.log.Warn("magiclink: giving up on an email: recording it failed", slog.Any("error", err))
-			return
-		}
-		a.log.Error("magiclink: email not delivered", slog.String("kind", string(r.Kind)),
-			slog.String("flow_id", flowID(key)), slog.Int("attempts", r.Attempts), slog.Any("error", cause))
-		if hook := a.cfg.OnSendFailure; hook != nil {
-			hook(ctx, SendFailure{FlowID: flowID(key), Kind: r.Kind, To: to, Attempts: r.Attempts, Err: cause})
 		}
 		return
+	}
+	if !done {
+		return
+	}
+	a.log.Error("magiclink: email not delivered", slog.String("kind", string(r.Kind)),
+		slog.String("flow_id", flowID(key)), slog.Int("attempts", r.Attempts), slog.Any("error", cause))
+	if hook := a.cfg.OnSendFailure; hook != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), sendBookkeep)
+		defer cancel()
+		hook(ctx, SendFailure{FlowID: flowID(key), Kind: r.Kind, To: to, Attempts: r.Attempts, Err: cause})
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/sendtiming"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/memstore"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
@@ -56,13 +58,15 @@ func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 	if err := json.Unmarshal(items[0].Value, &r); err != nil {
 		t.Fatal(err)
 	}
-	dead := &sender{a: a, ctx: ctx}
-	if raw, _, ok := dead.claim(items[0], r, clock.Now()); !ok {
-		t.Fatal("claim failed")
-	} else if _, _, ok := dead.claim(items[0], r, clock.Now()); ok {
-		t.Fatal("an entry was claimed twice")
-	} else if err := json.Unmarshal(raw, &r); err != nil {
+	// The claim another instance made, and then died holding.
+	dead := &sender{a: a, lease: sendtiming.Lease}
+	r = dead.claimed(r, clock.Now())
+	r.Owner = "another process"
+	claim := store.Swap(items[0].Key, items[0].Value, encode(r), items[0].ExpiresAt)
+	if err := st.Apply(ctx, claim); err != nil {
 		t.Fatal(err)
+	} else if err := st.Apply(ctx, claim); !isConflict(err) {
+		t.Fatalf("claiming an entry twice: %v; want a conflict", err)
 	}
 	a.Close()
 
@@ -79,7 +83,10 @@ func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 	if n := len(mt.Messages()); n != 0 {
 		t.Fatalf("%d messages sent under another instance's lease", n)
 	}
-	clock.Advance(sendLease)
+	if bound := fromMS(r.LeaseUntil).Sub(clock.Now()); bound != sendtiming.Lease {
+		t.Fatalf("the claim holds the entry for %v; want %v", bound, sendtiming.Lease)
+	}
+	clock.Advance(sendtiming.Lease)
 	KickSender(b)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -100,4 +107,37 @@ func TestBackoff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// LinkState says, without using it, what the link with token is now:
+// "live"; "used" (its verification settled: this link or another of the
+// same send was used, or sending failed); "superseded" (a newer prepare
+// replaced it); "expired"; or "unknown".
+func LinkState(a *Auth, token string) (string, error) {
+	ctx := context.Background()
+	hash := hashToken(token)
+	ll, err := load[linkRec](ctx, a.st, keyLink+hash)
+	if isNotFound(err) {
+		return "unknown", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	lf, err := load[flowRec](ctx, a.st, ll.v.FlowKey)
+	if isNotFound(err) {
+		return "unknown", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	f := lf.v
+	switch {
+	case f.Ver != nil && !ll.v.of(f.Ver, hash):
+		return "superseded", nil
+	case deadLink(&ll.v, &f, hash, a.now()) == LinkExpired:
+		return "expired", nil
+	case deadLink(&ll.v, &f, hash, a.now()) != "":
+		return "used", nil
+	}
+	return "live", nil
 }

@@ -66,7 +66,7 @@ type verRec struct {
 	Status           string `json:"status"` // unverified, verified or failed; expired is derived
 	Attempts         int    `json:"attempts"`
 	ExpireAt         int64  `json:"expire_at"`
-	TokenHash        string `json:"token_hash,omitempty"` // the live link's; empty until the outbox sends it, and after sending failed
+	TokenHash        string `json:"token_hash,omitempty"` // the latest link's; empty until the outbox sends it, and after sending failed
 	CodeHash         string `json:"code_hash,omitempty"`  // the live code's HMAC (see code.go); set with TokenHash
 	VerifiedClientID string `json:"verified_client_id,omitempty"`
 	SendID           string `json:"send_id,omitempty"`     // tells this verification's outbox entry from an earlier prepare's
@@ -89,6 +89,21 @@ type linkRec struct {
 	ClientID    string   `json:"client_id"`
 	RedirectURL string   `json:"redirect_url,omitempty"`
 	ExpireAt    int64    `json:"expire_at"`
+	// SendID is the verRec.SendID of the prepare whose send minted the
+	// link: every attempt of one send mints a link, and all of them stay
+	// valid until the verification settles or a newer prepare replaces
+	// the SendID. Empty in links of earlier versions, which only the
+	// verification's TokenHash keeps valid.
+	SendID string `json:"send_id,omitempty"`
+}
+
+// of reports whether the link, whose token hashes to hash, belongs to the
+// verification v as it now is: minted for its current send.
+func (l *linkRec) of(v *verRec, hash string) bool {
+	if l.SendID != "" {
+		return l.SendID == v.SendID
+	}
+	return v.TokenHash == hash
 }
 
 // userRec is a stored user.

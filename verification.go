@@ -375,12 +375,12 @@ func (a *Auth) settle(ctx context.Context, f *flowRec, clientID string, now time
 }
 
 // deadLink says why a link can no longer be used — LinkFailed (used: its
-// verification settled; or superseded by a newer link; or its flow
-// settled) or LinkExpired — or ""
-// when it is live. Reading it changes nothing.
+// verification settled; or superseded by a newer prepare; or its flow
+// settled) or LinkExpired — or "" when it is live. A retry of the same
+// send does not supersede it. Reading it changes nothing.
 func deadLink(link *linkRec, f *flowRec, hash string, now time.Time) LinkStatus {
 	switch {
-	case f.Ver == nil || f.Ver.TokenHash != hash || f.Ver.Status != string(VerificationUnverified) || !f.pending():
+	case f.Ver == nil || !link.of(f.Ver, hash) || f.Ver.Status != string(VerificationUnverified) || !f.pending():
 		return LinkFailed
 	case !now.Before(fromMS(link.ExpireAt)) || f.abandoned(now):
 		return LinkExpired

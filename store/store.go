@@ -33,6 +33,12 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalid is returned for an invalid key, value or operation.
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrUnavailable is wrapped by errors of a store that cannot serve the
+	// call for now, and may again later without anyone's intervention:
+	// its database refuses connections, is restarting, is read-only, or
+	// its disk is full. Nothing was written. magiclink answers such
+	// requests 503 service_unavailable with Retry-After.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Limits every Store accepts at least; callers stay within them.
@@ -74,6 +80,17 @@ type Store interface {
 
 	// Close releases the store's resources and stops background work.
 	Close() error
+}
+
+// Exclusive is implemented by a Store that only one process can have open
+// at a time, as a bbolt file. Whatever another process left in such a
+// store, it left before it went away: magiclink then resends at once the
+// emails an earlier process was sending when it stopped, instead of
+// waiting for their claims to run out.
+type Exclusive interface {
+	// Exclusive reports whether no other process can use the store while
+	// this one has it open.
+	Exclusive() bool
 }
 
 // Item is one record returned by List.

@@ -282,4 +282,8 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Exclusive implements store.Exclusive: a bbolt file is open in one
+// process at a time.
+func (s *Store) Exclusive() bool { return true }
+
 func (s *Store) nowNanos() int64 { return expiryNanos(s.now()) }

@@ -2,8 +2,10 @@ package boltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -178,7 +180,7 @@ func (s *Store) commit(batch []*request) {
 	}
 	if err != nil {
 		s.cache.reset()
-		err = fmt.Errorf("boltstore: commit: %w", err)
+		err = fmt.Errorf("boltstore: commit: %w", unavailable(err))
 		s.log.Error("boltstore: group commit failed", "applies", len(live), "err", err)
 		for _, r := range live {
 			r.done <- err
@@ -190,4 +192,13 @@ func (s *Store) commit(batch []*request) {
 	for i, r := range live {
 		r.done <- results[i]
 	}
+}
+
+// unavailable returns err, wrapped in store.ErrUnavailable when it says
+// the disk is full or read-only: a condition that may clear by itself.
+func unavailable(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }

@@ -1,0 +1,303 @@
+package magiclink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/sendtiming"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// leaseOf returns the lease end (Unix ms) of an outbox entry, 0 when
+// unclaimed or absent.
+func leaseOf(raw []byte) int64 {
+	var e outboxEntry
+	if raw == nil || json.Unmarshal(raw, &e) != nil {
+		return 0
+	}
+	return e.LeaseUntil
+}
+
+// tokenOf returns the token of a captured message's link.
+func tokenOf(m *mailer.Message) string {
+	return m.Link[strings.Index(m.Link, "token=")+len("token="):]
+}
+
+// live reports whether a link can still be used, without using it: with
+// same-client binding on, a live link confirmed without a client answers
+// client_mismatch and nothing changes.
+func live(t *testing.T, a *magiclink.Auth, token string) bool {
+	t.Helper()
+	res, err := a.ConfirmLink(context.Background(), token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status == magiclink.LinkClientMismatch
+}
+
+// prepareSignUp starts a sign-up for addr in a new client and prepares
+// its link.
+func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Client, *magiclink.SignUp) {
+	t.Helper()
+	ctx := context.Background()
+	c, _, err := a.Clients.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	return c, su
+}
+
+// shortLeases shortens the outbox's lease and renewal for one test.
+func shortLeases(t *testing.T, lease, renew time.Duration) {
+	t.Helper()
+	l, r := sendtiming.Lease, sendtiming.Renew
+	sendtiming.Lease, sendtiming.Renew = lease, renew
+	t.Cleanup(func() { sendtiming.Lease, sendtiming.Renew = l, r })
+}
+
+// lostAnswer delivers every message, but while fail is set it then
+// reports a temporary error, as when the connection drops after the mail
+// server accepted the message and before its answer arrived.
+type lostAnswer struct {
+	*mailtest.Mailer
+	fail atomic.Bool
+}
+
+func (m *lostAnswer) Send(ctx context.Context, msg *mailer.Message) error {
+	if err := m.Mailer.Send(ctx, msg); err != nil || !m.fail.Load() {
+		return err
+	}
+	return errors.New("read tcp 127.0.0.1:25: connection reset by peer")
+}
+
+// Fault: the mail server accepts a message but the sender does not learn
+// it (the connection drops after DATA), so the same send is retried.
+// Rule: a retry never kills a link that may have been delivered — both
+// links work until one is used, and then neither does.
+func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
+	lost := &lostAnswer{Mailer: mailtest.New()}
+	lost.fail.Store(true)
+	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = lost })
+	e.mail = lost.Mailer
+	ctx := context.Background()
+	c := e.client(t)
+	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "twice@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	m1 := e.message(t, 1)
+	first := tokenOf(m1)
+	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, failedAttempt)
+	lost.fail.Store(false)
+	e.clock.Advance(2 * time.Second) // past the first retry's backoff
+	magiclink.KickSender(e.auth)
+	m2 := e.message(t, 2)
+	second := tokenOf(m2)
+	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, gone)
+	if first == second {
+		t.Fatal("the retry sent the same token")
+	}
+	// The code of the send is the same in both emails, so either works.
+	if m1.Code == "" || m1.Code != m2.Code {
+		t.Fatalf("codes of two attempts of one send: %q, %q; want the same", m1.Code, m2.Code)
+	}
+	if !live(t, e.auth, first) || !live(t, e.auth, second) {
+		t.Fatalf("after a retry of the same send: first link live %v, second %v; want both", live(t, e.auth, first), live(t, e.auth, second))
+	}
+	if res, err := e.auth.ConfirmLink(ctx, first, c); err != nil || res.Status != magiclink.LinkVerified {
+		t.Fatalf("the first email's link: %+v, %v; want verified", res, err)
+	}
+	if live(t, e.auth, second) {
+		t.Fatal("the second link still works after the first was used")
+	}
+	// A new prepare by the person still supersedes every earlier link.
+	e.clock.Advance(time.Minute)
+	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "twice@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			t.Fatal(err)
+		}
+		tok := tokenOf(e.message(t, 3+i))
+		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+si.ID, gone)
+		if i == 0 {
+			first = tok
+			e.clock.Advance(time.Minute) // past the send cooldown
+			continue
+		}
+		if live(t, e.auth, first) || !live(t, e.auth, tok) {
+			t.Fatalf("after a new prepare: old link live %v, new %v; want only the new", live(t, e.auth, first), live(t, e.auth, tok))
+		}
+	}
+}
+
+// Fault: a slow mail server, with more emails waiting than the sender
+// sends at once. Rule: an entry is claimed when a worker is ready to send
+// it, not in bulk: the ones waiting stay unclaimed, for any instance.
+func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
+	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 64), release: make(chan struct{})}
+	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = bm; c.Limits = magiclink.Limits{Disabled: true} })
+	ctx := context.Background()
+	const n, workers = 24, 16
+	for i := range n {
+		prepareSignUp(t, e.auth, fmt.Sprintf("queued%d@example.com", i))
+	}
+	for range workers {
+		<-bm.entered
+	}
+	items, err := e.auth.Store().List(ctx, magiclink.OutboxPrefix, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := 0
+	for _, it := range items {
+		if leaseOf(it.Value) != 0 {
+			claimed++
+		}
+	}
+	if len(items) != n || claimed != workers {
+		t.Fatalf("with %d messages in the mailer: %d of %d entries claimed; want only those %d", workers, claimed, len(items), workers)
+	}
+	close(bm.release)
+	if _, err := bm.Wait(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Fault: a message takes longer to send than a lease lasts. Rule: the
+// sender renews the lease while it works, so another instance does not
+// take the entry over and send it again.
+func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
+	shortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(&memstore.Options{Now: clock.Now})
+	defer st.Close()
+	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
+	cfg := magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: bm, Now: clock.Now}
+	a, err := magiclink.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, su := prepareSignUp(t, a, "slow@example.com")
+	<-bm.entered // being sent, and slow about it
+	key := magiclink.OutboxPrefix + su.ID
+	raw, err := st.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimedUntil := leaseOf(raw)
+	clock.Advance(time.Minute) // the claim's lease has run out...
+	waitOutbox(t, st, key, func(raw []byte) bool { return leaseOf(raw) > claimedUntil })
+	// ...but it was renewed: another instance starting now leaves it.
+	b, err := magiclink.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	magiclink.KickSender(b)
+	close(bm.release)
+	waitOutbox(t, st, key, gone)
+	a.Close()
+	b.Close()
+	if n := len(bm.Messages()); n != 1 {
+		t.Fatalf("%d messages sent; want 1 (the renewed lease kept the other instance off)", n)
+	}
+}
+
+// flakyStore fails every Apply that deletes an outbox entry while down,
+// as a database restarting right after a send does, and reports each
+// failure on failed.
+type flakyStore struct {
+	store.Store
+	mu     sync.Mutex
+	down   bool
+	failed chan struct{}
+}
+
+func (s *flakyStore) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *flakyStore) Apply(ctx context.Context, ops ...store.Op) error {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down && ops[0].Kind == store.OpDeleteIf && strings.HasPrefix(ops[0].Key, magiclink.OutboxPrefix) {
+		select {
+		case s.failed <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return s.Store.Apply(ctx, ops...)
+}
+
+// Fault: the database restarts right after the mail server accepted a
+// message, so recording it as sent fails a few times. Rule: the record is
+// retried with backoff until the database is back: no second email, and
+// the first link works.
+func TestOutboxRecordsSendAcrossStoreRestart(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	fs := &flakyStore{Store: memstore.New(&memstore.Options{Now: clock.Now}), failed: make(chan struct{}, 1)}
+	defer fs.Store.Close()
+	mt := mailtest.New()
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: fs, Mailer: mt, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	fs.setDown(true)
+	c, su := prepareSignUp(t, a, "blip@example.com")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgs, err := mt.Wait(wctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // the first try and three retries fail
+		select {
+		case <-fs.failed:
+		case <-wctx.Done():
+			t.Fatal("the sender stopped trying to record the send")
+		}
+	}
+	fs.setDown(false)
+	key := magiclink.OutboxPrefix + su.ID
+	waitOutbox(t, fs, key, gone)
+	if res, err := a.ConfirmLink(ctx, tokenOf(msgs[0]), c); err != nil || res.Status != magiclink.LinkVerified {
+		t.Fatalf("the first email's link: %+v, %v; want verified", res, err)
+	}
+	a.Close()
+	if n := len(mt.Messages()); n != 1 {
+		t.Fatalf("%d emails; want 1", n)
+	}
+}
