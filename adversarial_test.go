@@ -59,7 +59,9 @@ func TestAttackRedirect(t *testing.T) {
 // BaseURL only: magic links, the no-account email's sign-up link and
 // sign-in-token URLs.
 func TestAttackHostHeader(t *testing.T) {
-	s := newSite(t, func(c *magiclink.Config) { c.TrustedProxies, c.ClientIPHeader = []string{"127.0.0.0/8", "::1"}, "X-Forwarded-For" })
+	s := newSite(t, func(c *magiclink.Config) {
+		c.TrustedProxies, c.ClientIPHeader = []string{"127.0.0.0/8", "::1"}, "X-Forwarded-For"
+	})
 	base := s.srv.URL
 	evil := []string{"X-Forwarded-Host", "evil.com", "X-Forwarded-Proto", "https", "Forwarded", "host=evil.com;proto=https",
 		"X-Host", "evil.com", "X-Original-URL", "https://evil.com/"}
@@ -137,7 +139,9 @@ func TestAttackSpoofedForwardedFor(t *testing.T) {
 		}
 	})
 	t.Run("trusted proxy", func(t *testing.T) {
-		s := newSite(t, func(c *magiclink.Config) { c.TrustedProxies, c.ClientIPHeader = []string{"127.0.0.0/8", "::1"}, "X-Forwarded-For" })
+		s := newSite(t, func(c *magiclink.Config) {
+			c.TrustedProxies, c.ClientIPHeader = []string{"127.0.0.0/8", "::1"}, "X-Forwarded-For"
+		})
 		b := s.browser(t)
 		for i := range 8 {
 			if st, _ := create(b, "6.6.6.6, 198.51.100."+string(rune('1'+i))); st != 200 {

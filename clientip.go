@@ -207,7 +207,6 @@ func parseHop(s string) (netip.Addr, bool) {
 //
 //	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
 //	si, err := auth.SignIn.Create(ctx, client, params)
-//
 func (a *Auth) ClientIP(r *http.Request) netip.Addr {
 	if ip, ok := ClientIPFrom(r.Context()); ok {
 		return ip

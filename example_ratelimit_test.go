@@ -24,6 +24,7 @@ func ExampleNewStoreLimiter() {
 			Mailer:         mailtest.New(),
 			Limits:         magiclink.Limits{Limiter: magiclink.NewStoreLimiter(st)},
 			TrustedProxies: []string{"10.0.0.0/8"},
+			ClientIPHeader: "X-Forwarded-For",
 		})
 		if err != nil {
 			panic(err)
@@ -56,7 +57,7 @@ func ExampleNewStoreLimiter() {
 // address the proxy reports; anyone else by their own.
 func ExampleAuth_ClientIP() {
 	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil),
-		Mailer: mailtest.New(), TrustedProxies: []string{"10.0.0.0/8"}})
+		Mailer: mailtest.New(), TrustedProxies: []string{"10.0.0.0/8"}, ClientIPHeader: "X-Forwarded-For"})
 	if err != nil {
 		panic(err)
 	}

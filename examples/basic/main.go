@@ -89,6 +89,7 @@ type options struct {
 	addr, db, baseURL, mailDir, smtpURL string
 	postgres                            string // DSN; empty: bbolt
 	trustedProxies                      string // comma-separated CIDRs
+	clientIPHeader                      string
 	linkTTL                             time.Duration
 	sameClient, rateLimits              bool
 	secretKey                           string // from MAGICLINK_SECRET_KEY
@@ -101,7 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.addr, "addr", "localhost:8080", "listen `address`")
 	fs.StringVar(&o.db, "db", "magiclink-basic.db", "bbolt `file` the data is kept in")
 	fs.StringVar(&o.postgres, "postgres", "", "keep the data in PostgreSQL at this `DSN` (postgres://user:pass@host/db) instead of the bbolt file; creates the schema if missing")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies whose X-Forwarded-For is believed (for per-IP limits behind a load balancer)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of reverse proxies whose -client-ip-header is believed (for per-IP limits behind a load balancer)")
+	fs.StringVar(&o.clientIPHeader, "client-ip-header", "X-Forwarded-For", "the one `header` the -trusted-proxies set to the client's address (X-Forwarded-For, Forwarded, X-Real-IP, …)")
 	fs.StringVar(&o.baseURL, "base-url", "", "`URL` links are built from (default http:// + addr)")
 	fs.StringVar(&o.mailDir, "mail-dir", "", "also write each email as an .eml file in `dir`")
 	fs.StringVar(&o.smtpURL, "smtp", "", "also send emails through this SMTP server: smtp://user:pass@host:587 or smtps://…")
@@ -259,6 +261,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		AllowCrossClient: !o.sameClient,
 		Limits:           limits,
 		TrustedProxies:   splitList(o.trustedProxies),
+		ClientIPHeader:   clientIPHeader(o),
 		FallbackURL:      "/verified",
 		AfterSignInURL:   "/account",
 		SignUpURL:        "/sign-up",
@@ -404,4 +407,13 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// clientIPHeader is -client-ip-header when -trusted-proxies is set: the
+// header is read only from trusted proxies.
+func clientIPHeader(o *options) string {
+	if o.trustedProxies == "" {
+		return ""
+	}
+	return o.clientIPHeader
 }
