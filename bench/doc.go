@@ -14,6 +14,17 @@
 //     StartMagicLinkFlow, or the waiting long poll, returns.
 //   - BenchmarkVerifyHTTP: POST /auth/verify through the real handler over
 //     loopback.
+//   - BenchmarkHTTPFlow: complete sign-ins over loopback HTTP by 32
+//     browsers against a server in a process of its own (its CPU time
+//     measured apart), on bbolt and on PostgreSQL, links mailed to a
+//     maildir.
+//   - BenchmarkPGBaseline and BenchmarkPGConsume: PostgreSQL's own
+//     single-row UPSERT transactions and pgstore's consume of a token, at
+//     1, 8 and 64 clients, in one run so that they compare.
+//
+// The PostgreSQL benchmarks use the server store/pgstore/pgtest starts
+// (or MAGICLINK_POSTGRES_DSN); without one they are skipped, unless
+// MAGICLINK_REQUIRE_POSTGRES=1.
 //
 // run.sh runs them all and prints the benchstat table and the ratios.
 package bench

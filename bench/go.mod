@@ -7,8 +7,17 @@ replace github.com/magiclink-go/magiclink => ..
 require (
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/gorilla/sessions v1.4.0
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/magiclink-go/magiclink v0.0.0-00010101000000-000000000000
-	go.etcd.io/bbolt v1.5.0
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/text v0.41.0 // indirect
 )
 
 require (
@@ -16,8 +25,11 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/magiclink-go/magiclink/store/pgstore v0.0.0-00010101000000-000000000000
 	golang.org/x/perf v0.0.0-20250813145418-2f7363a06fe1 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )
 
 tool golang.org/x/perf/cmd/benchstat
+
+replace github.com/magiclink-go/magiclink/store/pgstore => ../store/pgstore

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,7 +94,16 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &env{mail: newLinkMailer(), watch: &watchSignal{Store: bs, watching: make(chan string, 1)}}
+	tb.Cleanup(func() { bs.Close() })
+	return newEnvOn(tb, bs)
+}
+
+// newEnvOn is an Auth on st, which the caller closes, with a capturing
+// mailer and send limits off.
+func newEnvOn(tb testing.TB, st store.Store) *env {
+	tb.Helper()
+	e := &env{mail: newLinkMailer(), watch: &watchSignal{Store: st, watching: make(chan string, 1)}}
+	var err error
 	e.auth, err = magiclink.New(magiclink.Config{
 		BaseURL: "http://app.test",
 		Store:   e.watch,
@@ -103,10 +113,7 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		e.auth.Close()
-		bs.Close()
-	})
+	tb.Cleanup(func() { e.auth.Close() })
 	return e
 }
 
@@ -117,6 +124,10 @@ type user struct {
 	clientToken string
 }
 
+// userSeq numbers the users of a run, so that envs sharing a store never
+// create the same address twice.
+var userSeq atomic.Int64
+
 // users creates n users, each with its own address and client.
 func (e *env) users(tb testing.TB, n int) []*user {
 	tb.Helper()
@@ -126,7 +137,7 @@ func (e *env) users(tb testing.TB, n int) []*user {
 	var wg sync.WaitGroup
 	for i := range us {
 		wg.Go(func() {
-			u := &user{addr: fmt.Sprintf("user%d@example.com", i)}
+			u := &user{addr: fmt.Sprintf("user%d@example.com", userSeq.Add(1))}
 			if _, err := e.auth.Users.Create(ctx, magiclink.UserParams{EmailAddress: u.addr}); err != nil {
 				errs <- err
 				return

@@ -133,3 +133,17 @@ func reportDelays(b *testing.B, delays []time.Duration) {
 	b.ReportMetric(at(0.50), "p50-µs")
 	b.ReportMetric(at(0.99), "p99-µs")
 }
+
+// reportMillis reports the median and the 99th percentile of ds in
+// milliseconds, as name-p50-ms and name-p99-ms.
+func reportMillis(b *testing.B, ds []time.Duration, name string) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1e3
+	}
+	b.ReportMetric(at(0.50), name+"-p50-ms")
+	b.ReportMetric(at(0.99), name+"-p99-ms")
+}

@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkHTTPFlow runs complete sign-ins over loopback HTTP against a
+// server in its own process (see serve), on bbolt and on PostgreSQL, by
+// 32 concurrent users, each a browser with its own cookie jar: POST
+// /auth/sign_ins, POST …/prepare_first_factor (the server mails the link
+// to a maildir), a long poll GET /auth/sign_ins/{id}?wait=30 waiting, the
+// link's token read from the maildir, POST /auth/verify from the same
+// browser, and the long poll's answer (complete, with the session cookie).
+// It reports flows/s, the server's CPU time per flow, PostgreSQL's (the
+// server pgtest started), and the delay from the confirmation's answer to
+// the long poll's (p50, p99).
+func BenchmarkHTTPFlow(b *testing.B) {
+	const users = 32
+	for _, kind := range []string{"bolt", "pg"} {
+		b.Run(kind+"/users=32", func(b *testing.B) {
+			var spec string
+			pg := false
+			if kind == "bolt" {
+				spec = "bolt:" + filepath.Join(b.TempDir(), "magiclink.db")
+			} else {
+				spec, pg = "pg:"+pgDSN(b), true
+			}
+			srv := startServer(b, spec, users)
+			inbox := watchMaildir(b, srv.maildir)
+			browsers := make([]*httpBrowser, users)
+			for i := range browsers {
+				browsers[i] = newHTTPBrowser(b, srv.base, fmt.Sprintf("user%d@example.com", i))
+			}
+			var next atomic.Int64
+			var mu sync.Mutex
+			var wakes []time.Duration
+			cpu0 := srv.cpu()
+			db0 := serverCPU()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for _, br := range browsers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						wake, err := br.signIn(inbox)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						mu.Lock()
+						wakes = append(wakes, wake)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "flows/s")
+			b.ReportMetric(float64((srv.cpu()-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/flow")
+			if pg {
+				b.ReportMetric(float64(db0.since().Microseconds())/float64(b.N), "pg-cpu-µs/flow")
+			}
+			reportMillis(b, wakes, "wake")
+		})
+	}
+}
+
+// httpBrowser is one user's browser: a cookie jar on the server.
+type httpBrowser struct {
+	base, addr string
+	client     *http.Client
+}
+
+func newHTTPBrowser(tb testing.TB, base, addr string) *httpBrowser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &httpBrowser{base: base, addr: addr, client: &http.Client{
+		Jar:           jar,
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 4},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// call sends a request and returns the answer's status and body.
+func (br *httpBrowser) call(method, path, contentType, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, br.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := br.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	return res.StatusCode, data, err
+}
+
+// api sends JSON and decodes the JSON answer, which must have status
+// 200.
+func (br *httpBrowser) api(method, path, body string) (map[string]any, error) {
+	status, data, err := br.call(method, path, "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, status, data)
+	}
+	var out map[string]any
+	return out, json.Unmarshal(data, &out)
+}
+
+// signIn runs one complete sign-in and returns the delay from the
+// confirmation's answer to the long poll's.
+func (br *httpBrowser) signIn(inbox *maildirInbox) (time.Duration, error) {
+	si, err := br.api("POST", "/auth/sign_ins", `{"identifier":"`+br.addr+`"}`)
+	if err != nil {
+		return 0, err
+	}
+	id, _ := si["id"].(string)
+	if _, err := br.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", `{"strategy":"email_link","redirect_url":"/done"}`); err != nil {
+		return 0, err
+	}
+	type answer struct {
+		at     time.Time
+		status any
+		err    error
+	}
+	polled := make(chan answer, 1)
+	go func() {
+		out, err := br.api("GET", "/auth/sign_ins/"+id+"?wait=30", "")
+		polled <- answer{time.Now(), out["status"], err}
+	}()
+	token, err := inbox.await(br.addr)
+	if err != nil {
+		return 0, err
+	}
+	status, body, err := br.call("POST", "/auth/verify", "application/x-www-form-urlencoded", "token="+url.QueryEscape(token))
+	confirmed := time.Now()
+	if err != nil {
+		return 0, err
+	}
+	if status != http.StatusSeeOther {
+		return 0, fmt.Errorf("POST /auth/verify: %d %s", status, body)
+	}
+	p := <-polled
+	if p.err != nil {
+		return 0, p.err
+	}
+	if p.status != "complete" {
+		return 0, fmt.Errorf("long poll answered %v", p.status)
+	}
+	return max(0, p.at.Sub(confirmed)), nil
+}
+
+// maildirInbox reads the messages a server writes into a maildir and
+// hands each link's token to whoever awaits mail for its recipient.
+type maildirInbox struct {
+	mu     sync.Mutex
+	byAddr map[string]chan string
+}
+
+var (
+	mailTo    = regexp.MustCompile(`(?m)^To: (?:.*<)?([^<>\r\n]+@[^<>\r\n]+?)>?\r?$`)
+	mailToken = regexp.MustCompile(`/auth/verify\?token=([A-Za-z0-9_\-]+)`)
+)
+
+// watchMaildir reads dir/new every millisecond until tb ends, removing
+// each message it has read.
+func watchMaildir(tb testing.TB, dir string) *maildirInbox {
+	in := &maildirInbox{byAddr: map[string]chan string{}}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	tb.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for _, sub := range []string{"new", ""} {
+				ents, _ := os.ReadDir(filepath.Join(dir, sub))
+				for _, e := range ents {
+					if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+						continue
+					}
+					p := filepath.Join(dir, sub, e.Name())
+					raw, err := os.ReadFile(p)
+					if err != nil {
+						continue
+					}
+					os.Remove(p)
+					// Undo quoted-printable: soft line breaks and "=3D".
+					raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("=\r\n"), nil), []byte("=3D"), []byte("="))
+					to, tok := mailTo.FindSubmatch(raw), mailToken.FindSubmatch(raw)
+					if to == nil || tok == nil {
+						continue
+					}
+					in.inbox(string(to[1])) <- string(tok[1])
+				}
+			}
+		}
+	}()
+	return in
+}
+
+func (in *maildirInbox) inbox(addr string) chan string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ch := in.byAddr[addr]
+	if ch == nil {
+		ch = make(chan string, 64)
+		in.byAddr[addr] = ch
+	}
+	return ch
+}
+
+// await returns the token of the next link mailed to addr.
+func (in *maildirInbox) await(addr string) (string, error) {
+	select {
+	case tok := <-in.inbox(addr):
+		return tok, nil
+	case <-time.After(30 * time.Second):
+		return "", fmt.Errorf("no link mailed to %s within 30s", addr)
+	}
+}
