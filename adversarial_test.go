@@ -100,7 +100,7 @@ func TestAttackHostHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest("POST", "http://evil.com/sign_in_tokens", strings.NewReader(`{"user_id":"`+u.ID+`"}`))
+	req := httptest.NewRequest("POST", "http://evil.com/v1/sign_in_tokens", strings.NewReader(`{"user_id":"`+u.ID+`"}`))
 	req.Header.Set("Authorization", "Bearer sk_test")
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(evil); i += 2 {
@@ -166,7 +166,7 @@ func TestAttackSendLimitsPerIP(t *testing.T) {
 	ctx := magiclink.WithClientIP(t.Context(), mustAddr("198.51.100.20"))
 	c := e.client(t)
 	for i := range 4 {
-		si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "victim" + string(rune('a'+i)) + "@example.com"})
+		si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "victim" + string(rune('a'+i)) + "@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestAttackSendLimitsPerIP(t *testing.T) {
 	}
 	// Another IP is not affected.
 	other := magiclink.WithClientIP(t.Context(), mustAddr("198.51.100.21"))
-	si, _ := e.auth.SignIn.Create(other, c, magiclink.SignInParams{Identifier: "victime@example.com"})
+	si, _ := e.auth.SignIns.Create(other, c, magiclink.SignInParams{Identifier: "victime@example.com"})
 	if _, err := si.PrepareVerification(other, magiclink.PrepareParams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestAttackGlobalSendCeiling(t *testing.T) {
 	c := e.client(t)
 	for i := range 6 {
 		ctx := magiclink.WithClientIP(t.Context(), mustAddr("198.51.100."+string(rune('1'+i))))
-		si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "g" + string(rune('a'+i)) + "@example.com"})
+		si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "g" + string(rune('a'+i)) + "@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestAttackGlobalSendCeiling(t *testing.T) {
 		}
 	}
 	e.clock.Advance(time.Minute)
-	si, _ := e.auth.SignIn.Create(t.Context(), c, magiclink.SignInParams{Identifier: "gz@example.com"})
+	si, _ := e.auth.SignIns.Create(t.Context(), c, magiclink.SignInParams{Identifier: "gz@example.com"})
 	if _, err := si.PrepareVerification(t.Context(), magiclink.PrepareParams{}); err != nil {
 		t.Fatalf("a minute later: %v", err)
 	}

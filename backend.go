@@ -9,12 +9,13 @@ import (
 )
 
 // BackendHandler returns the Backend API: what the app's own servers (and
-// scripts) call, never browsers. Mount it under a prefix of your choice,
-// for example /v1:
+// scripts) call, never browsers. Like Handler, it serves full paths under
+// its prefix, Config.BackendPrefix (default "/v1"), and is mounted there
+// as is, without http.StripPrefix:
 //
-//	mux.Handle("/v1/", http.StripPrefix("/v1", auth.BackendHandler(secretKey)))
+//	mux.Handle("/v1/", auth.BackendHandler(secretKey))
 //
-// Routes, relative to the mount point (JSON or form bodies, JSON answers,
+// Routes, under Config.BackendPrefix (JSON or form bodies, JSON answers,
 // errors as the Frontend API's):
 //
 //	POST /sign_in_tokens              {user_id, expires_in_seconds?} → sign_in_token, with token and url
@@ -39,9 +40,12 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	if secretKey != "" {
 		want = sha256.Sum256([]byte(secretKey))
 	}
+	p := a.cfg.BackendPrefix
 	mux := http.NewServeMux()
+	// handle registers "METHOD /path" under the prefix.
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" "+p+path, func(w http.ResponseWriter, r *http.Request) {
 			if err := h(w, r); err != nil {
 				a.writeError(w, r, err)
 			}

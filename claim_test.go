@@ -17,7 +17,7 @@ func crossDeviceSignIn(t *testing.T, e *env, a *magiclink.Client, addr string) *
 	t.Helper()
 	ctx := context.Background()
 	e.signUp(t, e.client(t), addr)
-	si, err := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: addr})
+	si, err := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,15 +40,15 @@ func TestReadsHandOutNoSession(t *testing.T) {
 	a := e.client(t)
 	si := crossDeviceSignIn(t, e, a, "grace@example.com")
 	for range 3 {
-		got, err := e.auth.SignIn.Get(ctx, a, si.ID)
+		got, err := e.auth.SignIns.Get(ctx, a, si.ID)
 		if err != nil || got.Status != magiclink.SignInComplete {
 			t.Fatalf("Get = %+v, %v", got, err)
 		}
-		if _, err := e.auth.SignIn.Wait(ctx, a, si.ID, 0); err != nil {
+		if _, err := e.auth.SignIns.Wait(ctx, a, si.ID, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, _ := e.auth.SignIn.Get(ctx, a, si.ID)
+	got, _ := e.auth.SignIns.Get(ctx, a, si.ID)
 	if _, err := e.auth.Sessions.Get(ctx, got.CreatedSessionID); !errors.Is(err, magiclink.ErrNotFound) {
 		t.Fatalf("after reads, the session exists (%v): a read handed it out", err)
 	}
@@ -141,7 +141,7 @@ func createdSession(t *testing.T, s *site, b *browser, id string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	si, err := s.auth.SignIn.Get(context.Background(), c, id)
+	si, err := s.auth.SignIns.Get(context.Background(), c, id)
 	if err != nil || si.CreatedSessionID == "" {
 		t.Fatalf("Get = %+v, %v", si, err)
 	}

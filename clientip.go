@@ -206,7 +206,7 @@ func parseHop(s string) (netip.Addr, bool) {
 // through the Go API from their own handlers pass it on:
 //
 //	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
-//	si, err := auth.SignIn.Create(ctx, client, params)
+//	si, err := auth.SignIns.Create(ctx, client, params)
 func (a *Auth) ClientIP(r *http.Request) netip.Addr {
 	if ip, ok := ClientIPFrom(r.Context()); ok {
 		return ip

@@ -20,7 +20,7 @@ func newCodeTestAuth(t *testing.T, st store.Store, codes EmailCodes) (*Auth, *ma
 	t.Helper()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	if st == nil {
-		st = memstore.New(&memstore.Options{Now: clock.Now})
+		st = memstore.New(memstore.Config{Now: clock.Now})
 	}
 	mt := mailtest.New()
 	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now, EmailCodes: codes})
@@ -97,13 +97,13 @@ func TestCodeHashKeyed(t *testing.T) {
 // in the store, so that instances sharing it agree; with one, nothing is
 // stored.
 func TestCodeSecretStored(t *testing.T) {
-	st := memstore.New(nil)
+	st := memstore.New(memstore.Config{})
 	a, _ := newCodeTestAuth(t, st, EmailCodes{})
 	b, _ := newCodeTestAuth(t, st, EmailCodes{})
 	if len(a.codeKey) != 32 || !bytes.Equal(a.codeKey, b.codeKey) {
 		t.Fatal("two instances on one store do not share the code secret")
 	}
-	st2 := memstore.New(nil)
+	st2 := memstore.New(memstore.Config{})
 	newCodeTestAuth(t, st2, EmailCodes{Secret: bytes.Repeat([]byte{7}, 32)})
 	if _, err := st2.Get(context.Background(), keyCodeSecret); !isNotFound(err) {
 		t.Fatalf("a configured secret was stored too: %v", err)
@@ -131,7 +131,7 @@ func TestCodeDecoyNeverMatches(t *testing.T) {
 	c, _, err := a.Clients.Create(ctx)
 	var si *SignIn
 	if err == nil {
-		si, err = a.SignIn.Create(ctx, c, SignInParams{Identifier: "nobody@example.com"})
+		si, err = a.SignIns.Create(ctx, c, SignInParams{Identifier: "nobody@example.com"})
 	}
 	if err == nil {
 		_, err = si.PrepareVerification(ctx, PrepareParams{Strategy: StrategyEmailCode})

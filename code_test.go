@@ -43,7 +43,7 @@ func (s *site) signedOut(t *testing.T, addr string) *browser {
 
 // useBolt makes c keep its data in a bbolt file in a temporary folder.
 func useBolt(t *testing.T, c *magiclink.Config) {
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), &boltstore.Options{Now: c.Now})
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), boltstore.Config{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestCodeGoAPI(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	e.signUp(t, c, "ada@example.com")
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +463,7 @@ func TestCodeModes(t *testing.T) {
 // secrets.
 func TestCodeConfig(t *testing.T) {
 	for _, c := range []magiclink.EmailCodes{{Length: 5}, {Length: 11}, {Secret: make([]byte, 31)}, {Mode: 7}} {
-		_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil), Mailer: mailtest.New(), EmailCodes: c})
+		_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}), Mailer: mailtest.New(), EmailCodes: c})
 		if err == nil {
 			t.Errorf("New accepted %+v", c)
 		}

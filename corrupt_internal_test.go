@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
@@ -15,8 +16,8 @@ import (
 // error whose chain keeps the decoder's error.
 func TestCorruptRecordErrorsWrap(t *testing.T) {
 	ctx := context.Background()
-	st := memstore.New(nil)
-	a, err := New(Config{BaseURL: "https://app.example", Store: st})
+	st := memstore.New(memstore.Config{})
+	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

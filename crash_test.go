@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -204,7 +205,7 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 // child held have not run out, and must not delay its emails.
 func openCrashDB(t *testing.T, db string, m mailer.Mailer) *magiclink.Auth {
 	t.Helper()
-	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: m,
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: m, Logger: slog.New(slog.DiscardHandler),
 		Limits: magiclink.Limits{Disabled: true}})
 	if err != nil {
 		t.Fatalf("reopening after a kill: %v", err)
@@ -344,7 +345,7 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	ack := func(format string, args ...any) { fmt.Printf("ack "+format+"\n", args...) }
-	md, err := maildir.New(os.Getenv(crashMailEnv))
+	md, err := maildir.New(os.Getenv(crashMailEnv), maildir.Config{})
 	if err != nil {
 		fail("%v", err)
 	}
@@ -352,7 +353,7 @@ func TestCrashChild(t *testing.T) {
 	// Renew outbox claims all the time, so that kills land in renewals
 	// too, not only in claims, sends and their records.
 	sendtiming.Renew = time.Millisecond
-	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db,
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Logger: slog.New(slog.DiscardHandler),
 		Mailer: mailer.Multi(md, mt), Limits: magiclink.Limits{Disabled: true}})
 	if err != nil {
 		fail("New: %v", err)
@@ -388,7 +389,7 @@ func TestCrashChild(t *testing.T) {
 		}
 		ack("client %s %s", c.ID, ctok)
 
-		su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 		if err != nil {
 			fail("sign-up: %v", err)
 		}
@@ -406,7 +407,7 @@ func TestCrashChild(t *testing.T) {
 		ack("session %s %s", res.NewSession.Token, res.NewSession.UserID)
 		first := res.NewSession.Token
 
-		si, err := a.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if err != nil {
 			fail("sign-in: %v", err)
 		}

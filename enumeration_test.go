@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
@@ -303,11 +304,11 @@ func TestEnumerationSameRateLimit(t *testing.T) {
 // restarted one, give an unknown address the same decoy id, so that
 // comparing answers across instances tells nothing either.
 func TestDecoyIDsSharedAcrossInstances(t *testing.T) {
-	st := memstore.New(nil)
+	st := memstore.New(memstore.Config{})
 	ctx := context.Background()
 	var ids []string
 	for range 2 {
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st})
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +316,7 @@ func TestDecoyIDsSharedAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		si, err := a.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
+		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -180,7 +180,7 @@ func TestEventsOverWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	si, err := s.auth.SignIn.Create(ctx, s.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: tok2.Token})
+	si, err := s.auth.SignIns.Create(ctx, s.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: tok2.Token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func linkToken(mail *mailtest.Mailer, n int) string {
 // POST does). The browser then has a session.
 func ExampleSignUps_Create() {
 	mail := mailtest.New()
-	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil), Mailer: mail})
+	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}), Mailer: mail})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func ExampleSignUps_Create() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	su, err := auth.SignUp.Create(ctx, browser, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
+	su, err := auth.SignUps.Create(ctx, browser, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func ExampleSignUps_Create() {
 	}
 	fmt.Println(res.Status, res.RedirectURL, res.NewSession != nil)
 
-	su, err = auth.SignUp.Get(ctx, browser, su.ID)
+	su, err = auth.SignUps.Get(ctx, browser, su.ID)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func ExampleSignIn_StartMagicLinkFlow() {
 	mail := mailtest.New()
 	auth, err := magiclink.New(magiclink.Config{
 		BaseURL:          "https://app.example",
-		Store:            memstore.New(nil),
+		Store:            memstore.New(memstore.Config{}),
 		Mailer:           mail,
 		AllowCrossClient: true,
 	})
@@ -93,7 +93,7 @@ func ExampleSignIn_StartMagicLinkFlow() {
 
 	laptop, _, _ := auth.Clients.Create(ctx)
 	phone, _, _ := auth.Clients.Create(ctx)
-	si, err := auth.SignIn.Create(ctx, laptop, magiclink.SignInParams{Identifier: "grace@example.com"})
+	si, err := auth.SignIns.Create(ctx, laptop, magiclink.SignInParams{Identifier: "grace@example.com"})
 	if err != nil {
 		log.Fatal(err)
 	}

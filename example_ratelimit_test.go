@@ -16,7 +16,7 @@ import (
 // production) and, through it, their send and creation limits. The load
 // balancer's addresses are trusted to tell the client IP.
 func ExampleNewStoreLimiter() {
-	st := memstore.New(nil) // pgstore.New(ctx, pool, nil) in production
+	st := memstore.New(memstore.Config{}) // pgstore.New(ctx, pool, pgstore.Config{}) in production
 	newInstance := func() *magiclink.Auth {
 		auth, err := magiclink.New(magiclink.Config{
 			BaseURL:        "https://app.example",
@@ -38,7 +38,7 @@ func ExampleNewStoreLimiter() {
 	ctx := context.Background()
 	send := func(auth *magiclink.Auth) error {
 		c, _, _ := auth.Clients.Create(ctx)
-		si, err := auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
+		si, err := auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func ExampleNewStoreLimiter() {
 // Requests that reach the app through a trusted proxy are counted by the
 // address the proxy reports; anyone else by their own.
 func ExampleAuth_ClientIP() {
-	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil),
+	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}),
 		Mailer: mailtest.New(), TrustedProxies: []string{"10.0.0.0/8"}, ClientIPHeader: "X-Forwarded-For"})
 	if err != nil {
 		panic(err)

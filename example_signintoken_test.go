@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
@@ -17,7 +18,8 @@ import (
 func ExampleSignInTokens_Create() {
 	auth, err := magiclink.New(magiclink.Config{
 		BaseURL: "https://app.example",
-		Store:   memstore.New(nil),
+		Store:   memstore.New(memstore.Config{}),
+		Mailer:  mailtest.New(), // smtp.New(…) in production
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -44,12 +46,12 @@ func ExampleSignInTokens_Create() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	si, err := auth.SignIn.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+	si, err := auth.SignIns.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(si.Status)
-	_, err = auth.SignIn.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+	_, err = auth.SignIns.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
 	fmt.Println(magiclink.AsError(err).Code)
 	// Output:
 	// pending

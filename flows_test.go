@@ -58,7 +58,7 @@ func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
 	watches := make(chan string, 64)
 	cfg := magiclink.Config{
 		BaseURL: "https://app.example",
-		Store:   watchSignal{memstore.New(&memstore.Options{Now: clock.Now}), watches},
+		Store:   watchSignal{memstore.New(memstore.Config{Now: clock.Now}), watches},
 		Mailer:  mt,
 		Now:     clock.Now,
 	}
@@ -113,7 +113,7 @@ func (e *env) token(t *testing.T, n int) string {
 func (e *env) signUp(t *testing.T, c *magiclink.Client, addr string) *magiclink.NewSession {
 	t.Helper()
 	ctx := context.Background()
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestSignUpThenSignInSameClient(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "Ada@Example.COM"})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "Ada@Example.COM"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestSignUpThenSignInSameClient(t *testing.T) {
 	if res.Status != magiclink.LinkVerified || res.RedirectURL != "/welcome" || res.NewSession == nil || res.FlowID != su.ID {
 		t.Fatalf("ConfirmLink = %+v", res)
 	}
-	su, err = e.auth.SignUp.Get(ctx, c, su.ID)
+	su, err = e.auth.SignUps.Get(ctx, c, su.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestSignUpThenSignInSameClient(t *testing.T) {
 	}
 
 	e.clock.Advance(time.Minute)
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@EXAMPLE.com"})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@EXAMPLE.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestSignUpThenSignInSameClient(t *testing.T) {
 	if res.NewSession.Token == sess.ID || res.NewSession.ID == sess.ID {
 		t.Fatal("a sign-in reused the previous session")
 	}
-	si, _ = e.auth.SignIn.Get(ctx, c, si.ID)
+	si, _ = e.auth.SignIns.Get(ctx, c, si.ID)
 	if si.Status != magiclink.SignInComplete || si.CreatedSessionID != res.NewSession.ID {
 		t.Fatalf("sign-in after confirm = %+v", si)
 	}
@@ -218,7 +218,7 @@ func TestCrossClient(t *testing.T) {
 			a, b := e.client(t), e.client(t)
 			e.signUp(t, a, "grace@example.com")
 
-			si, err := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "grace@example.com"})
+			si, err := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: "grace@example.com"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +234,7 @@ func TestCrossClient(t *testing.T) {
 				if res.Status != magiclink.LinkClientMismatch || res.NewSession != nil {
 					t.Fatalf("other client: %+v; want client_mismatch and no session", res)
 				}
-				if _, err := e.auth.SignIn.Get(ctx, b, si.ID); !errors.Is(err, magiclink.ErrNotFound) {
+				if _, err := e.auth.SignIns.Get(ctx, b, si.ID); !errors.Is(err, magiclink.ErrNotFound) {
 					t.Fatalf("other client read the sign-in: %v", err)
 				}
 				res, err = e.auth.ConfirmLink(ctx, tok, a)
@@ -246,7 +246,7 @@ func TestCrossClient(t *testing.T) {
 			if res.Status != magiclink.LinkVerified || res.NewSession != nil || res.SessionID == "" {
 				t.Fatalf("other client: %+v; want verified, session elsewhere", res)
 			}
-			got, err := e.auth.SignIn.Get(ctx, a, si.ID)
+			got, err := e.auth.SignIns.Get(ctx, a, si.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +260,7 @@ func TestCrossClient(t *testing.T) {
 			if _, err := e.auth.Sessions.Lookup(ctx, s.Token); err != nil {
 				t.Fatal(err)
 			}
-			again, _ := e.auth.SignIn.Get(ctx, a, si.ID)
+			again, _ := e.auth.SignIns.Get(ctx, a, si.ID)
 			if s2, _ := again.ClaimSession(ctx); s2 != nil {
 				t.Fatal("the session was handed out twice")
 			}
@@ -273,7 +273,7 @@ func TestStartMagicLinkFlow(t *testing.T) {
 	ctx := context.Background()
 	a, b := e.client(t), e.client(t)
 	e.signUp(t, a, "linus@example.com")
-	si, err := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
+	si, err := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestStartMagicLinkFlow(t *testing.T) {
 
 	// Cancelling ctx stops the wait.
 	e.clock.Advance(time.Minute)
-	si2, _ := e.auth.SignIn.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
+	si2, _ := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() {
@@ -318,7 +318,7 @@ func TestLinkExpiresAndSupersedes(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	e.signUp(t, c, "kay@example.com")
-	si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "kay@example.com"})
+	si, _ := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "kay@example.com"})
 	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestLinkExpiresAndSupersedes(t *testing.T) {
 	if res, _ := e.auth.ConfirmLink(ctx, first, c); res.Status != magiclink.LinkExpired {
 		t.Fatalf("expired link: %s", res.Status)
 	}
-	si, _ = e.auth.SignIn.Get(ctx, c, si.ID)
+	si, _ = e.auth.SignIns.Get(ctx, c, si.ID)
 	if si.FirstFactorVerification.Status != magiclink.VerificationExpired {
 		t.Fatalf("verification = %s, want expired", si.FirstFactorVerification.Status)
 	}
@@ -353,7 +353,7 @@ func TestConcurrentConfirmationsYieldOneSession(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	c := e.client(t)
-	su, _ := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "race@example.com"})
+	su, _ := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "race@example.com"})
 	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,14 +391,14 @@ func TestEmailAddressVerification(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	s := e.signUp(t, c, "owner@example.com")
-	ea, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "second@example.org"})
+	ea, err := e.auth.EmailAddresses.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "second@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ea.Verification != nil {
 		t.Fatalf("new address has a verification: %+v", ea.Verification)
 	}
-	if _, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "SECOND@example.org"}); !errors.Is(err, magiclink.ErrIdentifierExists) {
+	if _, err := e.auth.EmailAddresses.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "SECOND@example.org"}); !errors.Is(err, magiclink.ErrIdentifierExists) {
 		t.Fatalf("adding the same address twice: %v", err)
 	}
 	if _, err := ea.PrepareVerification(ctx, c, magiclink.PrepareParams{}); err != nil {
@@ -411,7 +411,7 @@ func TestEmailAddressVerification(t *testing.T) {
 	if err != nil || res.Status != magiclink.LinkVerified || res.NewSession != nil {
 		t.Fatalf("ConfirmLink = %+v, %v", res, err)
 	}
-	ea, _ = e.auth.EmailAddress.Get(ctx, s.UserID, ea.ID)
+	ea, _ = e.auth.EmailAddresses.Get(ctx, s.UserID, ea.ID)
 	if ea.Verification.Status != magiclink.VerificationVerified {
 		t.Fatalf("address status = %s", ea.Verification.Status)
 	}
@@ -425,7 +425,7 @@ func TestEmailAddressVerification(t *testing.T) {
 	}
 	// Another user cannot read it.
 	other := e.signUp(t, e.client(t), "other@example.com")
-	if _, err := e.auth.EmailAddress.Get(ctx, other.UserID, ea.ID); !errors.Is(err, magiclink.ErrNotFound) {
+	if _, err := e.auth.EmailAddresses.Get(ctx, other.UserID, ea.ID); !errors.Is(err, magiclink.ErrNotFound) {
 		t.Fatalf("another user read the address: %v", err)
 	}
 }
@@ -437,7 +437,7 @@ func TestEnumerationProtection(t *testing.T) {
 	existing := e.signUp(t, c, "known@example.com")
 
 	// Sign-in with an unknown address looks like any other.
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
 	if err != nil || si.Status != magiclink.SignInNeedsFirstFactor || si.SupportedFirstFactors[0].EmailAddressID == "" {
 		t.Fatalf("unknown sign-in = %+v, %v", si, err)
 	}
@@ -449,7 +449,7 @@ func TestEnumerationProtection(t *testing.T) {
 	}
 
 	// Sign-up with a registered address sends a sign-in link instead.
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "known@example.com"})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "known@example.com"})
 	if err != nil || su.Status != magiclink.SignUpMissingRequirements {
 		t.Fatalf("sign-up of a registered address = %+v, %v", su, err)
 	}
@@ -467,10 +467,10 @@ func TestEnumerationProtection(t *testing.T) {
 	off := newEnv(t, func(c *magiclink.Config) { c.DisableEnumerationProtection = true })
 	oc := off.client(t)
 	off.signUp(t, oc, "known@example.com")
-	if _, err := off.auth.SignIn.Create(ctx, oc, magiclink.SignInParams{Identifier: "nobody@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_not_found" {
+	if _, err := off.auth.SignIns.Create(ctx, oc, magiclink.SignInParams{Identifier: "nobody@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_not_found" {
 		t.Fatalf("unknown sign-in with protection off: %v", err)
 	}
-	if _, err := off.auth.SignUp.Create(ctx, oc, magiclink.SignUpParams{EmailAddress: "KNOWN@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_exists" {
+	if _, err := off.auth.SignUps.Create(ctx, oc, magiclink.SignUpParams{EmailAddress: "KNOWN@example.com"}); magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "form_identifier_exists" {
 		t.Fatalf("registered sign-up with protection off: %v", err)
 	}
 }
@@ -480,7 +480,7 @@ func TestSendLimits(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	for _, addr := range []string{"limit@example.com", "unknown-limit@example.com"} {
-		si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		si, _ := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 			t.Fatal(err)
 		}
@@ -508,15 +508,15 @@ func TestBadInput(t *testing.T) {
 	c := e.client(t)
 	for _, addr := range []string{"", "no-at-sign", "a@", "@b.com", "a@nodot", "Ada <ada@example.com>", "ada@example.com\r\nBcc: x@y.z",
 		"ada@exa mple.com", "a@b..com", "(c)a@b.com"} {
-		if _, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
+		if _, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
 			t.Errorf("identifier %q: %v; want ErrInvalidParam", addr, err)
 		}
-		if _, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
+		if _, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr}); !errors.Is(err, magiclink.ErrInvalidParam) {
 			t.Errorf("email_address %q: %v; want ErrInvalidParam", addr, err)
 		}
 	}
 	for _, id := range []string{"", "sia_", "sia_../../x", "sua_00000000000000000000000000000000", "sia_0196f0c0a1b27c3d8e9f000000000000"} {
-		if _, err := e.auth.SignIn.Get(ctx, c, id); !errors.Is(err, magiclink.ErrNotFound) {
+		if _, err := e.auth.SignIns.Get(ctx, c, id); !errors.Is(err, magiclink.ErrNotFound) {
 			t.Errorf("sign-in %q: %v; want ErrNotFound", id, err)
 		}
 	}
@@ -526,7 +526,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("token %q: %+v, %v", tok, res, err)
 		}
 	}
-	si, _ := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "r@example.com"})
+	si, _ := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "r@example.com"})
 	for _, u := range []string{"//evil.com", "/\\evil.com", "https:evil.com", "javascript:alert(1)", "https://evil.com/", "https://app.example@evil.com/", "relative"} {
 		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: u}); !errors.Is(err, magiclink.ErrInvalidParam) {
 			t.Errorf("redirect_url %q: %v; want ErrInvalidParam", u, err)

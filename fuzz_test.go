@@ -30,7 +30,7 @@ func fuzzAuth(f testing.TB, mod func(*Config)) (*Auth, *mailtest.Mailer) {
 	f.Helper()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	mt := mailtest.New()
-	cfg := Config{BaseURL: "https://app.example", Store: memstore.New(&memstore.Options{Now: clock.Now}),
+	cfg := Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{Now: clock.Now}),
 		Mailer: mt, Now: clock.Now, Limits: Limits{Disabled: true},
 		RedirectOrigins: []string{"https://allowed.example:8443", "http://localhost:3000"}}
 	if mod != nil {
@@ -54,7 +54,7 @@ func FuzzConfirmLink(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	su, err := a.SignUp.Create(ctx, c, SignUpParams{EmailAddress: "fuzz@example.com"})
+	su, err := a.SignUps.Create(ctx, c, SignUpParams{EmailAddress: "fuzz@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -279,7 +279,7 @@ var fuzzRoutes = []string{
 	"/auth/sign_ins", "/auth/sign_ups", "/auth/sign_ins/{sia}/prepare_first_factor",
 	"/auth/sign_ups/{sua}/prepare_verification", "/auth/me/email_addresses",
 	"/auth/me/email_addresses/{idn}/prepare_verification", "/auth/verify", "/auth/ticket",
-	"backend:/sign_in_tokens", "backend:/users",
+	"backend:/v1/sign_in_tokens", "backend:/v1/users",
 }
 
 var fuzzContentTypes = []string{"application/json", "application/x-www-form-urlencoded", "", "text/plain",
@@ -350,7 +350,7 @@ type bodyFixture struct {
 
 func newBodyFixture(t testing.TB) *bodyFixture {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	a, err := New(Config{BaseURL: "https://app.example", Store: memstore.New(&memstore.Options{Now: clock.Now}),
+	a, err := New(Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{Now: clock.Now}),
 		Mailer: mailtest.New(), Now: clock.Now, Limits: Limits{Disabled: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -368,15 +368,15 @@ func newBodyFixture(t testing.TB) *bodyFixture {
 	if err := a.st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)
 	}
-	si, err := a.SignIn.Create(ctx, c, SignInParams{Identifier: "owner@example.com"})
+	si, err := a.SignIns.Create(ctx, c, SignInParams{Identifier: "owner@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	su, err := a.SignUp.Create(ctx, c, SignUpParams{EmailAddress: "new@example.com"})
+	su, err := a.SignUps.Create(ctx, c, SignUpParams{EmailAddress: "new@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := a.EmailAddress.Create(ctx, u.ID, EmailAddressParams{EmailAddress: "second@example.com"})
+	e, err := a.EmailAddresses.Create(ctx, u.ID, EmailAddressParams{EmailAddress: "second@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

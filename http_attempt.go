@@ -74,7 +74,7 @@ func (a *Auth) attemptEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddress.Get(r.Context(), s.UserID, r.PathValue("id"))
+	e, err := a.EmailAddresses.Get(r.Context(), s.UserID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

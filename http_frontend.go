@@ -11,7 +11,9 @@ import (
 const maxWait = 30 * time.Second
 
 // Handler returns the Frontend API, the confirm pages and the JavaScript
-// helper, to be mounted at Config.Prefix (default "/auth"):
+// helper. It serves full paths under Config.Prefix (default "/auth") and is
+// mounted there as is, without http.StripPrefix (BackendHandler is mounted
+// the same way at Config.BackendPrefix):
 //
 //	mux.Handle("/auth/", auth.Handler())
 //
@@ -90,7 +92,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIn.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, v[3])})
+	si, err := a.SignIns.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, v[3])})
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (a *Auth) writeFlow(w http.ResponseWriter, r *http.Request, f flow) error {
 }
 
 func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
-	return longPoll(a, w, r, a.SignIn.Wait)
+	return longPoll(a, w, r, a.SignIns.Wait)
 }
 
 func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
@@ -161,7 +163,7 @@ func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIn.Get(r.Context(), client, r.PathValue("id"))
+	si, err := a.SignIns.Get(r.Context(), client, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUp.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
+	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
 	if err != nil {
 		return err
 	}
@@ -196,7 +198,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) getSignUp(w http.ResponseWriter, r *http.Request) error {
-	return longPoll(a, w, r, a.SignUp.Wait)
+	return longPoll(a, w, r, a.SignUps.Wait)
 }
 
 func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
@@ -215,7 +217,7 @@ func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUp.Get(r.Context(), client, r.PathValue("id"))
+	su, err := a.SignUps.Get(r.Context(), client, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -253,7 +255,7 @@ func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddress.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
+	e, err := a.EmailAddresses.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
 	if err != nil {
 		return err
 	}
@@ -270,7 +272,7 @@ func (a *Auth) getEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddress.Wait(r.Context(), s.UserID, r.PathValue("id"), d)
+	e, err := a.EmailAddresses.Wait(r.Context(), s.UserID, r.PathValue("id"), d)
 	if err != nil {
 		return err
 	}
@@ -298,7 +300,7 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddress.Get(r.Context(), s.UserID, r.PathValue("id"))
+	e, err := a.EmailAddresses.Get(r.Context(), s.UserID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

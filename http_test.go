@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -540,7 +541,7 @@ func TestHTTPSessionSurvivesRestart(t *testing.T) {
 	mt := mailtest.New()
 	start := func() (*httptest.Server, *magiclink.Auth) {
 		srv := httptest.NewUnstartedServer(nil)
-		a, err := magiclink.New(magiclink.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DBPath: dbPath, Mailer: mt})
+		a, err := magiclink.New(magiclink.Config{BaseURL: "http://" + srv.Listener.Addr().String(), DBPath: dbPath, Mailer: mt, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,7 @@ func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
 	var si *SignIn
 	client, clientToken, err := a.pendingClient(r)
 	if err == nil {
-		if si, err = a.SignIn.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token}); err == nil {
+		if si, err = a.SignIns.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token}); err == nil {
 			a.setClientCookie(w, clientToken)
 		}
 	}

@@ -44,7 +44,7 @@ func sitKids(t testing.TB, a *Auth) []string {
 
 func TestKeysGeneratedOnceAndShared(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	// Instances starting at the same time on one store agree on one key.
 	const n = 8
 	auths := make([]*Auth, n)
@@ -83,7 +83,7 @@ func TestKeysGeneratedOnceAndShared(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	a, b := newKeyTestAuth(t, st, clock), newKeyTestAuth(t, st, clock)
 	ctx := context.Background()
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "ada@example.com"})
@@ -132,7 +132,7 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.SignIn.Create(ctx, c, SignInParams{Strategy: StrategyTicket, Ticket: old.Token}); err != nil {
+	if _, err := b.SignIns.Create(ctx, c, SignInParams{Strategy: StrategyTicket, Ticket: old.Token}); err != nil {
 		t.Fatalf("token of the retired key: %v", err)
 	}
 	// Once nothing it signed can be live, the retired key is dropped.
@@ -153,7 +153,7 @@ func TestKeyRotation(t *testing.T) {
 
 func TestKeySetCorrupt(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	if err := st.Apply(context.Background(), store.Put(keySigningKeys, []byte(`{"keys":[]}`), time.Time{})); err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func everyFlow(t *testing.T, s *site) *secrets {
 	b.api("POST", "/auth/sign_ups/"+y["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
 	// Sign-in tokens: created on the Backend API, opened, redeemed.
 	me := b.api("GET", "/auth/me", nil, 200)
-	req := httptest.NewRequest("POST", "/sign_in_tokens", strings.NewReader(`{"user_id":"`+me["id"].(string)+`"}`))
+	req := httptest.NewRequest("POST", "/v1/sign_in_tokens", strings.NewReader(`{"user_id":"`+me["id"].(string)+`"}`))
 	req.Header.Set("Authorization", "Bearer sk_test_leaks")
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()

@@ -25,13 +25,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/console"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/boltstore"
 )
@@ -41,6 +41,7 @@ const (
 	DefaultLinkTTL         = 10 * time.Minute
 	DefaultSessionLifetime = 7 * 24 * time.Hour
 	DefaultPrefix          = "/auth"
+	DefaultBackendPrefix   = "/v1"
 	DefaultDBPath          = "magiclink.db"
 	flowLifetime           = 24 * time.Hour
 	clientLifetime         = 400 * 24 * time.Hour
@@ -53,8 +54,8 @@ type Config struct {
 	// "https://app.example". Every link is built from it, never from a
 	// request's Host header. Required.
 	BaseURL string
-	// Prefix is the path the Frontend API handler is mounted at; default
-	// "/auth".
+	// Prefix is the path Auth.Handler serves under, and where it is
+	// mounted (unstripped); default "/auth".
 	Prefix string
 	// Brand is how the app looks in emails and pages: its name (default
 	// BaseURL's host), logo, accent colour and support address.
@@ -74,16 +75,22 @@ type Config struct {
 	// New fails, naming the file, when an override does not parse, lacks
 	// a required block, or names a message the library does not have.
 	Overrides fs.FS
+	// BackendPrefix is the path Auth.BackendHandler serves under, and
+	// where it is mounted (unstripped); default "/v1".
+	BackendPrefix string
 
-	// Store persists everything; default a bbolt file at DBPath, closed
-	// by Auth.Close.
+	// Store persists everything. A Store passed in stays the caller's:
+	// Auth.Close does not close it (close it after Auth.Close). When nil,
+	// New opens a bbolt file at DBPath, announces its absolute path with
+	// an Info record on Logger (slog.Default() when Logger is nil), and
+	// Auth.Close closes it.
 	Store store.Store
-	// DBPath is the bbolt file used when Store is nil; default
-	// "magiclink.db".
+	// DBPath is the bbolt file opened when Store is nil; default
+	// "magiclink.db" in the working directory.
 	DBPath string
-	// Mailer sends the emails; default a console mailer that logs each
-	// link to Logger, or to slog.Default() when Logger is nil
-	// (development only: anyone who reads the log can sign in).
+	// Mailer sends the emails. Required: New refuses a nil Mailer, so that
+	// no configuration silently prints live links. Use package smtp in
+	// production; mailer/console or mailer/maildir in development.
 	//
 	// Emails go through an outbox kept in the Store: PrepareVerification
 	// records the email in the same write that starts the verification
@@ -190,12 +197,12 @@ type Config struct {
 // Auth is a configured magiclink instance. Its methods are safe for
 // concurrent use.
 type Auth struct {
-	// SignIn creates and drives sign-in attempts.
-	SignIn *SignIns
-	// SignUp creates and drives sign-up attempts.
-	SignUp *SignUps
-	// EmailAddress adds addresses to signed-in users and verifies them.
-	EmailAddress *EmailAddresses
+	// SignIns creates and drives sign-in attempts.
+	SignIns *SignIns
+	// SignUps creates and drives sign-up attempts.
+	SignUps *SignUps
+	// EmailAddresses adds addresses to signed-in users and verifies them.
+	EmailAddresses *EmailAddresses
 	// Sessions looks up, refreshes and revokes sessions.
 	Sessions *Sessions
 	// Users reads and creates users.
@@ -247,8 +254,19 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	if !strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") {
-		return nil, fmt.Errorf("magiclink: Config.Prefix must start and not end with /, got %q", cfg.Prefix)
+	if cfg.BackendPrefix == "" {
+		cfg.BackendPrefix = DefaultBackendPrefix
+	}
+	for name, p := range map[string]string{"Prefix": cfg.Prefix, "BackendPrefix": cfg.BackendPrefix} {
+		if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
+			return nil, fmt.Errorf("magiclink: Config.%s must start and not end with /, got %q", name, p)
+		}
+	}
+	if cfg.Prefix == cfg.BackendPrefix {
+		return nil, fmt.Errorf("magiclink: Config.Prefix and Config.BackendPrefix must differ, both are %q", cfg.Prefix)
+	}
+	if cfg.Mailer == nil {
+		return nil, errors.New("magiclink: Config.Mailer is required (package smtp in production; mailer/console or mailer/maildir in development)")
 	}
 	if cfg.Brand.Name == "" {
 		cfg.Brand.Name = base.Hostname()
@@ -301,11 +319,6 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	a.mail = cfg.Mailer
-	if a.mail == nil {
-		// The development default must be seen: without a configured
-		// logger, links go to slog.Default().
-		a.mail = console.New(console.Options{Logger: userLogger})
-	}
 	if cfg.Limits, err = cfg.Limits.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -318,16 +331,24 @@ func New(cfg Config) (*Auth, error) {
 		if path == "" {
 			path = DefaultDBPath
 		}
-		bs, err := boltstore.Open(path, &boltstore.Options{Now: cfg.Now, Logger: cfg.Logger})
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		bs, err := boltstore.Open(path, boltstore.Config{Now: cfg.Now, Logger: cfg.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("magiclink: opening the default store: %w", err)
 		}
 		a.st, a.ownsStore = bs, true
+		announce := userLogger
+		if announce == nil {
+			announce = slog.Default()
+		}
+		announce.Info("magiclink: no Config.Store; opened a bbolt file, closed by Auth.Close", "path", path)
 	}
 	a.cfg = cfg
-	a.SignIn = &SignIns{a: a}
-	a.SignUp = &SignUps{a: a}
-	a.EmailAddress = &EmailAddresses{a: a}
+	a.SignIns = &SignIns{a: a}
+	a.SignUps = &SignUps{a: a}
+	a.EmailAddresses = &EmailAddresses{a: a}
 	a.Sessions = &Sessions{a: a}
 	a.Users = &Users{a: a}
 	a.Clients = &Clients{a: a}
@@ -363,7 +384,9 @@ func New(cfg Config) (*Auth, error) {
 }
 
 // Close stops the sender, letting sends in flight finish for a few
-// seconds, stops background work, and closes the store if New opened it.
+// seconds, and stops background work. It closes the store only if New
+// opened it (Config.Store was nil); a Store passed in stays open, for its
+// owner to close after Close returns.
 // Emails not yet delivered stay in the store's outbox: the next New on
 // the same store sends them.
 func (a *Auth) Close() error {
@@ -379,10 +402,6 @@ func (a *Auth) Close() error {
 
 // Store returns the store Auth persists through.
 func (a *Auth) Store() store.Store { return a.st }
-
-// RequireSameClient reports whether links must be confirmed in the browser
-// that asked for them (the default).
-func (a *Auth) RequireSameClient() bool { return !a.cfg.AllowCrossClient }
 
 // Prefix returns the path the Frontend API is mounted at.
 func (a *Auth) Prefix() string { return a.cfg.Prefix }

@@ -56,7 +56,7 @@ func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	e.mail = lost.Mailer
 	ctx := context.Background()
 	c := e.client(t)
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "twice@example.com"})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "twice@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	}
 	// A new prepare by the person still supersedes every earlier link.
 	e.clock.Advance(time.Minute)
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "twice@example.com"})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "twice@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
 	shortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	defer st.Close()
 	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
 	cfg := magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: bm, Now: clock.Now}
@@ -266,7 +266,7 @@ func (s *flakyStore) Apply(ctx context.Context, ops ...store.Op) error {
 // the first link works.
 func TestOutboxRecordsSendAcrossStoreRestart(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	fs := &flakyStore{Store: memstore.New(&memstore.Options{Now: clock.Now}), failed: make(chan struct{}, 1)}
+	fs := &flakyStore{Store: memstore.New(memstore.Config{Now: clock.Now}), failed: make(chan struct{}, 1)}
 	defer fs.Store.Close()
 	mt := mailtest.New()
 	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: fs, Mailer: mt, Now: clock.Now})

@@ -27,7 +27,7 @@ const OutboxPrefix = keyOutbox
 func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	mt := mailtest.New()
 	cfg := Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now}
 
@@ -43,7 +43,7 @@ func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	su, err := a.SignUp.Create(ctx, c, SignUpParams{EmailAddress: "lease@example.com"})
+	su, err := a.SignUps.Create(ctx, c, SignUpParams{EmailAddress: "lease@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

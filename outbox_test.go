@@ -58,7 +58,7 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "outage@example.com"})
+	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "outage@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	c := e.client(t)
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "retry@example.com"})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "retry@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 	magiclink.KickSender(e.auth)
 	tok := e.token(t, 1)
 	waitOutbox(t, e.auth.Store(), key, gone)
-	got, err := e.auth.SignUp.Get(ctx, c, su.ID)
+	got, err := e.auth.SignUps.Get(ctx, c, su.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 	}
 
 	t.Run("sign-up", func(t *testing.T) {
-		su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "bounce@example.com"})
+		su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "bounce@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ea, err := e.auth.EmailAddress.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "typo@example.com"})
+		ea, err := e.auth.EmailAddresses.Create(ctx, s.UserID, magiclink.EmailAddressParams{EmailAddress: "typo@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 		if f := failure(t); f.FlowID != ea.ID || f.Kind != mailer.KindVerifyEmail {
 			t.Fatalf("SendFailure = %+v", f)
 		}
-		got, err := e.auth.EmailAddress.Wait(ctx, s.UserID, ea.ID, time.Second)
+		got, err := e.auth.EmailAddresses.Wait(ctx, s.UserID, ea.ID, time.Second)
 		if err != nil || got.Verification.Status != magiclink.VerificationFailed {
 			t.Fatalf("address after the failure = %+v, %v", got, err)
 		}
@@ -264,7 +264,7 @@ func TestOutboxGivesUp(t *testing.T) {
 	})
 	ctx := context.Background()
 	c := e.client(t)
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "unreachable@example.com"})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "unreachable@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestOutboxPrepareDoesNotWaitForMailer(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	for i, addr := range []string{"slow1@example.com", "slow2@example.com"} {
-		su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +335,7 @@ func TestOutboxPrepareDoesNotWaitForMailer(t *testing.T) {
 func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	defer st.Close()
 	mt := mailtest.New()
 	var auths [2]*magiclink.Auth
@@ -361,7 +361,7 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := "twice" + string(rune('a'+i/26)) + string(rune('a'+i%26)) + "@example.com"
-		su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+		su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,14 +20,14 @@ import (
 
 // limiters returns every RateLimiter implementation, fresh, on clock.
 func limiters(t *testing.T, clock *storetest.Clock) map[string]magiclink.RateLimiter {
-	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "rl.db"), &boltstore.Options{Now: clock.Now})
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "rl.db"), boltstore.Config{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bs.Close() })
 	return map[string]magiclink.RateLimiter{
 		"memory":          magiclink.NewMemoryLimiter(),
-		"store/memstore":  magiclink.NewStoreLimiter(memstore.New(&memstore.Options{Now: clock.Now})),
+		"store/memstore":  magiclink.NewStoreLimiter(memstore.New(memstore.Config{Now: clock.Now})),
 		"store/boltstore": magiclink.NewStoreLimiter(bs),
 	}
 }
@@ -118,7 +118,7 @@ func TestRateLimiterConcurrent(t *testing.T) {
 // in-memory limiters each would allow its own.
 func TestStoreLimiterSharedByInstances(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	instance := func(shared bool) *magiclink.Auth {
 		lim := magiclink.Limits{}
 		if shared {
@@ -137,7 +137,7 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		si, err := a.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if err != nil {
 			return err
 		}
@@ -164,11 +164,11 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 	c, _, _ := one.Clients.Create(ctx)
 	for i := range 5 {
 		a := []*magiclink.Auth{one, two}[i%2]
-		if _, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); err != nil {
+		if _, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); err != nil {
 			t.Fatalf("creation %d: %v", i+1, err)
 		}
 	}
-	if _, err := two.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); !errors.Is(err, magiclink.ErrRateLimited) {
+	if _, err := two.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); !errors.Is(err, magiclink.ErrRateLimited) {
 		t.Fatalf("sixth creation in 10 s across instances: %v", err)
 	}
 	// The records are hashed: no address or IP in the store's keys.
@@ -187,7 +187,7 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 // afresh and replaced, not a reason to refuse every send.
 func TestStoreLimiterCorruptRecord(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	rl := magiclink.NewStoreLimiter(st)
 	lim := magiclink.Limit{Key: "k", Rules: []magiclink.Rule{{Limit: 1, Window: time.Minute}}}
 	if ok, _, err := rl.Allow(t.Context(), clock.Now(), lim); !ok || err != nil {

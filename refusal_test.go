@@ -21,7 +21,7 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 	var st *boltstore.Store
 	s := newSite(t, func(c *magiclink.Config) {
 		var err error
-		if st, err = boltstore.Open(path, &boltstore.Options{Now: c.Now}); err != nil {
+		if st, err = boltstore.Open(path, boltstore.Config{Now: c.Now}); err != nil {
 			t.Fatal(err)
 		}
 		c.Store = st

@@ -63,7 +63,7 @@ func TestMiddlewareSeesRevocationAtOnce(t *testing.T) {
 			e := newEnv(t, func(c *magiclink.Config) {
 				if name == "boltstore" {
 					// Its read cache must not outlive a revocation.
-					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), &boltstore.Options{Now: c.Now})
+					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), boltstore.Config{Now: c.Now})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -196,7 +196,7 @@ func (s *touchStore) Apply(ctx context.Context, ops ...store.Op) error {
 func TestBurstTouchesOnce(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := &touchStore{Store: memstore.New(&memstore.Options{Now: clock.Now}),
+	st := &touchStore{Store: memstore.New(memstore.Config{Now: clock.Now}),
 		entered: make(chan struct{}, 1), release: make(chan struct{})}
 	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // corpus includes a valid token (which parses) and near misses.
 func FuzzParseTicket(f *testing.F) {
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	a := newKeyTestAuth(f, memstore.New(&memstore.Options{Now: clock.Now}), clock)
+	a := newKeyTestAuth(f, memstore.New(memstore.Config{Now: clock.Now}), clock)
 	ctx := context.Background()
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "ada@example.com"})
 	if err != nil {

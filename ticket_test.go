@@ -17,6 +17,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/boltstore"
 	"github.com/magiclink-go/magiclink/store/memstore"
@@ -42,7 +43,7 @@ func (sitDropMailer) Send(context.Context, *mailer.Message) error { return nil }
 func newTicketEnv(t testing.TB, mod func(*magiclink.Config)) *tenv {
 	t.Helper()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(&memstore.Options{Now: clock.Now})
+	st := memstore.New(memstore.Config{Now: clock.Now})
 	cfg := magiclink.Config{
 		BaseURL:     "https://app.example",
 		Store:       st,
@@ -91,7 +92,7 @@ func (e *tenv) token(t testing.TB, userID string, ttl time.Duration) *magiclink.
 // redeem signs a new client in with ticket.
 func (e *tenv) redeem(t testing.TB, ticket string) (*magiclink.SignIn, error) {
 	t.Helper()
-	return e.auth.SignIn.Create(context.Background(), e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: ticket})
+	return e.auth.SignIns.Create(context.Background(), e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: ticket})
 }
 
 // sessions counts the user's sessions (by revoking them all).
@@ -133,7 +134,7 @@ func TestTicketCreateRedeem(t *testing.T) {
 	}
 
 	c := e.client(t)
-	si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestTicketCreateRedeem(t *testing.T) {
 	}
 	// The sign-in can be read back by its client, complete, with nothing
 	// left to claim.
-	back, err := e.auth.SignIn.Get(ctx, c, si.ID)
+	back, err := e.auth.SignIns.Get(ctx, c, si.ID)
 	if err != nil || back.Status != magiclink.SignInComplete || back.CreatedSessionID != s.ID {
 		t.Fatalf("SignIn.Get = %+v, %v", back, err)
 	}
@@ -268,7 +269,7 @@ func TestTicketConcurrentRedemption(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newTicketEnv(t, func(c *magiclink.Config) {
 				if name == "boltstore" {
-					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), &boltstore.Options{Now: c.Now})
+					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), boltstore.Config{Now: c.Now})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -293,7 +294,7 @@ func TestTicketConcurrentRedemption(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					_, errs[i] = e.auth.SignIn.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+					_, errs[i] = e.auth.SignIns.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
 				}()
 			}
 			close(start)
@@ -469,7 +470,7 @@ func TestTicketUserGone(t *testing.T) {
 }
 
 func TestTicketSigningKeysConfig(t *testing.T) {
-	_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil),
+	_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}),
 		SigningKeys: []ed25519.PrivateKey{make(ed25519.PrivateKey, 12)}})
 	if err == nil {
 		t.Fatal("New accepted a short signing key")
@@ -483,7 +484,7 @@ func TestTicketSigningKeysConfig(t *testing.T) {
 		t.Fatal("RotateKey worked with Config.SigningKeys")
 	}
 	_, next, _ := ed25519.GenerateKey(nil)
-	a2, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: e.st, Now: e.clock.Now,
+	a2, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: e.st, Mailer: mailtest.New(), Now: e.clock.Now,
 		SigningKeys: []ed25519.PrivateKey{next, sitSigningKey}})
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +500,7 @@ func TestTicketSigningKeysConfig(t *testing.T) {
 		t.Fatal("the new key did not sign the new token")
 	}
 	for _, tk := range []string{old.Token, fresh.Token} {
-		if _, err := a2.SignIn.Create(context.Background(), e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: tk}); err != nil {
+		if _, err := a2.SignIns.Create(context.Background(), e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: tk}); err != nil {
 			t.Fatalf("redeeming on the rotated instance: %v", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
@@ -34,8 +35,8 @@ func (f *failingUsers) Get(ctx context.Context, key string) ([]byte, error) {
 // the user once the store answers again.
 func TestUserFromReportsStoreErrors(t *testing.T) {
 	ctx := context.Background()
-	st := &failingUsers{Store: memstore.New(nil)}
-	a, err := New(Config{BaseURL: "http://app.example", Store: st})
+	st := &failingUsers{Store: memstore.New(memstore.Config{})}
+	a, err := New(Config{BaseURL: "http://app.example", Store: st, Mailer: mailtest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

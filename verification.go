@@ -306,7 +306,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 			res.Status = dead
 			return res, nil
 		}
-		if clientID != link.ClientID && a.RequireSameClient() {
+		if clientID != link.ClientID && !a.cfg.AllowCrossClient {
 			res.Status = LinkClientMismatch
 			return res, nil
 		}

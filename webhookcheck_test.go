@@ -51,7 +51,7 @@ func TestWebhookStandardWebhooksInterop(t *testing.T) {
 	defer rcv.Close()
 	oldSecret, newSecret := webhook.NewSecret(), webhook.NewSecret()
 	// The real clock: the Node library checks timestamps against it.
-	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(&memstore.Options{}), Mailer: mailtest.New(),
+	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}), Mailer: mailtest.New(),
 		Webhooks: []magiclink.WebhookEndpoint{{URL: rcv.URL, Secrets: []string{newSecret, oldSecret}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	bs, err := boltstore.Open(filepath.Join(tb.TempDir(), "magiclink.db"), nil)
+	bs, err := boltstore.Open(filepath.Join(tb.TempDir(), "magiclink.db"), boltstore.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func (e *env) users(tb testing.TB, n int) []*user {
 // sign-in and the link's token.
 func (e *env) prepare(tb testing.TB, u *user) (*magiclink.SignIn, string) {
 	ctx := context.Background()
-	si, err := e.auth.SignIn.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
+	si, err := e.auth.SignIns.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func BenchmarkWakeup(b *testing.B) {
 		ctx := context.Background()
 		delays := make([]time.Duration, 0, b.N)
 		for b.Loop() {
-			si, err := e.auth.SignIn.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
+			si, err := e.auth.SignIns.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
 			if err != nil {
 				b.Fatal(err)
 			}

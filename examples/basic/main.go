@@ -225,7 +225,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	from := sender(o)
 	var mailers []mailer.Mailer
 	if o.mailDir != "" {
-		m, err := maildir.New(o.mailDir, maildir.WithFrom(from))
+		m, err := maildir.New(o.mailDir, maildir.Config{From: from})
 		if err != nil {
 			return nil, err
 		}
@@ -310,11 +310,11 @@ func openPostgres(dsn string, logger *slog.Logger) (*pgstore.Store, func() error
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}
-	if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}
-	st, err := pgstore.New(ctx, pool, &pgstore.Options{Logger: logger})
+	st, err := pgstore.New(ctx, pool, pgstore.Config{Logger: logger})
 	if err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
@@ -359,7 +359,7 @@ func (a *app) close() error {
 // backendAPI returns the Backend API (sign-in tokens, users) to mount at
 // /v1, guarded by secretKey.
 func backendAPI(auth *magiclink.Auth, secretKey string) http.Handler {
-	return http.StripPrefix("/v1", auth.BackendHandler(secretKey))
+	return auth.BackendHandler(secretKey)
 }
 
 // retryWhenCut answers 503 with Retry-After to requests whose handler

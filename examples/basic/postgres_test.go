@@ -46,7 +46,7 @@ func TestPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		si, err := app.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
+		si, err := app.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}

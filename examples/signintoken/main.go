@@ -80,9 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		*baseURL = u.Scheme + "://" + u.Host
 	}
-	var m mailer.Mailer = console.New(console.Options{Writer: stdout})
+	var m mailer.Mailer = console.New(console.Config{Writer: stdout})
 	if *mailDir != "" {
-		md, err := maildir.New(*mailDir)
+		md, err := maildir.New(*mailDir, maildir.Config{})
 		if err != nil {
 			return err
 		}

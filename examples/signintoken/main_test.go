@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
@@ -22,13 +23,13 @@ func app(t *testing.T, key string) (*magiclink.Auth, *httptest.Server) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	auth, err := magiclink.New(magiclink.Config{BaseURL: srv.URL, Store: memstore.New(nil)})
+	auth, err := magiclink.New(magiclink.Config{BaseURL: srv.URL, Store: memstore.New(memstore.Config{}), Mailer: mailtest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { auth.Close() })
 	mux.Handle("/auth/", auth.Handler())
-	mux.Handle("/v1/", http.StripPrefix("/v1", auth.BackendHandler(key)))
+	mux.Handle("/v1/", auth.BackendHandler(key))
 	return auth, srv
 }
 
@@ -74,7 +75,7 @@ func TestWelcomeEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tok := range tokens {
-		si, err := auth.SignIn.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok})
+		si, err := auth.SignIns.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok})
 		if err != nil || si.Status != magiclink.SignInComplete {
 			t.Fatalf("redeeming the emailed token: %v", err)
 		}

@@ -18,8 +18,8 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
-// Options configures a Mailer. The zero value logs to slog.Default().
-type Options struct {
+// Config configures a Mailer. The zero value logs to slog.Default().
+type Config struct {
 	// Logger receives one record per message; nil means slog.Default().
 	// Ignored when Writer is set.
 	Logger *slog.Logger
@@ -38,14 +38,14 @@ type Mailer struct {
 
 // New returns a development Mailer. FOR DEVELOPMENT ONLY: it prints every
 // link, and anyone who reads them can sign in.
-func New(opts Options) *Mailer {
-	if opts.Writer != nil {
-		return &Mailer{w: opts.Writer}
+func New(cfg Config) *Mailer {
+	if cfg.Writer != nil {
+		return &Mailer{w: cfg.Writer}
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	return &Mailer{logger: opts.Logger}
+	return &Mailer{logger: cfg.Logger}
 }
 
 // Send validates msg (see mailer.Message.Validate), like a real mailer,

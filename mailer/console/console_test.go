@@ -27,7 +27,7 @@ func testMessage() *mailer.Message {
 
 func TestLogger(t *testing.T) {
 	var buf bytes.Buffer
-	m := console.New(console.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	m := console.New(console.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err := m.Send(t.Context(), testMessage()); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestLogger(t *testing.T) {
 
 func TestWriter(t *testing.T) {
 	var buf bytes.Buffer
-	m := console.New(console.Options{Writer: &buf})
+	m := console.New(console.Config{Writer: &buf})
 	msg := testMessage()
 	msg.From = "Example <no-reply@example.com>"
 	if err := m.Send(t.Context(), msg); err != nil {
@@ -70,7 +70,7 @@ https://app.example/auth/verify?token=abc
 
 func TestWriterConcurrent(t *testing.T) {
 	var buf bytes.Buffer
-	m := console.New(console.Options{Writer: &buf})
+	m := console.New(console.Config{Writer: &buf})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -87,7 +87,7 @@ func TestWriterConcurrent(t *testing.T) {
 
 func TestRejects(t *testing.T) {
 	var buf bytes.Buffer
-	m := console.New(console.Options{Writer: &buf})
+	m := console.New(console.Config{Writer: &buf})
 	msg := testMessage()
 	msg.Subject = "hi\nLink:    https://evil.example/"
 	if err := m.Send(t.Context(), msg); !errors.Is(err, mailer.ErrInvalidMessage) {
@@ -108,7 +108,7 @@ func TestDefaultLogger(t *testing.T) {
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
-	if err := console.New(console.Options{}).Send(t.Context(), testMessage()); err != nil {
+	if err := console.New(console.Config{}).Send(t.Context(), testMessage()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "token=abc") {

@@ -25,8 +25,8 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
-// DefaultFrom is the sender of messages whose From is empty, unless WithFrom
-// sets another.
+// DefaultFrom is the sender of messages whose From is empty, unless
+// Config.From sets another.
 const DefaultFrom = "magiclink <no-reply@localhost>"
 
 // Mailer writes messages as .eml files in a folder. It is safe for
@@ -37,25 +37,24 @@ type Mailer struct {
 	now  func() time.Time
 }
 
-// Option configures a Mailer.
-type Option func(*Mailer)
-
-// WithFrom sets the default sender, "addr" or "Name <addr>", used for
-// messages whose From is empty. New rejects an invalid one.
-func WithFrom(from string) Option {
-	return func(m *Mailer) { m.from = from }
+// Config configures a Mailer. The zero value is ready to use.
+type Config struct {
+	// From is the default sender, "addr" or "Name <addr>", used for
+	// messages whose From is empty; default DefaultFrom. New rejects an
+	// invalid one.
+	From string
 }
 
 // New returns a Mailer writing into dir, which it creates (mode 0700) if it
 // does not exist. It fails when dir is empty or not a folder, or when the
 // default sender is invalid.
-func New(dir string, opts ...Option) (*Mailer, error) {
+func New(dir string, cfg Config) (*Mailer, error) {
 	if dir == "" {
 		return nil, errors.New("maildir: empty folder name")
 	}
-	m := &Mailer{dir: dir, from: DefaultFrom, now: time.Now}
-	for _, o := range opts {
-		o(m)
+	m := &Mailer{dir: dir, from: cfg.From, now: time.Now}
+	if m.from == "" {
+		m.from = DefaultFrom
 	}
 	if _, err := mailer.ParseFrom(m.from); err != nil {
 		return nil, fmt.Errorf("maildir: default sender: %w", err)

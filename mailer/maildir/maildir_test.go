@@ -57,7 +57,7 @@ func files(t testing.TB, dir string) []string {
 
 func TestSend(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mail", "inbox")
-	m, err := maildir.New(dir)
+	m, err := maildir.New(dir, maildir.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +109,9 @@ func TestSend(t *testing.T) {
 	}
 }
 
-func TestWithFrom(t *testing.T) {
+func TestConfigFrom(t *testing.T) {
 	dir := t.TempDir()
-	m, err := maildir.New(dir, maildir.WithFrom("Example <hello@example.com>"))
+	m, err := maildir.New(dir, maildir.Config{From: "Example <hello@example.com>"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +138,11 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, newMailer := range map[string]func() (*maildir.Mailer, error){
-		"empty":        func() (*maildir.Mailer, error) { return maildir.New("") },
-		"a file":       func() (*maildir.Mailer, error) { return maildir.New(file) },
-		"under a file": func() (*maildir.Mailer, error) { return maildir.New(filepath.Join(file, "x")) },
+		"empty":        func() (*maildir.Mailer, error) { return maildir.New("", maildir.Config{}) },
+		"a file":       func() (*maildir.Mailer, error) { return maildir.New(file, maildir.Config{}) },
+		"under a file": func() (*maildir.Mailer, error) { return maildir.New(filepath.Join(file, "x"), maildir.Config{}) },
 		"bad sender": func() (*maildir.Mailer, error) {
-			return maildir.New(t.TempDir(), maildir.WithFrom("x@example.com\r\nBcc: eve@example.com"))
+			return maildir.New(t.TempDir(), maildir.Config{From: "x@example.com\r\nBcc: eve@example.com"})
 		},
 	} {
 		if _, err := newMailer(); err == nil {
@@ -153,7 +153,7 @@ func TestNew(t *testing.T) {
 
 func TestSendConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	m, err := maildir.New(dir)
+	m, err := maildir.New(dir, maildir.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestSendConcurrent(t *testing.T) {
 
 func TestSendRejects(t *testing.T) {
 	dir := t.TempDir()
-	m, err := maildir.New(dir)
+	m, err := maildir.New(dir, maildir.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestSendRejects(t *testing.T) {
 
 func TestSendFolderGone(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "inbox")
-	m, err := maildir.New(dir)
+	m, err := maildir.New(dir, maildir.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func FuzzHeaders(f *testing.F) {
 	f.Add("ada@example.com", "", "hi\r\n\r\nbody")
 	f.Fuzz(func(t *testing.T, to, from, subject string) {
 		dir := t.TempDir()
-		m, err := maildir.New(dir)
+		m, err := maildir.New(dir, maildir.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,10 +39,10 @@ import (
 
 // ErrLocked is returned by Open when another process (or another Store in
 // this one) holds the database file and did not let go within
-// Options.Timeout.
+// Config.Timeout.
 var ErrLocked = errors.New("boltstore: database file is in use by another process")
 
-// Defaults for Options.
+// Defaults for Config.
 const (
 	// DefaultTimeout is how long Open waits for a locked file.
 	DefaultTimeout = time.Second
@@ -50,9 +50,8 @@ const (
 	DefaultSweepInterval = time.Minute
 )
 
-// Options configures a Store. A nil *Options and zero fields mean the
-// defaults.
-type Options struct {
+// Config configures a Store. Zero fields mean the defaults.
+type Config struct {
 	// Now is the clock that decides expiry; default time.Now.
 	Now func() time.Time
 	// Timeout is how long Open waits for the file lock another process
@@ -102,11 +101,11 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens the bbolt file at path, creating it if needed, and starts
-// the committer and the sweeper. opts may be nil. A file can be open in
+// the committer and the sweeper. A file can be open in
 // only one Store at a time, in this process or any other: Open fails with
-// an error wrapping ErrLocked if the file stays locked for opts.Timeout.
-func Open(path string, opts *Options) (*Store, error) {
-	s, err := open(path, opts)
+// an error wrapping ErrLocked if the file stays locked for cfg.Timeout.
+func Open(path string, cfg Config) (*Store, error) {
+	s, err := open(path, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +114,7 @@ func Open(path string, opts *Options) (*Store, error) {
 }
 
 // open opens the file and sets s up without starting its goroutines.
-func open(path string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
+func open(path string, o Config) (*Store, error) {
 	if o.Timeout < 0 {
 		return nil, fmt.Errorf("boltstore: negative Timeout %v", o.Timeout)
 	}

@@ -25,9 +25,9 @@ var start = time.Date(2030, time.January, 2, 3, 4, 5, 0, time.UTC)
 
 func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "magiclink.db") }
 
-func mustOpen(t testing.TB, path string, opts *Options) *Store {
+func mustOpen(t testing.TB, path string, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(path, opts)
+	s, err := Open(path, cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -36,9 +36,9 @@ func mustOpen(t testing.TB, path string, opts *Options) *Store {
 
 // openStopped opens a Store whose committer and sweeper are not running,
 // for tests that drive them by hand. It is closed when the test ends.
-func openStopped(t *testing.T, opts *Options) *Store {
+func openStopped(t *testing.T, cfg Config) *Store {
 	t.Helper()
-	s, err := open(tempPath(t), opts)
+	s, err := open(tempPath(t), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -49,26 +49,26 @@ func openStopped(t *testing.T, opts *Options) *Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T, now func() time.Time) store.Store {
-			return mustOpen(t, tempPath(t), &Options{Now: now})
+			return mustOpen(t, tempPath(t), Config{Now: now})
 		},
 		Reopen: func(t *testing.T, s store.Store, now func() time.Time) store.Store {
 			path := s.(*Store).db.Path()
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			return mustOpen(t, path, &Options{Now: now})
+			return mustOpen(t, path, Config{Now: now})
 		},
 	})
 }
 
 func TestOpenLocked(t *testing.T) {
 	path := tempPath(t)
-	first := mustOpen(t, path, nil)
+	first := mustOpen(t, path, Config{})
 	defer first.Close()
 
 	const timeout = 50 * time.Millisecond
 	begin := time.Now()
-	second, err := Open(path, &Options{Timeout: timeout})
+	second, err := Open(path, Config{Timeout: timeout})
 	if err == nil {
 		second.Close()
 		t.Fatal("second Open of a file in use succeeded")
@@ -87,16 +87,16 @@ func TestOpenLocked(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	third := mustOpen(t, path, &Options{Timeout: timeout})
+	third := mustOpen(t, path, Config{Timeout: timeout})
 	third.Close()
 }
 
 func TestOpenErrors(t *testing.T) {
-	if _, err := Open(tempPath(t), &Options{Timeout: -time.Second}); err == nil {
+	if _, err := Open(tempPath(t), Config{Timeout: -time.Second}); err == nil {
 		t.Error("Open with a negative Timeout succeeded")
 	}
 	path := filepath.Join(t.TempDir(), "missing", "magiclink.db")
-	_, err := Open(path, nil)
+	_, err := Open(path, Config{})
 	if err == nil || errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Errorf("Open in a missing directory = %v, want an error naming the path", err)
 	}
@@ -106,7 +106,7 @@ func TestOpenErrors(t *testing.T) {
 // Unix nanoseconds (0: never), then the value.
 func TestRecordFormat(t *testing.T) {
 	clock := storetest.NewClock(start)
-	s := mustOpen(t, tempPath(t), &Options{Now: clock.Now})
+	s := mustOpen(t, tempPath(t), Config{Now: clock.Now})
 	defer s.Close()
 	exp := start.Add(time.Hour + 123456789)
 	err := s.Apply(t.Context(), store.Put("k", []byte("abc"), exp), store.Put("never", nil, time.Time{}))
@@ -162,7 +162,7 @@ func TestExpiryEncoding(t *testing.T) {
 // alias bbolt's memory map: they are read after Close has unmapped it, so
 // an aliasing slice would fault.
 func TestValuesCopied(t *testing.T) {
-	s := mustOpen(t, tempPath(t), nil)
+	s := mustOpen(t, tempPath(t), Config{})
 	ctx := t.Context()
 	var ops []store.Op
 	for i := range 100 {
@@ -234,7 +234,7 @@ func fillExpiring(t *testing.T, s *Store) {
 
 func TestSweep(t *testing.T) {
 	clock := storetest.NewClock(start)
-	s := mustOpen(t, tempPath(t), &Options{Now: clock.Now, SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{Now: clock.Now, SweepInterval: -1})
 	defer s.Close()
 	// Small chunks, so one sweep takes many transactions.
 	s.sweepChunk, s.sweepScan = 7, 20
@@ -276,7 +276,7 @@ func TestSweep(t *testing.T) {
 // the sweeper's scan and its delete survives.
 func TestSweepKeepsRewritten(t *testing.T) {
 	clock := storetest.NewClock(start)
-	s := mustOpen(t, tempPath(t), &Options{Now: clock.Now, SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{Now: clock.Now, SweepInterval: -1})
 	defer s.Close()
 	ctx := t.Context()
 	err := s.Apply(ctx,
@@ -316,7 +316,7 @@ func TestSweepKeepsRewritten(t *testing.T) {
 // Close, waiting on its reports rather than on time.
 func TestSweepLoop(t *testing.T) {
 	clock := storetest.NewClock(start)
-	s, err := open(tempPath(t), &Options{Now: clock.Now, SweepInterval: time.Millisecond})
+	s, err := open(tempPath(t), Config{Now: clock.Now, SweepInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestSweepLoop(t *testing.T) {
 // commit in one transaction: each is checked against the writes of those
 // before it, and one that conflicts does not stop the others.
 func TestBatch(t *testing.T) {
-	s := openStopped(t, &Options{SweepInterval: -1})
+	s := openStopped(t, Config{SweepInterval: -1})
 	ctx := t.Context()
 	reqs := []struct {
 		ops  []store.Op
@@ -415,7 +415,7 @@ func TestBatch(t *testing.T) {
 // TestBatchLimits checks that one batch takes at most maxBatch Applies
 // and stops adding Applies once it holds maxBatchBytes of values.
 func TestBatchLimits(t *testing.T) {
-	s := openStopped(t, &Options{SweepInterval: -1})
+	s := openStopped(t, Config{SweepInterval: -1})
 	ctx := t.Context()
 	drain := func() (n int) {
 		for {
@@ -450,7 +450,7 @@ func TestBatchLimits(t *testing.T) {
 // it is queued is refused before the transaction, and the rest of its
 // batch commits.
 func TestCancelledWhileQueued(t *testing.T) {
-	s := openStopped(t, &Options{SweepInterval: -1})
+	s := openStopped(t, Config{SweepInterval: -1})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancelled := newRequest(ctx, []store.Op{store.Put("x", []byte("x"), time.Time{})})
 	kept := newRequest(t.Context(), []store.Op{store.Put("y", []byte("y"), time.Time{})})
@@ -470,7 +470,7 @@ func TestCancelledWhileQueued(t *testing.T) {
 // TestCommitFailure checks that when a transaction fails, every Apply of
 // its batch gets the error and no watcher is woken.
 func TestCommitFailure(t *testing.T) {
-	s := openStopped(t, &Options{SweepInterval: -1})
+	s := openStopped(t, Config{SweepInterval: -1})
 	w, _ := s.Watch(t.Context(), "x")
 	reqs := []*request{
 		newRequest(t.Context(), []store.Op{store.Put("x", []byte("x"), time.Time{})}),
@@ -494,7 +494,7 @@ func TestCommitFailure(t *testing.T) {
 // TestCloseDrainsQueue checks that Applies queued when Close begins are
 // committed, not left waiting.
 func TestCloseDrainsQueue(t *testing.T) {
-	s := openStopped(t, &Options{SweepInterval: -1})
+	s := openStopped(t, Config{SweepInterval: -1})
 	var reqs []*request
 	for i := range 5 {
 		r := newRequest(t.Context(), []store.Op{store.Put(fmt.Sprint(i), []byte("v"), time.Time{})})
@@ -525,7 +525,7 @@ func TestCloseDrainsQueue(t *testing.T) {
 func TestCloseWithApplies(t *testing.T) {
 	const callers = 32
 	path := tempPath(t)
-	s := mustOpen(t, path, nil)
+	s := mustOpen(t, path, Config{})
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -558,7 +558,7 @@ func TestCloseWithApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	s = mustOpen(t, path, nil)
+	s = mustOpen(t, path, Config{})
 	defer s.Close()
 	closed := 0
 	for key, err := range results {
@@ -582,7 +582,7 @@ func TestCloseWithApplies(t *testing.T) {
 
 // TestWatchReleased checks that a subscription ends with its context.
 func TestWatchReleased(t *testing.T) {
-	s := mustOpen(t, tempPath(t), nil)
+	s := mustOpen(t, tempPath(t), Config{})
 	defer s.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	for _, k := range []string{"a", "a", "b"} {
@@ -607,7 +607,7 @@ func TestWatchReleased(t *testing.T) {
 }
 
 func BenchmarkApply(b *testing.B) {
-	s := mustOpen(b, tempPath(b), nil)
+	s := mustOpen(b, tempPath(b), Config{})
 	defer s.Close()
 	ctx := context.Background()
 	value := make([]byte, 100)
@@ -624,7 +624,7 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkApplyParallel(b *testing.B) {
 	for _, callers := range []int{8, 64} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s := mustOpen(b, tempPath(b), nil)
+			s := mustOpen(b, tempPath(b), Config{})
 			defer s.Close()
 			value := make([]byte, 100)
 			var ids atomic.Int64
@@ -648,7 +648,7 @@ func BenchmarkApplyParallel(b *testing.B) {
 }
 
 func BenchmarkGet(b *testing.B) {
-	s := mustOpen(b, tempPath(b), nil)
+	s := mustOpen(b, tempPath(b), Config{})
 	defer s.Close()
 	ctx := context.Background()
 	var ops []store.Op

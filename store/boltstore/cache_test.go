@@ -18,7 +18,7 @@ import (
 // has returned, every Get sees its write, and no reader ever sees a value
 // older than one it saw before, while writes and cached reads interleave.
 func TestCacheNeverStale(t *testing.T) {
-	s := mustOpen(t, tempPath(t), &Options{SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{SweepInterval: -1})
 	defer s.Close()
 	ctx := t.Context()
 	read := func(key string) int {
@@ -90,7 +90,7 @@ func TestCacheNeverStale(t *testing.T) {
 // and that one the sweeper deleted is gone even if the clock goes back.
 func TestCacheExpiry(t *testing.T) {
 	clock := storetest.NewClock(start)
-	s := mustOpen(t, tempPath(t), &Options{Now: clock.Now, SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{Now: clock.Now, SweepInterval: -1})
 	defer s.Close()
 	ctx := t.Context()
 	if err := s.Apply(ctx, store.Put("k", []byte("v"), start.Add(time.Minute))); err != nil {
@@ -117,7 +117,7 @@ func TestCacheExpiry(t *testing.T) {
 // TestCacheBounded checks that the cache stays within its limit and skips
 // large values, while every Get stays correct.
 func TestCacheBounded(t *testing.T) {
-	s := mustOpen(t, tempPath(t), &Options{SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{SweepInterval: -1})
 	defer s.Close()
 	const limit = 64 << 10
 	s.cache.limit = limit
@@ -167,7 +167,7 @@ func TestCacheBounded(t *testing.T) {
 // and offered to the cache after it, is not cached: it may be the value
 // the commit replaced.
 func TestCacheRejectsRacingRead(t *testing.T) {
-	s := mustOpen(t, tempPath(t), &Options{SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{SweepInterval: -1})
 	defer s.Close()
 	ctx := t.Context()
 	if err := s.Apply(ctx, store.Put("k", []byte("old"), time.Time{})); err != nil {
@@ -228,7 +228,7 @@ func TestCacheWriteWindow(t *testing.T) {
 // serves nothing older: two keys are written together, and a reader that
 // lists one must then Get at least that value of the other.
 func TestCacheAgreesWithReads(t *testing.T) {
-	s := mustOpen(t, tempPath(t), &Options{SweepInterval: -1})
+	s := mustOpen(t, tempPath(t), Config{SweepInterval: -1})
 	defer s.Close()
 	ctx := t.Context()
 	put := func(i int) {

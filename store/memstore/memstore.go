@@ -12,8 +12,8 @@ import (
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// Options configures a Store. The zero value is ready to use.
-type Options struct {
+// Config configures a Store. The zero value is ready to use.
+type Config struct {
 	// Now is the clock that decides expiry; default time.Now.
 	Now func() time.Time
 }
@@ -36,11 +36,11 @@ type record struct {
 
 var _ store.Store = (*Store)(nil)
 
-// New returns an empty Store. opts may be nil.
-func New(opts *Options) *Store {
+// New returns an empty Store.
+func New(cfg Config) *Store {
 	s := &Store{now: time.Now, data: make(map[string]record)}
-	if opts != nil && opts.Now != nil {
-		s.now = opts.Now
+	if cfg.Now != nil {
+		s.now = cfg.Now
 	}
 	return s
 }

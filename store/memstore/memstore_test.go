@@ -13,13 +13,13 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T, now func() time.Time) store.Store {
-			return New(&Options{Now: now})
+			return New(Config{Now: now})
 		},
 	})
 }
 
-func TestNilOptions(t *testing.T) {
-	s := New(nil)
+func TestZeroConfig(t *testing.T) {
+	s := New(Config{})
 	defer s.Close()
 	ctx := t.Context()
 	if err := s.Apply(ctx, store.Put("k", []byte("v"), time.Now().Add(time.Hour))); err != nil {
@@ -46,7 +46,7 @@ func TestExpiredDropped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := storetest.NewClock(start)
-			s := New(&Options{Now: clock.Now})
+			s := New(Config{Now: clock.Now})
 			defer s.Close()
 			if err := s.Apply(ctx,
 				store.Put("a", []byte("1"), start.Add(time.Minute)),
@@ -74,7 +74,7 @@ func TestExpiredDropped(t *testing.T) {
 
 // TestWatchReleased checks that a subscription ends with its context.
 func TestWatchReleased(t *testing.T) {
-	s := New(nil)
+	s := New(Config{})
 	defer s.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	for _, k := range []string{"a", "a", "b"} {

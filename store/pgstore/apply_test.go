@@ -105,7 +105,7 @@ func TestConsumeRace(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t)
 	s1 := newStore(t, pool, nil)
-	s2 := openStore(t, newPoolOn(t, pool), &Options{Schema: s1.channel, SweepInterval: -1})
+	s2 := openStore(t, newPoolOn(t, pool), Config{Schema: s1.channel, SweepInterval: -1})
 	for round := range 5 {
 		key := "token/" + strconv.Itoa(round)
 		if err := s1.Apply(ctx, store.Put(key, []byte("flow"), time.Now().Add(time.Hour))); err != nil {

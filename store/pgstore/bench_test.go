@@ -55,7 +55,7 @@ func BenchmarkWake(b *testing.B) {
 	ctx := ctxT(b)
 	pool := newPool(b)
 	watcher := newStore(b, pool, nil)
-	writer := openStore(b, newPoolOn(b, pool), &Options{Schema: watcher.channel, SweepInterval: -1})
+	writer := openStore(b, newPoolOn(b, pool), Config{Schema: watcher.channel, SweepInterval: -1})
 	ch, err := watcher.Watch(ctx, "flow")
 	if err != nil {
 		b.Fatal(err)

@@ -16,13 +16,13 @@ func TestConformance(t *testing.T) {
 	pool := newPool(t)
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T, now func() time.Time) store.Store {
-			return openStore(t, pool, &Options{Schema: newSchema(t, pool), Now: now, SweepInterval: -1})
+			return openStore(t, pool, Config{Schema: newSchema(t, pool), Now: now, SweepInterval: -1})
 		},
 		Reopen: func(t *testing.T, s store.Store, now func() time.Time) store.Store {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			st, err := New(context.Background(), pool, &Options{Schema: s.(*Store).channel, Now: now, SweepInterval: -1})
+			st, err := New(context.Background(), pool, Config{Schema: s.(*Store).channel, Now: now, SweepInterval: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,10 +20,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 		log.Fatal(err)
 	}
-	st, err := pgstore.New(ctx, pool, nil)
+	st, err := pgstore.New(ctx, pool, pgstore.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -140,11 +140,11 @@ func newInstance(tb testing.TB, dsn string, m *mailtest.Mailer, mod func(*magicl
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
-	if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 		tb.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(logWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := pgstore.New(ctx, pool, &pgstore.Options{Logger: logger})
+	st, err := pgstore.New(ctx, pool, pgstore.Config{Logger: logger})
 	if err != nil {
 		tb.Fatal(err)
 	}

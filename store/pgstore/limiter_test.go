@@ -29,10 +29,10 @@ func TestStoreLimiterAcrossStores(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-		if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+		if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 			t.Fatal(err)
 		}
-		st, err := pgstore.New(ctx, pool, nil)
+		st, err := pgstore.New(ctx, pool, pgstore.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,7 @@ func TestWatch(t *testing.T) {
 	pool := newPool(t)
 	a := newStore(t, pool, nil)
 	// b is another instance: its own pool and listening connection.
-	b := openStore(t, newPoolOn(t, pool), &Options{Schema: a.channel, SweepInterval: -1})
+	b := openStore(t, newPoolOn(t, pool), Config{Schema: a.channel, SweepInterval: -1})
 	put := func(s *Store, key string) {
 		t.Helper()
 		if err := s.Apply(ctx, store.Put(key, []byte("v"), time.Time{})); err != nil {
@@ -83,7 +83,7 @@ func TestListenerReconnect(t *testing.T) {
 	schema := newSchema(t, pool)
 	disconnected, reconnected := make(chan struct{}), make(chan struct{})
 	proceed, done := make(chan struct{}), make(chan struct{})
-	a := openStore(t, pool, &Options{Schema: schema, SweepInterval: -1, hooks: &hooks{
+	a := openStore(t, pool, Config{Schema: schema, SweepInterval: -1, hooks: &hooks{
 		disconnected: func() {
 			disconnected <- struct{}{}
 			select { // hold the reconnection until the test has written
@@ -99,7 +99,7 @@ func TestListenerReconnect(t *testing.T) {
 		},
 	}})
 	t.Cleanup(func() { close(done) }) // runs before a.Close
-	b := openStore(t, newPoolOn(t, pool), &Options{Schema: schema, SweepInterval: -1})
+	b := openStore(t, newPoolOn(t, pool), Config{Schema: schema, SweepInterval: -1})
 
 	w, err := a.Watch(ctx, "k")
 	if err != nil {
@@ -138,7 +138,7 @@ func TestListenerIdlePing(t *testing.T) {
 	pool := newPool(t)
 	schema := newSchema(t, pool)
 	pinged := make(chan struct{}, 1)
-	a := openStore(t, pool, &Options{Schema: schema, SweepInterval: -1, hooks: &hooks{
+	a := openStore(t, pool, Config{Schema: schema, SweepInterval: -1, hooks: &hooks{
 		idleCheck: 20 * time.Millisecond,
 		pinged: func() {
 			select { // never holds up the listener
@@ -148,7 +148,7 @@ func TestListenerIdlePing(t *testing.T) {
 		},
 		disconnected: func() { t.Error("the listener reconnected") },
 	}})
-	b := openStore(t, pool, &Options{Schema: schema, SweepInterval: -1})
+	b := openStore(t, pool, Config{Schema: schema, SweepInterval: -1})
 	w, err := a.Watch(ctx, "k")
 	if err != nil {
 		t.Fatal(err)

@@ -39,23 +39,20 @@ var schemaSeq atomic.Int64
 func newSchema(tb testing.TB, pool *pgxpool.Pool) string {
 	tb.Helper()
 	schema := fmt.Sprintf("t%d", schemaSeq.Add(1))
-	if err := Migrate(context.Background(), pool, &Options{Schema: schema}); err != nil {
+	if err := Migrate(context.Background(), pool, Config{Schema: schema}); err != nil {
 		tb.Fatal(err)
 	}
 	return schema
 }
 
-// openStore returns a Store on pool with opts, closed when tb ends. Its
+// openStore returns a Store on pool with cfg, closed when tb ends. Its
 // log goes to tb's.
-func openStore(tb testing.TB, pool *pgxpool.Pool, opts *Options) *Store {
+func openStore(tb testing.TB, pool *pgxpool.Pool, cfg Config) *Store {
 	tb.Helper()
-	if opts == nil {
-		opts = &Options{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	s, err := New(context.Background(), pool, opts)
+	s, err := New(context.Background(), pool, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,11 +64,11 @@ func openStore(tb testing.TB, pool *pgxpool.Pool, opts *Options) *Store {
 // time.Now) and no background sweeps.
 func newStore(tb testing.TB, pool *pgxpool.Pool, c *clock) *Store {
 	tb.Helper()
-	opts := &Options{Schema: newSchema(tb, pool), SweepInterval: -1}
+	cfg := Config{Schema: newSchema(tb, pool), SweepInterval: -1}
 	if c != nil {
-		opts.Now = c.Now
+		cfg.Now = c.Now
 	}
-	return openStore(tb, pool, opts)
+	return openStore(tb, pool, cfg)
 }
 
 // tbWriter writes to a test's log.

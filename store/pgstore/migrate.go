@@ -18,7 +18,7 @@ import (
 var schemaSQL string
 
 // Migrate creates the schema, table and index the store needs, if they do
-// not exist yet, in the schema opts.Schema (nil opts: the default schema).
+// not exist yet, in the schema cfg.Schema (default DefaultSchema).
 // It is idempotent and safe to run from several processes at once: it
 // holds a transaction-level advisory lock while it runs. New does not
 // migrate: run Migrate at deployment or start-up, with a role allowed to
@@ -39,8 +39,8 @@ var schemaSQL string
 //
 //	CREATE INDEX IF NOT EXISTS records_expires_at
 //	    ON :"schema".records (expires_at) WHERE expires_at IS NOT NULL;
-func Migrate(ctx context.Context, pool *pgxpool.Pool, opts *Options) error {
-	schema, err := schemaOf(opts)
+func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg Config) error {
+	schema, err := schemaOf(cfg)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func TestConflictKeepsConnections(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t)
 	sent := make(chan struct{}, 1)
-	s := openStore(t, pool, &Options{Schema: newSchema(t, pool), SweepInterval: -1, hooks: &hooks{
+	s := openStore(t, pool, Config{Schema: newSchema(t, pool), SweepInterval: -1, hooks: &hooks{
 		notified: func(int) { sent <- struct{}{} },
 	}})
 	if err := s.Apply(ctx, store.Put("k", []byte("1"), time.Time{})); err != nil {
@@ -60,7 +60,7 @@ func TestNotifyMany(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t)
 	a := newStore(t, pool, nil)
-	b := openStore(t, newPoolOn(t, pool), &Options{Schema: a.channel, SweepInterval: -1})
+	b := openStore(t, newPoolOn(t, pool), Config{Schema: a.channel, SweepInterval: -1})
 	var ops []store.Op
 	var chs []<-chan struct{}
 	for i := range 100 {
@@ -87,7 +87,7 @@ func TestNotifyOnClose(t *testing.T) {
 	pool := newPool(t)
 	a := newStore(t, pool, nil)
 	for range 20 {
-		b, err := New(ctx, newPoolOn(t, pool), &Options{Schema: a.channel, SweepInterval: -1})
+		b, err := New(ctx, newPoolOn(t, pool), Config{Schema: a.channel, SweepInterval: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,8 @@
 //
 //	pool, err := pgxpool.New(ctx, "postgres://app@db/app")
 //	...
-//	if err := pgstore.Migrate(ctx, pool, nil); err != nil { ... }
-//	st, err := pgstore.New(ctx, pool, nil)
+//	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil { ... }
+//	st, err := pgstore.New(ctx, pool, pgstore.Config{})
 //	...
 //	defer st.Close()
 //
@@ -39,16 +39,15 @@ import (
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// DefaultSchema is the schema used when Options.Schema is empty.
+// DefaultSchema is the schema used when Config.Schema is empty.
 const DefaultSchema = "magiclink"
 
 // DefaultSweepInterval is the sweep interval used when
-// Options.SweepInterval is zero.
+// Config.SweepInterval is zero.
 const DefaultSweepInterval = time.Minute
 
-// Options configures a Store and Migrate. nil or zero values mean the
-// defaults.
-type Options struct {
+// Config configures a Store and Migrate. Zero fields mean the defaults.
+type Config struct {
 	// Schema is the PostgreSQL schema holding the table records, and the
 	// name of the notification channel: 1 to 63 lowercase ASCII letters,
 	// digits or underscores, not starting with a digit. Default
@@ -94,39 +93,36 @@ var _ store.Store = (*Store)(nil)
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// schemaOf returns the schema opts names, checked.
-func schemaOf(opts *Options) (string, error) {
-	if opts == nil || opts.Schema == "" {
+// schemaOf returns the schema cfg names, checked.
+func schemaOf(cfg Config) (string, error) {
+	if cfg.Schema == "" {
 		return DefaultSchema, nil
 	}
-	if !schemaName.MatchString(opts.Schema) {
-		return "", fmt.Errorf("%w: pgstore: schema %q: want 1 to 63 of [a-z0-9_], not starting with a digit", store.ErrInvalid, opts.Schema)
+	if !schemaName.MatchString(cfg.Schema) {
+		return "", fmt.Errorf("%w: pgstore: schema %q: want 1 to 63 of [a-z0-9_], not starting with a digit", store.ErrInvalid, cfg.Schema)
 	}
-	return opts.Schema, nil
+	return cfg.Schema, nil
 }
 
 // New returns a Store on pool, whose table Migrate must have created. It
 // opens the listening connection before it returns, so that Watch misses
 // nothing from then on, and starts the sweeper. The pool stays the
-// caller's: Close does not close it. opts may be nil.
-func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+// caller's: Close does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: pgstore: nil pool", store.ErrInvalid)
 	}
-	schema, err := schemaOf(opts)
+	schema, err := schemaOf(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if opts == nil {
-		opts = &Options{}
-	}
 	s := &Store{
 		pool:    pool,
-		now:     opts.Now,
+		now:     cfg.Now,
 		channel: schema,
 		id:      newSenderID(),
 		q:       newQueries(pgx.Identifier{schema, "records"}.Sanitize()),
-		log:     opts.Logger,
+		log:     cfg.Logger,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -150,7 +146,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		self:    s.id,
 		hub:     &s.hub,
 		log:     s.log,
-		hooks:   opts.hooks,
+		hooks:   cfg.hooks,
 	}
 	s.notify = &notifier{
 		pool:    pool,
@@ -160,8 +156,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		log:     s.log,
 		wake:    make(chan struct{}, 1),
 	}
-	if opts.hooks != nil {
-		s.notify.sent = opts.hooks.notified
+	if cfg.hooks != nil {
+		s.notify.sent = cfg.hooks.notified
 	}
 	conn, err := s.listen.connect(ctx)
 	if err != nil {
@@ -178,7 +174,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		s.notify.run(bg)
 	}()
 
-	interval := opts.SweepInterval
+	interval := cfg.SweepInterval
 	if interval == 0 {
 		interval = DefaultSweepInterval
 	}
@@ -186,7 +182,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.sweepEvery(bg, interval, opts.hooks)
+			s.sweepEvery(bg, interval, cfg.hooks)
 		}()
 	}
 	return s, nil
@@ -194,13 +190,13 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 
 // Open connects a new pool to the database named by connString (a URL or
 // keyword/value string, as pgxpool.New takes) and returns a Store on it,
-// which closes the pool on Close. Migrate must have run; opts may be nil.
-func Open(ctx context.Context, connString string, opts *Options) (*Store, error) {
+// which closes the pool on Close. Migrate must have run.
+func Open(ctx context.Context, connString string, cfg Config) (*Store, error) {
 	pool, err := pgxpool.New(ctx, connString)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s, err := New(ctx, pool, opts)
+	s, err := New(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
 		return nil, err

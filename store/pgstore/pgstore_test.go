@@ -185,14 +185,14 @@ func TestStore(t *testing.T) {
 	t.Run("durable across reopen", func(t *testing.T) {
 		ctx := ctxT(t)
 		schema := newSchema(t, pool)
-		s := openStore(t, pool, &Options{Schema: schema})
+		s := openStore(t, pool, Config{Schema: schema})
 		if err := s.Apply(ctx, store.Put("k", []byte("v"), time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s2 := openStore(t, pool, &Options{Schema: schema})
+		s2 := openStore(t, pool, Config{Schema: schema})
 		if got, err := s2.Get(ctx, "k"); err != nil || string(got) != "v" {
 			t.Fatalf("Get after reopen = %q, %v", got, err)
 		}
@@ -234,7 +234,7 @@ func TestOpen(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t)
 	schema := newSchema(t, pool)
-	s, err := Open(ctx, pool.Config().ConnString(), &Options{Schema: schema})
+	s, err := Open(ctx, pool.Config().ConnString(), Config{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestOpen(t *testing.T) {
 	if err := s.pool.Ping(ctx); err == nil {
 		t.Error("the pool Open made is still open after Close")
 	}
-	if _, err := Open(ctx, "postgres://%zz", nil); err == nil {
+	if _, err := Open(ctx, "postgres://%zz", Config{}); err == nil {
 		t.Error("Open with a bad connection string succeeded")
 	}
 }
@@ -253,35 +253,35 @@ func TestOpen(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t)
-	if _, err := New(ctx, pool, &Options{Schema: "never_migrated"}); err == nil || !strings.Contains(err.Error(), "Migrate") {
+	if _, err := New(ctx, pool, Config{Schema: "never_migrated"}); err == nil || !strings.Contains(err.Error(), "Migrate") {
 		t.Fatalf("New before Migrate: %v, want an error naming Migrate", err)
 	}
 	for _, bad := range []string{"Upper", "1abc", "a-b", "a.b", strings.Repeat("a", 64), `a"b`} {
-		if err := Migrate(ctx, pool, &Options{Schema: bad}); !errors.Is(err, store.ErrInvalid) {
+		if err := Migrate(ctx, pool, Config{Schema: bad}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Migrate schema %q: %v, want ErrInvalid", bad, err)
 		}
-		if _, err := New(ctx, pool, &Options{Schema: bad}); !errors.Is(err, store.ErrInvalid) {
+		if _, err := New(ctx, pool, Config{Schema: bad}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("New schema %q: %v, want ErrInvalid", bad, err)
 		}
 	}
 	// Concurrent and repeated migrations of one schema all succeed.
 	errs := make(chan error, 4)
 	for range 4 {
-		go func() { errs <- Migrate(ctx, pool, &Options{Schema: "concurrent"}) }()
+		go func() { errs <- Migrate(ctx, pool, Config{Schema: "concurrent"}) }()
 	}
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Fatalf("concurrent Migrate: %v", err)
 		}
 	}
-	if err := Migrate(ctx, pool, &Options{Schema: "concurrent"}); err != nil {
+	if err := Migrate(ctx, pool, Config{Schema: "concurrent"}); err != nil {
 		t.Fatal(err)
 	}
 	// nil options: the default schema.
-	if err := Migrate(ctx, pool, nil); err != nil {
+	if err := Migrate(ctx, pool, Config{}); err != nil {
 		t.Fatal(err)
 	}
-	s := openStore(t, pool, nil)
+	s := openStore(t, pool, Config{})
 	if err := s.Apply(ctx, store.Put("k", nil, time.Time{})); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ const sweepChunk = 1000
 // It works in chunks of at most 1000 rows, each its own statement, and
 // skips rows that an Apply holds locked (it overwrites or checks them);
 // several instances may sweep at once. The Store calls it every
-// Options.SweepInterval; expired records are treated as absent whether or
+// Config.SweepInterval; expired records are treated as absent whether or
 // not they have been swept.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	if s.closed.Load() {

@@ -82,7 +82,7 @@ func TestSweeper(t *testing.T) {
 	c := newClock()
 	schema := newSchema(t, pool)
 	swept := make(chan struct{}, 1)
-	s := openStore(t, pool, &Options{Schema: schema, Now: c.Now, SweepInterval: 10 * time.Millisecond,
+	s := openStore(t, pool, Config{Schema: schema, Now: c.Now, SweepInterval: 10 * time.Millisecond,
 		hooks: &hooks{swept: func(n int64) {
 			if n > 0 {
 				select {

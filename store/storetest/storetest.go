@@ -6,7 +6,7 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, storetest.Harness{
 //			Open: func(t *testing.T, now func() time.Time) store.Store {
-//				return memstore.New(&memstore.Options{Now: now})
+//				return memstore.New(memstore.Config{Now: now})
 //			},
 //		})
 //	}
