@@ -39,7 +39,7 @@ func pgPoolOn(tb testing.TB, dsn string, maxConns int32) *pgxpool.Pool {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
-	if err := pgstore.Migrate(context.Background(), pool, nil); err != nil {
+	if err := pgstore.Migrate(context.Background(), pool, pgstore.Config{}); err != nil {
 		tb.Fatal(err)
 	}
 	return pool
@@ -48,7 +48,7 @@ func pgPoolOn(tb testing.TB, dsn string, maxConns int32) *pgxpool.Pool {
 // pgStore returns a pgstore.Store on pool, closed when tb ends.
 func pgStore(tb testing.TB, pool *pgxpool.Pool) *pgstore.Store {
 	tb.Helper()
-	st, err := pgstore.New(context.Background(), pool, nil)
+	st, err := pgstore.New(context.Background(), pool, pgstore.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}

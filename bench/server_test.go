@@ -70,7 +70,7 @@ func serve(spec string) error {
 	var st store.Store
 	switch kind {
 	case "bolt":
-		bs, err := boltstore.Open(arg, nil)
+		bs, err := boltstore.Open(arg, boltstore.Config{})
 		if err != nil {
 			return err
 		}
@@ -89,10 +89,10 @@ func serve(spec string) error {
 			return err
 		}
 		defer pool.Close()
-		if err := pgstore.Migrate(ctx, pool, nil); err != nil {
+		if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 			return err
 		}
-		ps, err := pgstore.New(ctx, pool, nil)
+		ps, err := pgstore.New(ctx, pool, pgstore.Config{})
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func serve(spec string) error {
 	default:
 		return fmt.Errorf("unknown store %q", kind)
 	}
-	mail, err := maildir.New(os.Getenv(maildirEnv))
+	mail, err := maildir.New(os.Getenv(maildirEnv), maildir.Config{})
 	if err != nil {
 		return err
 	}
