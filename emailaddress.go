@@ -38,13 +38,21 @@ type EmailAddresses struct{ a *Auth }
 const maxAddresses = 20
 
 // Create adds an unverified address to the user with userID. An address
-// the user already has, or that another account has verified, is a
-// form_identifier_exists error.
+// the user already has is a form_identifier_exists error.
+//
+// An address another account has verified is, with enumeration
+// protection on (the default), added exactly like a new one: a pending
+// address whose verification can never succeed, whose prepare sends its
+// owner a notice instead of a link. With protection off it is a
+// form_identifier_exists error. The cap on a user's addresses and the
+// per-user and per-IP limits (Limits.UserAddressesPerHour,
+// Limits.IPCreatesPer10s) are checked before anything about the address.
 func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddressParams) (*EmailAddress, error) {
 	addr, err := parseAddress("email_address", p.EmailAddress)
 	if err != nil {
 		return nil, err
 	}
+	counted := false // one add is counted once, however often a conflict makes the loop go round
 	for range maxRetries {
 		lu, err := load[userRec](ctx, es.a.st, keyUser+userID)
 		if err != nil {
@@ -53,12 +61,15 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 			}
 			return nil, err
 		}
-		owner, raw, err := es.a.lookupAddress(ctx, addr)
-		if err != nil {
-			return nil, err
+		if len(lu.v.EmailAddressIDs) >= maxAddresses {
+			return nil, paramInvalid("email_address", "too_many_addresses", "n", strconv.Itoa(maxAddresses))
 		}
-		if owner != nil {
-			return nil, identifierExists()
+		now := es.a.now()
+		if !counted {
+			if err := es.a.allowAdd(ctx, userID, now); err != nil {
+				return nil, err
+			}
+			counted = true
 		}
 		u, err := es.a.user(ctx, &lu.v)
 		if err != nil {
@@ -69,10 +80,13 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 				return nil, identifierExists()
 			}
 		}
-		if len(lu.v.EmailAddressIDs) >= maxAddresses {
-			return nil, paramInvalid("email_address", "too_many_addresses", "n", strconv.Itoa(maxAddresses))
+		owner, raw, err := es.a.lookupAddress(ctx, addr)
+		if err != nil {
+			return nil, err
 		}
-		now := es.a.now()
+		if owner != nil && es.a.cfg.DisableEnumerationProtection {
+			return nil, identifierExists()
+		}
 		f := flowRec{ID: newAddressID(), Kind: kindEmail, Status: "active", Address: addr, UserID: userID,
 			Locale: es.a.cat.Match(lu.v.Locale, p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now)}
 		ur := lu.v

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
@@ -137,6 +138,33 @@ func alike(t *testing.T, step string, known, unknown [2]map[string]string) {
 	}
 }
 
+// comparison collects, step by step, the answers about a registered
+// address (side 0) and an unknown one (side 1), two rounds each.
+type comparison struct {
+	steps []string
+	got   map[string]*[2][2]map[string]string // step → [side][round]
+}
+
+func (c *comparison) record(step string, side, round int, res *http.Response, body []byte) {
+	if c.got == nil {
+		c.got = map[string]*[2][2]map[string]string{}
+	}
+	if c.got[step] == nil {
+		c.got[step] = new([2][2]map[string]string)
+		c.steps = append(c.steps, step)
+	}
+	c.got[step][side][round] = fields(res, body)
+}
+
+// check fails t unless the answers of every step are alike.
+func (c *comparison) check(t *testing.T) {
+	t.Helper()
+	for _, step := range c.steps {
+		a := c.got[step]
+		alike(t, step, a[0], a[1])
+	}
+}
+
 // TestEnumerationEveryAnswerAlike: over HTTP, every route that takes an
 // address answers alike for a registered and an unknown one: sign-in,
 // prepare, resend and long poll; sign-up, prepare, resend, long poll and
@@ -150,16 +178,8 @@ func TestEnumerationEveryAnswerAlike(t *testing.T) {
 	s.clock.Advance(time.Hour)
 	addrs := [2]string{"reg@example.com", "unk@example.com"}
 
-	type answers = [2][2]map[string]string // [address][round]
-	got := map[string]*answers{}
-	var steps []string
-	record := func(step string, side, round int, res *http.Response, body []byte) {
-		if got[step] == nil {
-			got[step] = new(answers)
-			steps = append(steps, step)
-		}
-		got[step][side][round] = fields(res, body)
-	}
+	var c comparison
+	record := c.record
 	sent := len(s.mail.Messages())
 	delivered := func() { // both messages of a step, before a resend supersedes them
 		sent += 2
@@ -237,10 +257,7 @@ func TestEnumerationEveryAnswerAlike(t *testing.T) {
 		}
 		s.clock.Advance(time.Hour) // clear of the per-address hourly limit
 	}
-	for _, step := range steps {
-		a := got[step]
-		alike(t, step, a[0], a[1])
-	}
+	c.check(t)
 }
 
 // TestEnumerationSameRateLimit: sends beyond an address's limit are
@@ -325,5 +342,103 @@ func TestDecoyIDsSharedAcrossInstances(t *testing.T) {
 	}
 	if ids[0] != ids[1] {
 		t.Fatalf("decoy ids %s and %s differ between instances", ids[0], ids[1])
+	}
+}
+
+// TestEnumerationAddingAddress: with enumeration protection on, adding an
+// address another account has verified answers exactly like adding a new
+// one, and so do its prepare and long poll; the owner is told instead of
+// being sent a link, and the verification never succeeds. Past the cap
+// and past the per-user limit, both are refused alike.
+func TestEnumerationAddingAddress(t *testing.T) {
+	s := newSite(t, func(c *magiclink.Config) { c.Limits.UserAddressesPerHour = 30 })
+	s.browser(t).signUp("reg@example.com")
+	var users [2]*browser
+	for i := range users {
+		users[i] = s.browser(t)
+		users[i].signUp("user" + strconv.Itoa(i) + "@example.com")
+	}
+	s.clock.Advance(time.Hour)
+	addrs := [2]string{"reg@example.com", "unk@example.com"}
+	var c comparison
+	record := c.record
+	sent := len(s.mail.Messages())
+	for round, b := range users {
+		var paths [2]string
+		for side, addr := range addrs {
+			s.clock.Advance(10 * time.Second) // clear of the per-IP creation limit
+			raw, _ := json.Marshal(map[string]any{"email_address": addr})
+			res, body := b.do("POST", "/auth/me/email_addresses", "application/json", string(raw))
+			record("add", side, round, res, body)
+			var e struct{ ID string }
+			if json.Unmarshal(body, &e) != nil || e.ID == "" {
+				t.Fatalf("adding %s = %d %s", addr, res.StatusCode, body)
+			}
+			paths[side] = "/auth/me/email_addresses/" + e.ID
+		}
+		for side := range addrs {
+			res, body := b.do("POST", paths[side]+"/prepare_verification", "application/json", `{"strategy":"email_link"}`)
+			record("prepare", side, round, res, body)
+			res, body = b.do("GET", paths[side]+"?wait=0.05", "", "")
+			record("long poll", side, round, res, body)
+		}
+		sent += 2
+		s.message(t, sent)
+		for _, m := range s.mail.Messages()[sent-2:] {
+			switch m.To {
+			case "reg@example.com":
+				if m.Kind != mailer.KindAddressInUse || strings.Contains(m.Link, "token=") || strings.Contains(m.Text, "token=") {
+					t.Fatalf("the owner got %s with link %q; want a notice without a link", m.Kind, m.Link)
+				}
+			case "unk@example.com":
+				if m.Kind != mailer.KindVerifyEmail || !strings.Contains(m.Link, "token=") {
+					t.Fatalf("the new address got %s with link %q", m.Kind, m.Link)
+				}
+			}
+		}
+		s.clock.Advance(time.Hour) // clear of the per-address send limit
+	}
+	c.check(t)
+
+	// The cap comes before anything about the address.
+	b := users[0]
+	for i := 0; ; i++ {
+		s.clock.Advance(10 * time.Second)
+		raw, _ := json.Marshal(map[string]any{"email_address": "more" + strconv.Itoa(i) + "@example.com"})
+		if res, _ := b.do("POST", "/auth/me/email_addresses", "application/json", string(raw)); res.StatusCode != 200 {
+			break
+		}
+	}
+	s.clock.Advance(10 * time.Second)
+	_, reg := b.do("POST", "/auth/me/email_addresses", "application/json", `{"email_address":"reg@example.com"}`)
+	_, unk := b.do("POST", "/auth/me/email_addresses", "application/json", `{"email_address":"unk@example.com"}`)
+	if string(reg) != string(unk) || !strings.Contains(string(reg), "form_param_format_invalid") {
+		t.Fatalf("past the cap: registered %s, unknown %s", reg, unk)
+	}
+}
+
+// TestAddingAddressesIsLimited: one user adds at most
+// Limits.UserAddressesPerHour addresses an hour, registered or not.
+func TestAddingAddressesIsLimited(t *testing.T) {
+	s := newSite(t, nil)
+	s.browser(t).signUp("reg@example.com")
+	b := s.browser(t)
+	b.signUp("me@example.com")
+	statuses := ""
+	for i := range magiclink.DefaultUserAddressesPerHour + 2 {
+		s.clock.Advance(10 * time.Second) // clear of the per-IP creation limit
+		addr := "new" + strconv.Itoa(i) + "@example.com"
+		if i%2 == 0 {
+			addr = "reg@example.com"
+			if i > 0 {
+				addr = "x" + strconv.Itoa(i) + "@example.com"
+			}
+		}
+		raw, _ := json.Marshal(map[string]any{"email_address": addr})
+		res, _ := b.do("POST", "/auth/me/email_addresses", "application/json", string(raw))
+		statuses += strconv.Itoa(res.StatusCode) + " "
+	}
+	if want := strings.Repeat("200 ", magiclink.DefaultUserAddressesPerHour) + "429 429 "; statuses != want {
+		t.Fatalf("statuses %q; want %q", statuses, want)
 	}
 }

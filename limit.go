@@ -7,6 +7,20 @@ import (
 	"time"
 )
 
+// allowAdd checks and records one address added by the user with userID,
+// per user and per client IP (from ctx).
+func (a *Auth) allowAdd(ctx context.Context, userID string, now time.Time) error {
+	l := a.cfg.Limits
+	if l.Disabled {
+		return nil
+	}
+	limits := []Limit{{Key: "add/user/" + userID, Rules: []Rule{{l.UserAddressesPerHour, time.Hour}}}}
+	if ip, ok := ClientIPFrom(ctx); ok {
+		limits = append(limits, Limit{Key: "create/ip/" + ipKey(ip), Rules: []Rule{{l.IPCreatesPer10s, 10 * time.Second}}})
+	}
+	return a.allow(ctx, now, limits...)
+}
+
 // Default send and creation limits, used for zero Limits fields.
 const (
 	// DefaultAddressCooldown is the least time between two links to one
@@ -28,6 +42,10 @@ const (
 	// DefaultIPAttemptsPerHour is how many email codes one client IP may
 	// try in any hour.
 	DefaultIPAttemptsPerHour = 60
+	// DefaultUserAddressesPerHour is how many email addresses one user
+	// may add, and how many links to added addresses one user may have
+	// sent, in any hour.
+	DefaultUserAddressesPerHour = 10
 	// DefaultGlobalSendsPerMinute is how many links may be sent in any
 	// minute in all: a ceiling on the mail an attack can make the app send.
 	DefaultGlobalSendsPerMinute = 300
@@ -58,6 +76,11 @@ type Limits struct {
 	// GlobalSendsPerMinute is how many links may be sent in any minute, in
 	// all (across instances with a shared Limiter); default 300.
 	GlobalSendsPerMinute int
+	// UserAddressesPerHour is how many email addresses one user may add,
+	// and how many verification links of added addresses one user may
+	// have sent, in any hour; default 10. Adding an address also counts
+	// against IPCreatesPer10s.
+	UserAddressesPerHour int
 	// AddressAttemptsPerHour and AddressAttemptsPerDay bound how many
 	// email codes may be tried at one address, in all its flows (a new
 	// flow does not renew them); default 10 and 50. With 6-digit codes the
@@ -95,6 +118,7 @@ func (l Limits) withDefaults() (Limits, error) {
 	def(&l.IPCreatesPer10s, DefaultIPCreatesPer10s)
 	def(&l.IPSendsPerHour, DefaultIPSendsPerHour)
 	def(&l.GlobalSendsPerMinute, DefaultGlobalSendsPerMinute)
+	def(&l.UserAddressesPerHour, DefaultUserAddressesPerHour)
 	def(&l.AddressAttemptsPerHour, DefaultAddressAttemptsPerHour)
 	def(&l.AddressAttemptsPerDay, DefaultAddressAttemptsPerDay)
 	def(&l.IPAttemptsPerHour, DefaultIPAttemptsPerHour)
@@ -105,8 +129,9 @@ func (l Limits) withDefaults() (Limits, error) {
 }
 
 // allowSend checks and records one link sent to addr: per address, per
-// client IP (from ctx) and in all.
-func (a *Auth) allowSend(ctx context.Context, addr string, now time.Time) error {
+// client IP (from ctx) and in all, and for an added address (userID not
+// empty) per user.
+func (a *Auth) allowSend(ctx context.Context, addr, userID string, now time.Time) error {
 	l := a.cfg.Limits
 	if l.Disabled {
 		return nil
@@ -117,6 +142,9 @@ func (a *Auth) allowSend(ctx context.Context, addr string, now time.Time) error 
 	}
 	if ip, ok := ClientIPFrom(ctx); ok {
 		limits = append(limits, Limit{Key: "send/ip/" + ipKey(ip), Rules: []Rule{{l.IPSendsPerHour, time.Hour}}})
+	}
+	if userID != "" {
+		limits = append(limits, Limit{Key: "send/user/" + userID, Rules: []Rule{{l.UserAddressesPerHour, time.Hour}}})
 	}
 	return a.allow(ctx, now, limits...)
 }

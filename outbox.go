@@ -390,8 +390,13 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 	if sec.token != "" {
 		data.Link = a.linkURL(sec.token)
 	}
-	if h.rec.Kind == mailer.KindNoAccount {
+	switch h.rec.Kind {
+	case mailer.KindNoAccount:
 		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.SignUpURL), "", time.Time{}, 0
+	case mailer.KindAddressInUse:
+		// The verification this message stands for can never succeed:
+		// its link and code go nowhere.
+		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.FallbackURL), "", time.Time{}, 0
 	}
 	msg, err := a.tpl.Render(h.rec.Kind, data)
 	if err == nil {

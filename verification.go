@@ -180,7 +180,11 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		// One send is counted once, however often a conflict (such as
 		// the sender writing the flow) makes this loop go round.
 		if !counted {
-			if err := a.allowSend(ctx, f.Address, now); err != nil {
+			user := ""
+			if f.Kind == kindEmail {
+				user = f.UserID
+			}
+			if err := a.allowSend(ctx, f.Address, user, now); err != nil {
 				return nil, err
 			}
 			counted = true
@@ -245,7 +249,17 @@ func (a *Auth) recipient(ctx context.Context, f *flowRec) (mailer.Kind, []store.
 		f.Existing, f.UserID = false, ""
 		return mailer.KindSignUp, []store.Op{check}, nil
 	default:
-		return mailer.KindVerifyEmail, nil, nil
+		// An address another account has verified gets a notice instead
+		// of a link (see EmailAddresses.Create).
+		owner, raw, err := a.lookupAddress(ctx, f.Address)
+		if err != nil {
+			return "", nil, err
+		}
+		check := []store.Op{store.Check(keyAddress+addressKey(f.Address), raw)}
+		if owner != nil && owner.UserID != f.UserID {
+			return mailer.KindAddressInUse, check, nil
+		}
+		return mailer.KindVerifyEmail, check, nil
 	}
 }
 

@@ -56,6 +56,10 @@ const (
 	// KindSignUpExisting answers a sign-up asked for a registered address: it
 	// carries a sign-in link for the existing account.
 	KindSignUpExisting Kind = "sign_up_existing"
+	// KindAddressInUse answers an attempt to add to an account an address
+	// another account has verified: it tells the address's owner, and
+	// carries no token (Link is the app's page).
+	KindAddressInUse Kind = "address_in_use"
 	// KindWelcome is a welcome email carrying a sign-in-token link, for a
 	// user added off a waitlist.
 	KindWelcome Kind = "welcome"
