@@ -3,6 +3,8 @@
  *   <script src="/auth/magiclink.js"></script>
  *   const si = await magiclink.signIn.create({ identifier: "ada@example.com" });
  *   const done = await si.startMagicLinkFlow({ redirectUrl: "/verified" }); // resolves when the link is confirmed or expires
+ *   // meanwhile, the code from the same email, typed in this tab, completes it too:
+ *   await si.attemptFirstFactor({ strategy: "email_code", code: "123456" });
  *
  * Objects returned are the API's JSON (snake_case fields) with methods added.
  * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code,
@@ -74,12 +76,23 @@
         obj.cancelMagicLinkFlow();
         controller = new AbortController();
         var signal = controller.signal;
-        var body = { strategy: "email_link" };
+        var body = { strategy: params.strategy || "email_link" };
         if (params.redirectUrl) body.redirect_url = params.redirectUrl;
         if (opts.factorId) body.email_address_id = opts.factorId(obj);
         return request("POST", opts.path(obj) + "/" + opts.prepare, body, signal).then(function (prepared) {
           return poll(prepared, signal);
         });
+      };
+      // attemptFirstFactor / attemptVerification({strategy: "email_code", code}): the code
+      // from the email, typed in this tab (spaces and dashes are fine). Resolves with the
+      // updated object, status "complete" and this browser signed in; a waiting
+      // startMagicLinkFlow resolves too. Wrong codes reject with form_code_incorrect
+      // (err.errors[0].meta.remaining_attempts left), the last allowed one fails the
+      // verification: then only a new flow works.
+      obj[opts.attemptName] = function (params) {
+        params = params || {};
+        var body = { strategy: params.strategy || "email_code", code: String(params.code == null ? "" : params.code) };
+        return request("POST", opts.path(obj) + "/" + opts.attempt, body).then(opts.wrap);
       };
       function poll(current, signal) {
         if (settled(current)) return Promise.resolve(opts.wrap(current));
@@ -103,8 +116,10 @@
       return flow(si, {
         path: function (o) { return "/sign_ins/" + o.id; },
         prepare: "prepare_first_factor",
+        attempt: "attempt_first_factor",
+        attemptName: "attemptFirstFactor",
         factorId: function (o) {
-          var f = (o.supported_first_factors || []).filter(function (x) { return x.strategy === "email_link"; })[0];
+          var f = (o.supported_first_factors || [])[0];
           return f && f.email_address_id;
         },
         verification: function (o) { return o.first_factor_verification; },
@@ -116,6 +131,8 @@
       return flow(su, {
         path: function (o) { return "/sign_ups/" + o.id; },
         prepare: "prepare_verification",
+        attempt: "attempt_verification",
+        attemptName: "attemptVerification",
         verification: function (o) { return o.verifications && o.verifications.email_address; },
         wrap: wrapSignUp
       });
@@ -125,6 +142,8 @@
       return flow(ea, {
         path: function (o) { return "/me/email_addresses/" + o.id; },
         prepare: "prepare_verification",
+        attempt: "attempt_verification",
+        attemptName: "attemptVerification",
         verification: function (o) { return o.verification; },
         wrap: wrapEmailAddress
       });

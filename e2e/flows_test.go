@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +17,7 @@ const (
 	waitingHeading  = "Check your email…"
 	signedInHeading = "You’re signed in"
 	accountHeading  = "Your account"
-	mismatchHeading = "Open this link on the device where you asked for it"
+	mismatchHeading = "Type the code from the email in your first tab"
 	returnHeading   = "Return to your original tab"
 	expiredHeading  = "This link has expired"
 	verifyPath      = "/auth/verify"
@@ -50,6 +53,17 @@ func signInWithToken(tb *tab, a *app, userID, addr string) {
 	tok := a.createSignInToken(userID)
 	tb.navigate(a.base + "/accept-token?token=" + tok.Token)
 	tb.waitText("#accept h1", "Signed in as "+addr)
+}
+
+// twoDevices starts the app with flags and a user with addr, and returns
+// browser A with its waiting tab and browser B's tab: one person's laptop
+// and phone.
+func twoDevices(t *testing.T, addr string, flags ...string) (a *app, bA *browser, waiting, phone *tab) {
+	t.Helper()
+	a = startApp(t, flags...)
+	a.createUser(addr)
+	bA = newBrowser(t, "a")
+	return a, bA, bA.tab("waiting"), newBrowser(t, "b").tab("b")
 }
 
 // 1. Sign-up in browser A: the link opened in a new tab of A signs that
@@ -117,13 +131,8 @@ func TestSignUpSameBrowser(t *testing.T) {
 // browser B is told to open the link where it was asked for and is not
 // signed in; the link still works in A afterwards.
 func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
-	a := startApp(t)
 	addr := "grace@example.com"
-	a.createUser(addr)
-	bA := newBrowser(t, "a")
-	bB := newBrowser(t, "b")
-	waiting := bA.tab("waiting")
-	phone := bB.tab("b")
+	a, bA, waiting, phone := twoDevices(t, addr)
 
 	startSignIn(waiting, a, addr)
 	link := a.waitMail(addr).link(t, a.base, verifyPath)
@@ -156,13 +165,8 @@ func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
 // 3. Sign-in across devices with same-client binding off: B confirms,
 // A's waiting tab receives the session, B is told to return to it.
 func TestSignInOtherDeviceCrossClient(t *testing.T) {
-	a := startApp(t, "-require-same-client=false")
 	addr := "alan@example.com"
-	a.createUser(addr)
-	bA := newBrowser(t, "a")
-	bB := newBrowser(t, "b")
-	waiting := bA.tab("waiting")
-	phone := bB.tab("b")
+	a, _, waiting, phone := twoDevices(t, addr, "-require-same-client=false")
 
 	startSignIn(waiting, a, addr)
 	link := a.waitMail(addr).link(t, a.base, verifyPath)
@@ -402,4 +406,94 @@ func TestSignOut(t *testing.T) {
 	old.signedOut(addr)
 	first.screenshot("final")
 	old.screenshot("old-tab")
+}
+
+// codeRE finds the code in an email's text: a line of digits alone.
+var codeRE = regexp.MustCompile(`(?m)^\s+([0-9]{6})\s*$`)
+
+// code returns the email's one-time code.
+func (m *email) code(t *testing.T) string {
+	t.Helper()
+	c := codeRE.FindStringSubmatch(m.Text)
+	if c == nil {
+		t.Fatalf("email %q to %s carries no code:\n%s", m.Subject, m.To, m.Text)
+	}
+	if strings.Contains(m.Subject, c[1]) {
+		t.Fatalf("the code is in the subject %q", m.Subject)
+	}
+	return c[1]
+}
+
+// typeCode types code into the waiting step's code input, digit by digit
+// as a person does; the page sends it on the last digit.
+func typeCode(tb *tab, code string) {
+	tb.t.Helper()
+	sel := "[data-step=wait] input#code"
+	if ac := eval[string](tb, `document.querySelector("`+sel+`").autocomplete`); ac != "one-time-code" {
+		tb.fatalf("the code input has autocomplete %q, want one-time-code", ac)
+	}
+	tb.waitFor("the code input to be enabled", `s => { const i = document.querySelector(s); return i && !i.disabled; }`, sel)
+	tb.do("typing a code", chromedp.SendKeys(chromedp.CSS(sel), code))
+}
+
+// 2b. The person with two browsers: the sign-in is asked for in A, the
+// email opened in B, whose link answers client_mismatch and says to type
+// the email's code in the first tab; typed in A, it signs A in.
+func TestSignInCodeOtherDevice(t *testing.T) {
+	addr := "lin@example.com"
+	a, _, waiting, phone := twoDevices(t, addr)
+
+	startSignIn(waiting, a, addr)
+	mail := a.waitMail(addr)
+	link := mail.link(t, a.base, verifyPath)
+	phone.confirmLink(link, "Sign in")
+	phone.waitPage("/verified", mismatchHeading)
+	phone.waitText("main", "type the code shown in the email into the tab where you asked for the link")
+	phone.signedOut(addr)
+	phone.screenshot("mismatch-code")
+
+	typeCode(waiting, mail.code(t))
+	landedOnAccount(waiting, addr)
+	waiting.screenshot("final")
+	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
+	}
+	// The link died with the code: its confirm page says so at once.
+	phone.navigate(link)
+	phone.waitText("h1", "This link is no longer valid")
+}
+
+// 2c. Five wrong codes fail the verification (the waiting page says so);
+// a new sign-in's code then works.
+func TestSignInCodeWrongFiveTimes(t *testing.T) {
+	a := startApp(t, "-rate-limits=false")
+	addr := "ida@example.com"
+	a.createUser(addr)
+	waiting := newBrowser(t, "a").tab("waiting")
+
+	startSignIn(waiting, a, addr)
+	code := a.waitMail(addr).code(t)
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1000000)
+	for i := 1; i <= 4; i++ {
+		typeCode(waiting, wrong)
+		waiting.waitText("[data-step=wait] [data-code-error]", fmt.Sprintf("%d tr", 5-i))
+	}
+	typeCode(waiting, wrong)
+	waiting.waitText("#error", "too many wrong codes")
+	waiting.waitFor("the form step", `() => !document.querySelector("[data-step=form]").hidden`)
+	waiting.screenshot("failed")
+
+	waiting.do("starting again", chromedp.Click(chromedp.CSS("form#start button[type=submit]")))
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	typeCode(waiting, a.waitMail(addr).code(t))
+	landedOnAccount(waiting, addr)
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -158,7 +158,7 @@ func TestPages(t *testing.T) {
 		{"/verified?magiclink_status=verified&magiclink_created_session=sess_x", 200, "You’re signed in"},
 		{"/verified?magiclink_status=verified", 200, "Return to your original tab"},
 		{"/verified?magiclink_status=verified&flow=email", 200, "Email address verified"},
-		{"/verified?magiclink_status=client_mismatch", 200, "Open this link on the device where you asked for it"},
+		{"/verified?magiclink_status=client_mismatch", 200, "Type the code from the email in your first tab"},
 		{"/verified?magiclink_status=expired", 200, "This link has expired"},
 		{"/verified?magiclink_status=expired", 200, `href="/sign-in"`},
 		{"/verified?magiclink_status=expired&flow=sign-up", 200, `href="/sign-up"`},

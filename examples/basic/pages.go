@@ -108,24 +108,27 @@ func (s *site) home(w http.ResponseWriter, r *http.Request) {
 
 // startFlow is the data of the sign-in and sign-up pages.
 type startFlow struct {
-	Mode      string // "sign-in" or "sign-up"
-	Heading   string
-	Button    string
-	LinkTTL   string // e.g. "10 minutes"
-	ReturnURL string // where to go once signed in
+	Mode    string // "sign-in" or "sign-up"
+	Heading string
+	Button  string
+	LinkTTL string // e.g. "10 minutes"
+	// CodeLength is the number of digits of the code each email carries
+	// beside its link.
+	CodeLength int
+	ReturnURL  string // where to go once signed in
 }
 
 // signIn serves /sign-in. RequireSession sends browsers here with
 // redirect_url set to the page they asked for.
 func (s *site) signIn(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "start.html", "Sign in", startFlow{Mode: "sign-in", Heading: "Sign in",
-		Button: "Email me a sign-in link", LinkTTL: s.linkTTL, ReturnURL: returnURL(r)})
+		Button: "Email me a sign-in link", LinkTTL: s.linkTTL, CodeLength: magiclink.DefaultCodeLength, ReturnURL: returnURL(r)})
 }
 
 // signUp serves /sign-up.
 func (s *site) signUp(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "start.html", "Sign up", startFlow{Mode: "sign-up", Heading: "Create your account",
-		Button: "Email me a sign-up link", LinkTTL: s.linkTTL, ReturnURL: returnURL(r)})
+		Button: "Email me a sign-up link", LinkTTL: s.linkTTL, CodeLength: magiclink.DefaultCodeLength, ReturnURL: returnURL(r)})
 }
 
 // returnURL is the page to go to after signing in: ?redirect_url when it
@@ -174,8 +177,8 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 			o = outcome{"ok", "Return to your original tab", "Your link was confirmed: you’re signed in there. You can close this page.", "/", "Home"}
 		}
 	case "client_mismatch":
-		o = outcome{"warn", "Open this link on the device where you asked for it",
-			"For your safety, a link only works in the browser that requested it. Nothing was used up: open the email on that device, or ask for a new link here.", again, "Send a link to this browser"}
+		o = outcome{"warn", "Type the code from the email in your first tab",
+			"For your safety, a link only works in the browser that asked for it. Nothing was used up: type the code shown in the email into the tab where you asked for the link, and that tab signs you in. Or open the email on that device, or ask for a new link here.", again, "Send a link to this browser"}
 	case "expired":
 		o = outcome{"warn", "This link has expired", "Links work for " + s.linkTTL + ". Ask for a new one and use it soon.", again, "Send a new link"}
 	case "failed":
@@ -201,9 +204,10 @@ func (s *site) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, "account.html", "Your account", struct {
-		Session *magiclink.Session
-		LinkTTL string
-	}{magiclink.SessionFrom(r.Context()), s.linkTTL})
+		Session    *magiclink.Session
+		LinkTTL    string
+		CodeLength int
+	}{magiclink.SessionFrom(r.Context()), s.linkTTL, magiclink.DefaultCodeLength})
 }
 
 // acceptToken serves /accept-token?token=…, the custom flow for

@@ -37,6 +37,52 @@
     return err.message + " (" + err.code + ")";
   };
 
+  // codeEntry wires a [data-code] form (the "code" block of layout.html):
+  // typing the last digit, pasting the code or pressing Enter sends it
+  // with attempt(code), a promise; done(result) runs when it is accepted.
+  // A wrong code is said below the input, which empties for another try;
+  // after the last allowed one the flow's long poll reports it failed.
+  window.codeEntry = function (form, attempt, done) {
+    var input = form.querySelector("input");
+    var note = form.querySelector("[data-code-error]");
+    var length = Number(input.dataset.length) || 6;
+    var busy = false;
+    function digits() { return input.value.replace(/[\s-]/g, ""); }
+    function say(msg) { note.textContent = msg; note.hidden = !msg; }
+    async function send() {
+      if (busy) return;
+      busy = true;
+      input.disabled = true;
+      say("");
+      try {
+        done(await attempt(digits()));
+      } catch (err) {
+        var e = err && err.errors && err.errors[0];
+        var left = e && e.meta && e.meta.remaining_attempts;
+        if (err && err.code === "form_code_incorrect" && left > 0) {
+          say("That code is not right: " + left + (left === 1 ? " try" : " tries") + " left.");
+        } else if (err && (err.code === "form_code_incorrect" || err.code === "verification_failed")) {
+          say("Too many wrong codes: this code and its link no longer work. Send a new one.");
+        } else {
+          say(describeError(err));
+        }
+        input.value = "";
+      } finally {
+        busy = false;
+        input.disabled = false;
+        input.focus();
+      }
+    }
+    input.addEventListener("input", function () {
+      if (/^[0-9]+$/.test(digits()) && digits().length === length) send();
+    });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      send();
+    });
+    return { reset: function () { input.value = ""; say(""); } };
+  };
+
   // Signing out in one tab tells the site's other tabs of this browser:
   // those that show who is signed in reload (pages are no-store, so the
   // server answers: signed out, or a redirect to the sign-in page)
