@@ -210,7 +210,9 @@ func TestAttackCodeStoreWrites(t *testing.T) {
 	})
 	b := s.signedOut(t, "ada@example.com")
 	id, n := b.startSignIn("ada@example.com", "email_link")
-	settled := func() { waitOutbox(t, s.auth.Store(), magiclink.OutboxPrefix+id, func(raw []byte) bool { return raw == nil }) }
+	settled := func() {
+		waitOutbox(t, s.auth.Store(), magiclink.OutboxPrefix+id, func(raw []byte) bool { return raw == nil })
+	}
 	settled()
 	mark := cs.mark()
 	b.confirm(s.token(t, n))
