@@ -16,24 +16,28 @@ import (
 	"github.com/magiclink-go/magiclink/store/boltstore"
 )
 
-// linkMailer is a no-op mailer that captures the token of every link it
-// is asked to send, per recipient. Benchmarks take tokens from it, never
-// from magiclink's internals, so they hold whether a token is minted when
-// the link is prepared or later, when a background sender sends it.
+// linkMailer is a no-op mailer that captures the link's token and the
+// code of every message it is asked to send, per recipient. Benchmarks
+// take them from it, never from magiclink's internals, so they hold
+// whether a token is minted when the link is prepared or later, when a
+// background sender sends it.
 type linkMailer struct {
-	mu     sync.Mutex
-	tokens map[string]chan string
+	mu    sync.Mutex
+	sents map[string]chan sent
 }
 
-func newLinkMailer() *linkMailer { return &linkMailer{tokens: map[string]chan string{}} }
+// sent is what one message carried.
+type sent struct{ token, code string }
 
-func (m *linkMailer) inbox(to string) chan string {
+func newLinkMailer() *linkMailer { return &linkMailer{sents: map[string]chan sent{}} }
+
+func (m *linkMailer) inbox(to string) chan sent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ch := m.tokens[to]
+	ch := m.sents[to]
 	if ch == nil {
-		ch = make(chan string, 1024)
-		m.tokens[to] = ch
+		ch = make(chan sent, 1024)
+		m.sents[to] = ch
 	}
 	return ch
 }
@@ -45,27 +49,34 @@ func (m *linkMailer) Send(_ context.Context, msg *mailer.Message) error {
 		return err
 	}
 	if tok := u.Query().Get("token"); tok != "" {
-		m.inbox(msg.To) <- tok
+		m.inbox(msg.To) <- sent{tok, msg.Code}
 	}
 	return nil
 }
 
-// await returns the token of the next link sent to addr.
-func (m *linkMailer) await(tb testing.TB, addr string) string {
+// await returns what the next message sent to addr carried.
+func (m *linkMailer) await(tb testing.TB, addr string) sent {
 	select {
-	case tok := <-m.inbox(addr):
-		return tok
+	case s := <-m.inbox(addr):
+		return s
 	case <-time.After(10 * time.Second):
 		tb.Fatalf("no link sent to %s within 10s", addr)
-		return ""
+		return sent{}
 	}
 }
 
 // watchSignal is a store that reports each Watch, so that a benchmark can
-// confirm a link only once its waiter is listening.
+// confirm a link only once its waiter is listening, and counts Applies.
 type watchSignal struct {
 	store.Store
 	watching chan string
+	applies  atomic.Int64
+}
+
+// Apply implements store.Store.
+func (w *watchSignal) Apply(ctx context.Context, ops ...store.Op) error {
+	w.applies.Add(1)
+	return w.Store.Apply(ctx, ops...)
 }
 
 // Watch implements store.Store.
@@ -160,8 +171,8 @@ func (e *env) users(tb testing.TB, n int) []*user {
 }
 
 // prepare starts a sign-in for u and sends its link; it returns the
-// sign-in and the link's token.
-func (e *env) prepare(tb testing.TB, u *user) (*magiclink.SignIn, string) {
+// sign-in and what its email carried.
+func (e *env) prepare(tb testing.TB, u *user) (*magiclink.SignIn, sent) {
 	ctx := context.Background()
 	si, err := e.auth.SignIns.Create(ctx, u.client, magiclink.SignInParams{Identifier: u.addr})
 	if err != nil {
@@ -177,8 +188,8 @@ func (e *env) prepare(tb testing.TB, u *user) (*magiclink.SignIn, string) {
 // goes to the mailer), confirm in u's browser, and the session it creates.
 // It returns the session's cookie value.
 func (e *env) signIn(tb testing.TB, u *user) string {
-	_, tok := e.prepare(tb, u)
-	res, err := e.auth.ConfirmLink(context.Background(), tok, u.client)
+	_, s := e.prepare(tb, u)
+	res, err := e.auth.ConfirmLink(context.Background(), s.token, u.client)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -186,4 +197,20 @@ func (e *env) signIn(tb testing.TB, u *user) string {
 		tb.Fatalf("confirming the link: %s, session %v", res.Status, res.NewSession != nil)
 	}
 	return res.NewSession.Token
+}
+
+// signInByCode is signIn with the email's code typed in u's browser
+// instead of its link confirmed there.
+func (e *env) signInByCode(tb testing.TB, u *user) string {
+	ctx := context.Background()
+	si, s := e.prepare(tb, u)
+	si, err := si.AttemptFirstFactor(ctx, magiclink.AttemptParams{Strategy: magiclink.StrategyEmailCode, Code: s.code})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ns, err := si.ClaimSession(ctx)
+	if err != nil || ns == nil {
+		tb.Fatalf("claiming the code's session: %v, %v", ns, err)
+	}
+	return ns.Token
 }

@@ -61,7 +61,8 @@ func prepareLinks(b *testing.B, e *env, users []*user, n int) []string {
 	for w, u := range users {
 		wg.Go(func() {
 			for i := w; i < n; i += len(users) {
-				_, tokens[i] = e.prepare(b, u)
+				_, sent := e.prepare(b, u)
+				tokens[i] = sent.token
 			}
 		})
 	}
