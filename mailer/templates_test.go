@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"errors"
 	"html"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -203,5 +204,128 @@ func TestFormatDuration(t *testing.T) {
 		if got := mailer.FormatDuration(tt.d); got != tt.want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
+	}
+}
+
+// missingKey matches a catalogue key left in a message, as a missing
+// message shows.
+var missingKey = regexp.MustCompile(`\b(?:email|duration)\.[a-z_]`)
+
+var allLocales = []string{"en", "de", "fr", "es", "pt-BR", "ja", "ar"}
+
+// TestEveryKindInEveryLanguage renders each kind in each language, with a
+// link, a code, both, and a brand, and checks that no message is missing,
+// and that the link and the code stand exactly where they belong.
+func TestEveryKindInEveryLanguage(t *testing.T) {
+	const code = "493817"
+	for _, kind := range allKinds {
+		for _, loc := range allLocales {
+			for _, variant := range []string{"link", "code", "both"} {
+				if kind == mailer.KindNoAccount || kind == mailer.KindWelcome {
+					if variant != "link" {
+						continue
+					}
+				}
+				t.Run(string(kind)+"/"+loc+"/"+variant, func(t *testing.T) {
+					data := testData()
+					data.ExpiresIn, data.ValidFor = "", 10*time.Minute
+					data.Locale = loc
+					data.Brand = mailer.Brand{SupportEmail: "help@example.com", AccentColor: "#0a7c55"}
+					if variant != "link" {
+						data.Code = code
+					}
+					if variant == "code" {
+						data.Link = ""
+					}
+					msg, err := mailer.DefaultTemplates().Render(kind, data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for part, s := range map[string]string{"subject": msg.Subject, "text": msg.Text, "html": msg.HTML} {
+						if missingKey.MatchString(s) || strings.ContainsAny(s, "{}") {
+							t.Errorf("%s has a missing message or placeholder:\n%s", part, s)
+						}
+					}
+					if strings.Contains(msg.Subject, code) {
+						t.Errorf("subject shows the code: %q", msg.Subject)
+					}
+					if !strings.Contains(msg.Subject, "Example") {
+						t.Errorf("subject lacks the app's name: %q", msg.Subject)
+					}
+					escaped := html.EscapeString(data.Link)
+					wantLinks, wantHrefs := 0, 0
+					if data.Link != "" {
+						wantLinks, wantHrefs = 1, 2 // the text's line; the button and the copyable link
+					}
+					if got := strings.Count(msg.Text, data.Link); data.Link != "" && got != wantLinks {
+						t.Errorf("text has the link %d times, want %d:\n%s", got, wantLinks, msg.Text)
+					}
+					if data.Link != "" && !strings.Contains(msg.Text, "\n"+data.Link+"\n") {
+						t.Errorf("text lacks the link on a line of its own:\n%s", msg.Text)
+					}
+					if got := strings.Count(msg.HTML, `href="`+escaped+`"`); got != wantHrefs {
+						t.Errorf("html has %d links to the link, want %d:\n%s", got, wantHrefs, msg.HTML)
+					}
+					if data.Link == "" && strings.Contains(msg.HTML, "<a ") {
+						t.Errorf("code-only html has a link:\n%s", msg.HTML)
+					}
+					wantCodes := 0
+					if data.Code != "" {
+						wantCodes = 1
+					}
+					if got := strings.Count(msg.Text, code); got != wantCodes {
+						t.Errorf("text has the code %d times, want %d", got, wantCodes)
+					}
+					if data.Code != "" && !strings.Contains(msg.Text, "\n    "+code+"\n") {
+						t.Errorf("text lacks the code on a line of its own:\n%s", msg.Text)
+					}
+					if got := strings.Count(msg.HTML, ">"+code+"</p>"); got != wantCodes {
+						t.Errorf("html has the code %d times, want %d", got, wantCodes)
+					}
+					dir := "ltr"
+					if loc == "ar" {
+						dir = "rtl"
+					}
+					if want := `<html lang="` + loc + `" dir="` + dir + `">`; !strings.Contains(msg.HTML, want) {
+						t.Errorf("html lacks %s", want)
+					}
+					if !strings.Contains(msg.Text, "help@example.com") || !strings.Contains(msg.HTML, "#0a7c55") == (data.Link != "") {
+						t.Errorf("brand not applied:\n%s\n%s", msg.Text, msg.HTML)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestRenderInGerman(t *testing.T) {
+	data := testData()
+	data.ExpiresIn, data.ValidFor, data.Locale = "", 10*time.Minute, "de-AT"
+	msg, err := mailer.DefaultTemplates().Render(mailer.KindSignIn, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "Ihr Anmeldelink für Example" {
+		t.Errorf("subject = %q", msg.Subject)
+	}
+	const want = "Dieser Link läuft in 10 Minuten ab und funktioniert nur einmal."
+	if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
+		t.Errorf("message does not say %q:\n%s", want, msg.Text)
+	}
+}
+
+func TestBrandValidate(t *testing.T) {
+	for _, b := range []mailer.Brand{
+		{AccentColor: "red"}, {AccentColor: "#12345"}, {AccentColor: "#ggg"},
+		{LogoURL: "javascript:alert(1)"}, {LogoURL: "/logo.png"},
+		{SupportEmail: "Help <help@example.com>"}, {Name: "a\nb"},
+	} {
+		if err := b.Validate(); err == nil {
+			t.Errorf("%+v: Validate() = nil", b)
+		}
+	}
+	ok := mailer.Brand{Name: "Acme", AccentColor: "#0A7c55", LogoURL: "https://cdn.example/logo.png", SupportEmail: "help@acme.example"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("Validate() = %v", err)
 	}
 }

@@ -1,10 +1,16 @@
 package i18n
 
 import (
+	"io/fs"
+	"path"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"golang.org/x/text/feature/plural"
+	"golang.org/x/text/language"
 )
 
 func TestOverrides(t *testing.T) {
@@ -60,6 +66,107 @@ func TestMatchFallsBack(t *testing.T) {
 	for _, prefs := range [][]string{{""}, {"zz"}, {"not a tag;;q=x"}, {strings.Repeat("a", 300)}, nil} {
 		if got := c.Match(prefs...); got != "en" {
 			t.Errorf("Match(%q) = %q, want the default", prefs, got)
+		}
+	}
+}
+
+// TestCataloguesComplete checks that every embedded language has every
+// message of the English catalogue, with its placeholders only, and the
+// plural forms its language uses for counts up to 200.
+func TestCataloguesComplete(t *testing.T) {
+	src, err := embedded.ReadFile("locales/" + Source + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := parse(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := fs.Glob(embedded, "locales/*.json")
+	want := []string{"ar", "de", "en", "es", "fr", "ja", "pt-BR"}
+	var got []string
+	for _, f := range files {
+		got = append(got, strings.TrimSuffix(path.Base(f), ".json"))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("languages = %v, want %v", got, want)
+	}
+	for _, f := range files {
+		raw, _ := embedded.ReadFile(f)
+		msgs, err := parse(raw, en)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		tag := language.MustParse(strings.TrimSuffix(path.Base(f), ".json"))
+		for k := range en {
+			m, ok := msgs[k]
+			if !ok {
+				t.Errorf("%s lacks %q", f, k)
+				continue
+			}
+			if m.forms == nil {
+				continue
+			}
+			for n := range 201 {
+				form := plural.Cardinal.MatchPlural(tag, n, 0, 0, 0, 0)
+				if _, ok := m.forms[form]; !ok {
+					t.Errorf("%s: %q lacks the plural form %v (for %d)", f, k, form, n)
+					break
+				}
+			}
+		}
+	}
+}
+
+func TestMatch(t *testing.T) {
+	c := Default()
+	tests := map[string]string{
+		"de": "de", "de-AT": "de", "de-CH,en;q=0.5": "de", "fr-CA": "fr", "es-419": "es", "es-MX": "es",
+		"pt-BR": "pt-BR", "pt-PT": "pt-BR", "pt": "pt-BR", "ja-JP": "ja", "ar-EG": "ar", "ar": "ar",
+		"en-GB": "en", "zh-CN": "en", "zz": "en", "de;q=0.5, fr": "fr", "*": "en",
+	}
+	for in, want := range tests {
+		if got := c.Match(in); got != want {
+			t.Errorf("Match(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// The first source that matches wins: a stored locale over a header.
+	if got := c.Match("", "zz", "ja", "de"); got != "ja" {
+		t.Errorf("Match in order = %q, want ja", got)
+	}
+	if got := c.Printer("ar").Dir(); got != "rtl" {
+		t.Errorf("ar Dir() = %q", got)
+	}
+	if got := c.Printer("ja").Dir(); got != "ltr" {
+		t.Errorf("ja Dir() = %q", got)
+	}
+}
+
+func TestDuration(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		lang string
+		d    time.Duration
+		want string
+	}{
+		{"en", 10 * time.Minute, "10 minutes"},
+		{"en", time.Minute, "1 minute"},
+		{"en", 500 * time.Millisecond, "less than a second"},
+		{"de", 10 * time.Minute, "10 Minuten"},
+		{"de", 24 * time.Hour, "1 Tag"},
+		{"fr", time.Hour, "1 heure"},
+		{"es", 2 * time.Hour, "2 horas"},
+		{"pt-BR", 30 * 24 * time.Hour, "30 dias"},
+		{"ja", 10 * time.Minute, "10分"},
+		{"ar", time.Minute, "دقيقة واحدة"},
+		{"ar", 2 * time.Minute, "دقيقتين"},
+		{"ar", 10 * time.Minute, "10 دقائق"},
+		{"ar", 15 * time.Minute, "15 دقيقة"},
+	}
+	for _, tt := range tests {
+		if got := c.Printer(tt.lang).Duration(tt.d); got != tt.want {
+			t.Errorf("%s Duration(%v) = %q, want %q", tt.lang, tt.d, got, tt.want)
 		}
 	}
 }
