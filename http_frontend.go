@@ -84,7 +84,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("identifier", "strategy", "ticket", "locale")
+	v, err := p.strs("identifier", "strategy", "ticket")
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIns.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, v[3])})
+	si, err := a.SignIns.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, p)})
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("email_address", "locale")
+	v, err := p.strs("email_address")
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
+	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, p)})
 	if err != nil {
 		return err
 	}
@@ -251,11 +251,11 @@ func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("email_address", "locale")
+	v, err := p.strs("email_address")
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddresses.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, v[1])})
+	e, err := a.EmailAddresses.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, p)})
 	if err != nil {
 		return err
 	}

@@ -46,9 +46,11 @@ func (a *Auth) requestLocale(r *http.Request) string {
 }
 
 // requestPrefs returns the languages a request asks a new flow to be in:
-// the locale it gives, when the catalogues have it, else its
-// Accept-Language.
-func (a *Auth) requestPrefs(r *http.Request, locale string) string {
+// the locale its parameters give (magiclink.js sends the browser's), when
+// the catalogues have it, else its Accept-Language. A malformed locale,
+// even one that is not a string, falls back: it never fails a request.
+func (a *Auth) requestPrefs(r *http.Request, p params) string {
+	locale, _ := p.str("locale")
 	if l, ok := a.cat.Find(locale); ok {
 		return l
 	}

@@ -149,6 +149,12 @@
       });
     }
 
+    // locale is the language a new flow's emails and pages are written
+    // in: params.locale, else the browser's.
+    function locale(params) {
+      return params.locale || (global.navigator && global.navigator.language) || undefined;
+    }
+
     var api = {
       prefix: prefix,
       MagiclinkError: MagiclinkError,
@@ -158,7 +164,7 @@
           params = params || {};
           var body = params.strategy === "ticket"
             ? { strategy: "ticket", ticket: params.ticket }
-            : { identifier: params.identifier };
+            : { identifier: params.identifier, locale: locale(params) };
           return request("POST", "/sign_ins", body).then(wrapSignIn);
         },
         get: function (id) { return request("GET", "/sign_ins/" + encodeURIComponent(id)).then(wrapSignIn); }
@@ -166,14 +172,14 @@
       signUp: {
         create: function (params) {
           params = params || {};
-          return request("POST", "/sign_ups", { email_address: params.emailAddress || params.email_address }).then(wrapSignUp);
+          return request("POST", "/sign_ups", { email_address: params.emailAddress || params.email_address, locale: locale(params) }).then(wrapSignUp);
         },
         get: function (id) { return request("GET", "/sign_ups/" + encodeURIComponent(id)).then(wrapSignUp); }
       },
       emailAddress: {
         create: function (params) {
           params = params || {};
-          return request("POST", "/me/email_addresses", { email_address: params.emailAddress || params.email_address }).then(wrapEmailAddress);
+          return request("POST", "/me/email_addresses", { email_address: params.emailAddress || params.email_address, locale: locale(params) }).then(wrapEmailAddress);
         },
         get: function (id) { return request("GET", "/me/email_addresses/" + encodeURIComponent(id)).then(wrapEmailAddress); }
       },
