@@ -92,20 +92,7 @@ func (b *browser) do(method, path, contentType, body string, hdr ...string) (*ht
 // api sends JSON and decodes the JSON answer, checking the status.
 func (b *browser) api(method, path string, body any, wantStatus int) map[string]any {
 	b.t.Helper()
-	var raw string
-	if body != nil {
-		j, _ := json.Marshal(body)
-		raw = string(j)
-	}
-	res, data := b.do(method, path, "application/json", raw)
-	if res.StatusCode != wantStatus {
-		b.t.Fatalf("%s %s = %d %s; want %d", method, path, res.StatusCode, data, wantStatus)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(data, &out); err != nil {
-		b.t.Fatalf("%s %s: body is not JSON: %q", method, path, data)
-	}
-	return out
+	return b.apiIn("", method, path, body, wantStatus)
 }
 
 // errCode returns the first error code of an error body.

@@ -11,16 +11,20 @@ import (
 	"github.com/magiclink-go/magiclink/internal/i18n"
 )
 
-// apiIn is browser.api with an Accept-Language header (none when lang is
-// empty).
+// apiIn sends JSON with an Accept-Language header (none when lang is
+// empty) and decodes the JSON answer, checking the status.
 func (b *browser) apiIn(lang, method, path string, body any, wantStatus int) map[string]any {
 	b.t.Helper()
-	raw, _ := json.Marshal(body)
+	var raw string
+	if body != nil {
+		j, _ := json.Marshal(body)
+		raw = string(j)
+	}
 	var hdr []string
 	if lang != "" {
 		hdr = []string{"Accept-Language", lang}
 	}
-	res, data := b.do(method, path, "application/json", string(raw), hdr...)
+	res, data := b.do(method, path, "application/json", raw, hdr...)
 	if res.StatusCode != wantStatus {
 		b.t.Fatalf("%s %s = %d %s; want %d", method, path, res.StatusCode, data, wantStatus)
 	}
