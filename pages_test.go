@@ -118,7 +118,7 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 				return e.token(t, n)
 			}
 			signUp := func() string {
-				su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "ada@example.com", Locale: lang})
+				su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "ada@example.com", Locale: lang})
 				return linkOf(func() error {
 					if err == nil {
 						_, err = su.PrepareVerification(ctx, magiclink.PrepareParams{})
@@ -140,7 +140,7 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 			getPage(t, e, verify(tok), "", lang, link("page.sign_in.title", "page.sign_in.text", "page.sign_in.button", tok))
 
 			e.clock.Advance(time.Minute)
-			si, err := e.auth.SignIn.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com", Locale: lang})
+			si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com", Locale: lang})
 			tok = linkOf(func() error {
 				if err == nil {
 					_, err = si.PrepareVerification(ctx, magiclink.PrepareParams{})
@@ -152,7 +152,7 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 			e.clock.Advance(magiclink.DefaultLinkTTL + time.Second)
 			getPage(t, e, verify(tok), "", lang, link("page.link.expired.title", "page.link.expired.text", "page.continue", tok))
 
-			ea, err := e.auth.EmailAddress.Create(ctx, res.NewSession.UserID, magiclink.EmailAddressParams{EmailAddress: "ada@work.example", Locale: lang})
+			ea, err := e.auth.EmailAddresses.Create(ctx, res.NewSession.UserID, magiclink.EmailAddressParams{EmailAddress: "ada@work.example", Locale: lang})
 			tok = linkOf(func() error {
 				if err == nil {
 					_, err = ea.PrepareVerification(ctx, c, magiclink.PrepareParams{})
@@ -182,7 +182,7 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.auth.SignIn.Create(ctx, e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: st.Token}); err != nil {
+			if _, err := e.auth.SignIns.Create(ctx, e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: st.Token}); err != nil {
 				t.Fatal(err)
 			}
 			getPage(t, e, ticket(st.Token), lang, lang, pageWant{title: "page.ticket.used.title", text: "page.ticket.used.text"})
@@ -242,7 +242,7 @@ func TestPageOverride(t *testing.T) {
 	})
 	ctx := context.Background()
 	c := e.client(t)
-	su, err := e.auth.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
+	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestOverridesFailNew(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(nil), Mailer: mailtest.New(), Overrides: tt.fsys})
+			_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}), Mailer: mailtest.New(), Overrides: tt.fsys})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New() = %v, want an error with %q", err, tt.want)
 			}
@@ -303,7 +303,7 @@ func TestOverridesFailNew(t *testing.T) {
 		"default locale without a catalogue": {DefaultLocale: "xx"},
 		"bad accent colour":                  {Brand: mailer.Brand{AccentColor: "red; background:url(x)"}},
 	} {
-		cfg.BaseURL, cfg.Store, cfg.Mailer = "https://app.example", memstore.New(nil), mailtest.New()
+		cfg.BaseURL, cfg.Store, cfg.Mailer = "https://app.example", memstore.New(memstore.Config{}), mailtest.New()
 		if _, err := magiclink.New(cfg); err == nil {
 			t.Errorf("%s: New() = nil error", name)
 		}

@@ -81,6 +81,13 @@ func (d Data) Part(name string) string {
 	return d.T("email." + string(d.Kind) + "." + name)
 }
 
+// OneTime reports whether the message carries a link or code that works
+// once: every kind but KindNoAccount and KindAddressInUse, whose link
+// is just a page of the application.
+func (d Data) OneTime() bool {
+	return d.Kind != KindNoAccount && d.Kind != KindAddressInUse
+}
+
 // builtin returns the embedded catalogue that best matches locale.
 func builtin(locale string) Messages {
 	c := i18n.Default()

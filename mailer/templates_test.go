@@ -9,12 +9,13 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
 var allKinds = []mailer.Kind{
 	mailer.KindSignIn, mailer.KindSignUp, mailer.KindVerifyEmail,
-	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome,
+	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome, mailer.KindAddressInUse,
 }
 
 func testData() mailer.Data {
@@ -51,7 +52,7 @@ func TestDefaultTemplates(t *testing.T) {
 			if !strings.Contains(msg.HTML, `href="`+html.EscapeString(data.Link)+`"`) {
 				t.Errorf("html lacks the escaped link:\n%s", msg.HTML)
 			}
-			if kind != mailer.KindNoAccount {
+			if kind != mailer.KindNoAccount && kind != mailer.KindAddressInUse {
 				const want = "This link expires in 10 minutes and works once."
 				if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
 					t.Errorf("message does not say %q:\n%s\n%s", want, msg.Text, msg.HTML)
@@ -221,7 +222,8 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 	for _, kind := range allKinds {
 		for _, loc := range allLocales {
 			for _, variant := range []string{"link", "code", "both"} {
-				if kind == mailer.KindNoAccount || kind == mailer.KindWelcome {
+				oneTime := kind != mailer.KindNoAccount && kind != mailer.KindAddressInUse
+				if !oneTime || kind == mailer.KindWelcome {
 					if variant != "link" {
 						continue
 					}
@@ -245,6 +247,14 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 						if missingKey.MatchString(s) || strings.ContainsAny(s, "{}") {
 							t.Errorf("%s has a missing message or placeholder:\n%s", part, s)
 						}
+					}
+					// Whether the message says its link or code works once,
+					// and for how long.
+					m := i18n.Default().Printer(loc)
+					validity := map[string]string{"link": "email.expires", "code": "email.code.expires", "both": "email.both.expires"}[variant]
+					want := m.T(validity, "expires_in", m.Duration(10*time.Minute))
+					if strings.Contains(msg.Text, want) != oneTime || strings.Contains(msg.HTML, html.EscapeString(want)) != oneTime {
+						t.Errorf("message saying %q: %v, want %v:\n%s", want, !oneTime, oneTime, msg.Text)
 					}
 					if strings.Contains(msg.Subject, code) {
 						t.Errorf("subject shows the code: %q", msg.Subject)
