@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"time"
+
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 // allowAdd checks and records one address added by the user with userID,
@@ -59,7 +61,8 @@ const (
 // calls whose context carries an IP (WithClientIP). IPv6 clients are
 // counted per /64 network.
 type Limits struct {
-	// Disabled turns every limit off (for load tests).
+	// Disabled turns every limit off: for development and load tests only,
+	// since nothing then bounds the mail a client can make the app send.
 	Disabled bool
 	// AddressCooldown is the least time between two links to one address;
 	// default 30 seconds.
@@ -91,10 +94,10 @@ type Limits struct {
 	// IPAttemptsPerHour is how many email codes one client IP may try in
 	// any hour; default 60.
 	IPAttemptsPerHour int
-	// Limiter keeps the counts; default a MemoryLimiter (per process).
+	// Limiter keeps the counts; default a ratelimit.Memory (per process).
 	// Instances that share a store should share counts too:
-	// NewStoreLimiter(st).
-	Limiter RateLimiter
+	// ratelimit.NewStore(st).
+	Limiter ratelimit.Limiter
 }
 
 // withDefaults fills in zero fields and validates l.
@@ -123,7 +126,7 @@ func (l Limits) withDefaults() (Limits, error) {
 	def(&l.AddressAttemptsPerDay, DefaultAddressAttemptsPerDay)
 	def(&l.IPAttemptsPerHour, DefaultIPAttemptsPerHour)
 	if l.Limiter == nil {
-		l.Limiter = NewMemoryLimiter()
+		l.Limiter = ratelimit.NewMemory()
 	}
 	return l, nil
 }
@@ -136,12 +139,12 @@ func (a *Auth) allowSend(ctx context.Context, addr, userID string, now time.Time
 	if l.Disabled {
 		return nil
 	}
-	limits := []Limit{
-		{Key: "send/addr/" + addressKey(addr), Rules: []Rule{{1, l.AddressCooldown}, {l.AddressPerHour, time.Hour}}},
-		{Key: "send/all", Rules: []Rule{{l.GlobalSendsPerMinute, time.Minute}}},
+	limits := []ratelimit.Limit{
+		{Key: "send/addr/" + addressKey(addr), Rules: []ratelimit.Rule{{Limit: 1, Window: l.AddressCooldown}, {Limit: l.AddressPerHour, Window: time.Hour}}},
+		{Key: "send/all", Rules: []ratelimit.Rule{{Limit: l.GlobalSendsPerMinute, Window: time.Minute}}},
 	}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, Limit{Key: "send/ip/" + ipKey(ip), Rules: []Rule{{l.IPSendsPerHour, time.Hour}}})
+		limits = append(limits, ratelimit.Limit{Key: "send/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPSendsPerHour, Window: time.Hour}}})
 	}
 	if userID != "" {
 		limits = append(limits, Limit{Key: "send/user/" + userID, Rules: []Rule{{l.UserAddressesPerHour, time.Hour}}})
@@ -156,10 +159,10 @@ func (a *Auth) allowAttempt(ctx context.Context, addr string, now time.Time) err
 	if l.Disabled {
 		return nil
 	}
-	limits := []Limit{{Key: "attempt/addr/" + addressKey(addr),
-		Rules: []Rule{{l.AddressAttemptsPerHour, time.Hour}, {l.AddressAttemptsPerDay, 24 * time.Hour}}}}
+	limits := []ratelimit.Limit{{Key: "attempt/addr/" + addressKey(addr),
+		Rules: []ratelimit.Rule{{Limit: l.AddressAttemptsPerHour, Window: time.Hour}, {Limit: l.AddressAttemptsPerDay, Window: 24 * time.Hour}}}}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, Limit{Key: "attempt/ip/" + ipKey(ip), Rules: []Rule{{l.IPAttemptsPerHour, time.Hour}}})
+		limits = append(limits, ratelimit.Limit{Key: "attempt/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPAttemptsPerHour, Window: time.Hour}}})
 	}
 	return a.allow(ctx, now, limits...)
 }
@@ -172,10 +175,10 @@ func (a *Auth) allowCreate(ctx context.Context) error {
 	if l.Disabled || !ok {
 		return nil
 	}
-	return a.allow(ctx, a.now(), Limit{Key: "create/ip/" + ipKey(ip), Rules: []Rule{{l.IPCreatesPer10s, 10 * time.Second}}})
+	return a.allow(ctx, a.now(), ratelimit.Limit{Key: "create/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
 }
 
-func (a *Auth) allow(ctx context.Context, now time.Time, limits ...Limit) error {
+func (a *Auth) allow(ctx context.Context, now time.Time, limits ...ratelimit.Limit) error {
 	ok, wait, err := a.cfg.Limits.Limiter.Allow(ctx, now, limits...)
 	if err != nil {
 		return err

@@ -400,9 +400,6 @@ func (a *Auth) Close() error {
 	return a.closeErr
 }
 
-// Store returns the store Auth persists through.
-func (a *Auth) Store() store.Store { return a.st }
-
 // Prefix returns the path the Frontend API is mounted at.
 func (a *Auth) Prefix() string { return a.cfg.Prefix }
 

@@ -64,6 +64,7 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/pgstore"
 )
@@ -215,6 +216,7 @@ type app struct {
 	inbox      *inbox
 	handler    http.Handler
 	closeStore func() error // closes the PostgreSQL store, after auth
+	store      store.Store  // the store given to magiclink; nil: its bbolt file
 }
 
 // newApp opens the store and wires the mailers, magiclink and the routes.
@@ -249,7 +251,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		}
 		st, closeStore = ps, closePS
 		// Instances sharing the database share the limits' counts too.
-		limits.Limiter = magiclink.NewStoreLimiter(ps)
+		limits.Limiter = ratelimit.NewStore(ps)
 	}
 	auth, err := magiclink.New(magiclink.Config{
 		BaseURL:          o.baseURL,
@@ -296,7 +298,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	page("GET /dev/mail/{n}", s.handleMessage)
 	mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
 	page("/", s.notFound)
-	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore}, nil
+	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore, store: st}, nil
 }
 
 // openPostgres connects to the database at dsn, creates pgstore's schema

@@ -26,8 +26,8 @@ func TestPostgres(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a, b := newTestApp(t, "-postgres", dsn), newTestApp(t, "-postgres", dsn)
 	for _, app := range []*testApp{a, b} {
-		if _, ok := app.auth.Store().(*pgstore.Store); !ok {
-			t.Fatalf("store is %T; want *pgstore.Store", app.auth.Store())
+		if _, ok := app.store.(*pgstore.Store); !ok {
+			t.Fatalf("store is %T; want *pgstore.Store", app.store)
 		}
 	}
 	ctx := context.Background()

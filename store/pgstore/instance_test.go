@@ -23,6 +23,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/pgstore"
 	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
@@ -655,11 +656,11 @@ func TestInstanceCrossClient(t *testing.T) {
 	c.sentOnce(t, 1)
 }
 
-// TestInstanceSharedLimits gives each instance a StoreLimiter on its
+// TestInstanceSharedLimits gives each instance a ratelimit.Store on its
 // store: the send limits then count across instances, so a second link
 // asked for through B within the cooldown of one sent by A is refused.
 func TestInstanceSharedLimits(t *testing.T) {
-	c := newCluster(t, func(cfg *magiclink.Config) { cfg.Limits.Limiter = magiclink.NewStoreLimiter(cfg.Store) })
+	c := newCluster(t, func(cfg *magiclink.Config) { cfg.Limits.Limiter = ratelimit.NewStore(cfg.Store) })
 	c.newUser(t, A, "lin@example.com")
 	b := c.browser(t)
 	id := b.startSignIn(A, "lin@example.com")

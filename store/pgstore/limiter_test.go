@@ -9,20 +9,20 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store/pgstore"
 	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
 )
 
 // TestStoreLimiterAcrossStores: two processes' worth of stores (each its
-// own pool) on one database, each with its own StoreLimiter, checking one
+// own pool) on one database, each with its own ratelimit.Store, checking one
 // key concurrently: exactly the rule's limit is allowed in all, and the
 // retry-after both report for the next event agrees.
 func TestStoreLimiterAcrossStores(t *testing.T) {
 	dsn := pgtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var limiters [2]magiclink.RateLimiter
+	var limiters [2]ratelimit.Limiter
 	for i := range limiters {
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
@@ -37,10 +37,10 @@ func TestStoreLimiterAcrossStores(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		limiters[i] = magiclink.NewStoreLimiter(st)
+		limiters[i] = ratelimit.NewStore(st)
 	}
 	now := time.Now()
-	lim := magiclink.Limit{Key: "send/all", Rules: []magiclink.Rule{{Limit: 7, Window: time.Minute}}}
+	lim := ratelimit.Limit{Key: "send/all", Rules: []ratelimit.Rule{{Limit: 7, Window: time.Minute}}}
 	var ok atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})

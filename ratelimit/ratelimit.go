@@ -1,4 +1,9 @@
-package magiclink
+// Package ratelimit counts events against sliding-window limits: the
+// counts behind magiclink's send, creation and code-attempt limits
+// (magiclink.Limits). Memory counts in one process; Store keeps the counts
+// in a store.Store, so every instance sharing that store shares them.
+// Another Limiter (Redis, say) can be plugged into Limits.Limiter.
+package ratelimit
 
 import (
 	"context"
@@ -29,11 +34,11 @@ type Limit struct {
 	Rules []Rule
 }
 
-// RateLimiter keeps the event counts send and creation limits are checked
-// against. Config.Limits.Limiter sets it; the default, MemoryLimiter,
-// counts in one process. Use StoreLimiter to share the counts between
-// instances that share a store.
-type RateLimiter interface {
+// Limiter keeps the event counts limits are checked against.
+// magiclink.Limits.Limiter sets it; the default, Memory, counts in one
+// process. Use Store to share the counts between instances that share a
+// store.
+type Limiter interface {
 	// Allow records one event at now for the key of every limit if every
 	// rule of every limit allows one more, and reports ok. Otherwise it
 	// records nothing and reports how long until all would allow it. The
@@ -42,20 +47,20 @@ type RateLimiter interface {
 	Allow(ctx context.Context, now time.Time, limits ...Limit) (ok bool, retryAfter time.Duration, err error)
 }
 
-// MemoryLimiter is the default RateLimiter: a sliding log of recent events
-// per key, in memory. Its counts are per process; instances behind a load
-// balancer each count their own (see StoreLimiter).
-type MemoryLimiter struct {
+// Memory is the default Limiter: a sliding log of recent events per key,
+// in memory. Its counts are per process; instances behind a load balancer
+// each count their own (see Store).
+type Memory struct {
 	mu     sync.Mutex
 	keys   map[string]*eventLog
 	writes int
 }
 
-// NewMemoryLimiter returns an empty MemoryLimiter.
-func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{keys: map[string]*eventLog{}} }
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return &Memory{keys: map[string]*eventLog{}} }
 
-// Allow implements RateLimiter.
-func (m *MemoryLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
+// Allow implements Limiter.
+func (m *Memory) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
 	limits, err := mergeLimits(limits)
 	if err != nil {
 		return false, 0, err
@@ -90,26 +95,26 @@ func (m *MemoryLimiter) Allow(ctx context.Context, now time.Time, limits ...Limi
 	return true, 0, nil
 }
 
-// StoreLimiter is a RateLimiter that keeps its counts in a store.Store,
-// so every instance using the same store (for example one pgstore
-// database) shares them. Each Allow is one compare-and-swap Apply over the
-// records of its keys; keys are stored hashed, under "rl/".
-type StoreLimiter struct {
+// Store is a Limiter that keeps its counts in a store.Store, so every
+// instance using the same store (for example one pgstore database) shares
+// them. Each Allow is one compare-and-swap Apply over the records of its
+// keys; keys are stored hashed, under "rl/".
+type Store struct {
 	st store.Store
 }
 
-// NewStoreLimiter returns a StoreLimiter keeping its counts in st.
-func NewStoreLimiter(st store.Store) *StoreLimiter { return &StoreLimiter{st: st} }
+// NewStore returns a Store keeping its counts in st.
+func NewStore(st store.Store) *Store { return &Store{st: st} }
 
-// keyRateLimit prefixes the records of StoreLimiter.
+// keyRateLimit prefixes the records of Store.
 const keyRateLimit = "rl/"
 
 // storeLimiterRetries bounds the compare-and-swap rounds of one Allow:
 // every round some contender commits, so this is generous.
 const storeLimiterRetries = 128
 
-// Allow implements RateLimiter.
-func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
+// Allow implements Limiter.
+func (s *Store) Allow(ctx context.Context, now time.Time, limits ...Limit) (bool, time.Duration, error) {
 	limits, err := mergeLimits(limits)
 	if err != nil {
 		return false, 0, err
@@ -121,7 +126,7 @@ func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit
 		for _, l := range limits {
 			key := storeLimitKey(l.Key)
 			raw, err := s.st.Get(ctx, key)
-			if err != nil && !isNotFound(err) {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return false, 0, err
 			}
 			var lg eventLog
@@ -147,7 +152,7 @@ func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit
 		if err == nil {
 			return true, 0, nil
 		}
-		if !isConflict(err) {
+		if !errors.Is(err, store.ErrConflict) {
 			return false, 0, err
 		}
 		if attempt >= 8 {
@@ -159,7 +164,7 @@ func (s *StoreLimiter) Allow(ctx context.Context, now time.Time, limits ...Limit
 			}
 		}
 	}
-	return false, 0, errors.New("magiclink: rate limit: too much contention")
+	return false, 0, errors.New("ratelimit: too much contention")
 }
 
 // storeLimitKey is the store key of a limit key: hashed, so that any key
@@ -218,7 +223,7 @@ func mergeLimits(limits []Limit) ([]Limit, error) {
 	for _, l := range limits {
 		for _, r := range l.Rules {
 			if r.Limit <= 0 || r.Window < time.Millisecond {
-				return nil, fmt.Errorf("magiclink: rate limit %q: a rule needs Limit > 0 and Window >= 1ms, got %d per %v", l.Key, r.Limit, r.Window)
+				return nil, fmt.Errorf("ratelimit: limit %q: a rule needs Limit > 0 and Window >= 1ms, got %d per %v", l.Key, r.Limit, r.Window)
 			}
 		}
 		if i := slices.IndexFunc(out, func(o Limit) bool { return o.Key == l.Key }); i >= 0 {

@@ -1,28 +1,27 @@
-package magiclink_test
+package ratelimit_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
-	"net/netip"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
 // Instances behind a load balancer share one store (pgstore in
 // production) and, through it, their send and creation limits. The load
 // balancer's addresses are trusted to tell the client IP.
-func ExampleNewStoreLimiter() {
+func ExampleNewStore() {
 	st := memstore.New(memstore.Config{}) // pgstore.New(ctx, pool, pgstore.Config{}) in production
 	newInstance := func() *magiclink.Auth {
 		auth, err := magiclink.New(magiclink.Config{
 			BaseURL:        "https://app.example",
 			Store:          st,
 			Mailer:         mailtest.New(),
-			Limits:         magiclink.Limits{Limiter: magiclink.NewStoreLimiter(st)},
+			Limits:         magiclink.Limits{Limiter: ratelimit.NewStore(st)},
 			TrustedProxies: []string{"10.0.0.0/8"},
 			ClientIPHeader: "X-Forwarded-For",
 		})
@@ -51,28 +50,4 @@ func ExampleNewStoreLimiter() {
 	// Output:
 	// first link, from one instance: <nil>
 	// second link within 30 s, from the other: true true
-}
-
-// Requests that reach the app through a trusted proxy are counted by the
-// address the proxy reports; anyone else by their own.
-func ExampleAuth_ClientIP() {
-	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}),
-		Mailer: mailtest.New(), TrustedProxies: []string{"10.0.0.0/8"}, ClientIPHeader: "X-Forwarded-For"})
-	if err != nil {
-		panic(err)
-	}
-	defer auth.Close()
-	r := httptest.NewRequest("POST", "/signin", nil)
-	r.RemoteAddr = "10.0.0.5:40000" // the load balancer
-	r.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
-	fmt.Println(auth.ClientIP(r))
-	r.RemoteAddr = "198.51.100.9:5555" // not a proxy: the header is ignored
-	fmt.Println(auth.ClientIP(r))
-	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
-	ip, _ := magiclink.ClientIPFrom(ctx)
-	fmt.Println(ip == netip.MustParseAddr("198.51.100.9"))
-	// Output:
-	// 203.0.113.7
-	// 198.51.100.9
-	// true
 }

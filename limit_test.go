@@ -1,0 +1,85 @@
+package magiclink_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/ratelimit"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// TestStoreLimiterSharedByInstances: two Auths on one store, each with its
+// own ratelimit.Store, share the per-address and per-IP counts; with
+// in-memory limiters each would allow its own.
+func TestStoreLimiterSharedByInstances(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(memstore.Config{Now: clock.Now})
+	instance := func(shared bool) *magiclink.Auth {
+		lim := magiclink.Limits{}
+		if shared {
+			lim.Limiter = ratelimit.NewStore(st)
+		}
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now, Limits: lim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	ctx := magiclink.WithClientIP(context.Background(), netip.MustParseAddr("203.0.113.9"))
+	send := func(a *magiclink.Auth, addr string) error {
+		c, _, err := a.Clients.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
+		if err != nil {
+			return err
+		}
+		_, err = si.PrepareVerification(ctx, magiclink.PrepareParams{})
+		return err
+	}
+	for _, shared := range []bool{true, false} {
+		one, two := instance(shared), instance(shared)
+		addr := map[bool]string{true: "shared@example.com", false: "separate@example.com"}[shared]
+		if err := send(one, addr); err != nil {
+			t.Fatal(err)
+		}
+		err := send(two, addr)
+		if shared && !errors.Is(err, magiclink.ErrRateLimited) {
+			t.Fatalf("second instance, shared limiter: %v; want too_many_requests", err)
+		}
+		if !shared && err != nil {
+			t.Fatalf("second instance, own limiter: %v", err)
+		}
+		clock.Advance(10 * time.Second) // past the creation window
+	}
+	// Per-IP creations are shared too: five per 10 s across both.
+	one, two := instance(true), instance(true)
+	c, _, _ := one.Clients.Create(ctx)
+	for i := range 5 {
+		a := []*magiclink.Auth{one, two}[i%2]
+		if _, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); err != nil {
+			t.Fatalf("creation %d: %v", i+1, err)
+		}
+	}
+	if _, err := two.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "x@example.com"}); !errors.Is(err, magiclink.ErrRateLimited) {
+		t.Fatalf("sixth creation in 10 s across instances: %v", err)
+	}
+	// The records are hashed: no address or IP in the store's keys.
+	items, _ := st.List(context.Background(), "rl/", 0)
+	if len(items) == 0 {
+		t.Fatal("the store limiter stored nothing")
+	}
+	for _, it := range items {
+		if len(it.Key) != len("rl/")+64 || it.ExpiresAt.IsZero() {
+			t.Fatalf("limiter record %q expires %v", it.Key, it.ExpiresAt)
+		}
+	}
+}
