@@ -32,6 +32,7 @@ const (
 	crashDBEnv   = "MAGICLINK_CRASH_DB"   // the bbolt file; set only in the child
 	crashMailEnv = "MAGICLINK_CRASH_MAIL" // the folder the child's mail is written to
 	crashTagEnv  = "MAGICLINK_CRASH_TAG"  // makes the child's addresses unique
+	crashHookEnv = "MAGICLINK_CRASH_HOOK" // the webhook receiver's URL and secret, space-separated
 	// crashRoundsEnv sets how many times TestCrashSafety kills a child;
 	// default 20 (CI runs more).
 	crashRoundsEnv = "MAGICLINK_CRASH_ROUNDS"
@@ -56,6 +57,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		rounds = n
 	}
+	rcv := startCrashReceiver(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "crash.db")
 	mailDir := filepath.Join(dir, "mail")
@@ -63,7 +65,9 @@ func TestCrashSafety(t *testing.T) {
 	start := time.Now()
 	steps := 0
 	for round := range rounds {
+		rcv.flaky.Store(true) // the receiver is down half the time while the child runs
 		acks := runCrashChild(t, db, mailDir, round)
+		rcv.flaky.Store(false)
 		steps += acks.n
 		checkCrashRound(t, db, mailDir, round, acks)
 		all = append(all, acks)
@@ -86,7 +90,10 @@ type crashAcks struct {
 	clients  map[string]string // cookie token → client id
 	users    map[string]string // address → user id
 	sessions map[string]string // cookie token → user id, for sessions not being ended
+	sessIDs  map[string]string // cookie token → session id
 	ended    []string          // cookie tokens of sessions signed out
+	endedIDs []string          // their session ids
+	started  time.Time         // when the child started: its events are not older
 	consumed []string          // link tokens confirmed
 	prepared map[string]int    // address → links prepared for it
 	flows    map[string]string // flow id → address
@@ -126,7 +133,8 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 	}()
 
 	acks := crashAcks{clients: map[string]string{}, users: map[string]string{}, sessions: map[string]string{},
-		prepared: map[string]int{}, flows: map[string]string{}, done: map[string]bool{}}
+		sessIDs: map[string]string{}, prepared: map[string]int{}, flows: map[string]string{}, done: map[string]bool{},
+		started: time.Now()}
 	var kill <-chan time.Time
 	killed := false
 	record := func(line string) {
@@ -170,8 +178,10 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 			acks.users[f[2]] = f[3]
 		case "session":
 			acks.sessions[f[2]] = f[3]
+			acks.sessIDs[f[2]] = f[4]
 		case "ended":
 			acks.ended = append(acks.ended, f[2])
+			acks.endedIDs = append(acks.endedIDs, f[3])
 		}
 	}
 	deadline := time.After(60 * time.Second)
@@ -206,7 +216,7 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 func openCrashDB(t *testing.T, db string, m mailer.Mailer) *magiclink.Auth {
 	t.Helper()
 	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: m, Logger: slog.New(slog.DiscardHandler),
-		Limits: magiclink.Limits{Disabled: true}})
+		Limits: magiclink.Limits{Disabled: true}, Webhooks: crashWebhooks()})
 	if err != nil {
 		t.Fatalf("reopening after a kill: %v", err)
 	}
@@ -236,6 +246,7 @@ func checkCrashRound(t *testing.T, db, mailDir string, round int, acks crashAcks
 	a := openCrashDB(t, db, mt)
 	defer a.Close()
 	checkDurable(t, a, acks)
+	checkCrashEvents(t, a, acks, round)
 
 	// Every link PrepareVerification accepted is delivered: by the child
 	// before it died, or by the restarted app now.
@@ -354,7 +365,7 @@ func TestCrashChild(t *testing.T) {
 	// too, not only in claims, sends and their records.
 	sendtiming.Renew = time.Millisecond
 	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Logger: slog.New(slog.DiscardHandler),
-		Mailer: mailer.Multi(md, mt), Limits: magiclink.Limits{Disabled: true}})
+		Mailer: mailer.Multi(md, mt), Limits: magiclink.Limits{Disabled: true}, Webhooks: crashWebhooks()})
 	if err != nil {
 		fail("New: %v", err)
 	}
@@ -404,8 +415,8 @@ func TestCrashChild(t *testing.T) {
 		}
 		ack("consume %s %s", su.ID, tok)
 		ack("user %s %s", addr, res.NewSession.UserID)
-		ack("session %s %s", res.NewSession.Token, res.NewSession.UserID)
-		first := res.NewSession.Token
+		ack("session %s %s %s", res.NewSession.Token, res.NewSession.UserID, res.NewSession.ID)
+		first, firstID := res.NewSession.Token, res.NewSession.ID
 
 		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if err != nil {
@@ -421,14 +432,14 @@ func TestCrashChild(t *testing.T) {
 			fail("confirm sign-in: %+v, %v", res, err)
 		}
 		ack("consume %s %s", si.ID, tok)
-		ack("session %s %s", res.NewSession.Token, res.NewSession.UserID)
+		ack("session %s %s %s", res.NewSession.Token, res.NewSession.UserID, res.NewSession.ID)
 
 		if i%2 == 0 {
 			fmt.Printf("intent ending %s\n", first)
 			if _, err := a.Sessions.End(ctx, first); err != nil {
 				fail("sign-out: %v", err)
 			}
-			ack("ended %s", first)
+			ack("ended %s %s", first, firstID)
 		}
 	}
 }
