@@ -18,7 +18,7 @@ import (
 )
 
 // The crash test's events: the child delivers to a receiver in the
-// parent that is down half the time; after each kill, every change the
+// parent that is down half the time in every fifth round; after each kill, every change the
 // child acknowledged has its event exactly once, every event has its
 // change, and the restarted app delivers every event.
 
@@ -137,7 +137,7 @@ func checkCrashEvents(t *testing.T, a *magiclink.Auth, acks crashAcks, round int
 			t.Errorf("round %d: session.created for %s: the session reads %v with %d session.ended events", round, id, err, count[magiclink.EventSessionEnded][id])
 		}
 	}
-	if len(all) == 0 {
+	if len(acks.users) > 0 && len(all) == 0 {
 		t.Errorf("round %d: no events", round)
 	}
 	// At least once: every event reaches the receiver.

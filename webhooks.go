@@ -53,7 +53,7 @@ const (
 const (
 	deliveryTimeout    = 10 * time.Second // one attempt, connection to last byte
 	deliveryLease      = time.Minute      // > deliveryTimeout
-	deliveryBackoffMin = 5 * time.Second
+	deliveryBackoffMin = time.Second
 	deliveryBackoffMax = 2 * time.Hour
 	deliveryGiveUp     = 24 * time.Hour
 	deliveryScan       = 5 * time.Second // picks up other instances' entries and lapsed leases
@@ -90,6 +90,7 @@ type deliveryRec struct {
 	Attempts   int    `json:"attempts"`
 	NextAt     int64  `json:"next_at"`
 	LeaseUntil int64  `json:"lease_until,omitempty"`
+	Owner      string `json:"owner,omitempty"` // the process holding the lease
 	CreatedAt  int64  `json:"created_at"`
 	LastError  string `json:"last_error,omitempty"`
 }
@@ -115,6 +116,7 @@ type deliverer struct {
 	endpoints []*consumer
 	subs      *consumer
 	client    *http.Client
+	exclusive bool // the store admits one process (store.Exclusive)
 
 	smu   sync.RWMutex
 	hooks map[int]func(context.Context, *Event)
@@ -135,6 +137,9 @@ var endpointIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func newDeliverer(a *Auth, eps []WebhookEndpoint) (*deliverer, error) {
 	d := &deliverer{a: a, stop: make(chan struct{}), hooks: map[int]func(context.Context, *Event){}}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if e, ok := a.st.(store.Exclusive); ok {
+		d.exclusive = e.Exclusive()
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxResponseHeaderBytes = 16 << 10
 	tr.ResponseHeaderTimeout = deliveryTimeout
@@ -301,7 +306,7 @@ func (c *consumer) pass() time.Time {
 			a.log.Error("magiclink: corrupt delivery entry", slog.String("key", it.Key), slog.Any("error", err))
 			continue
 		}
-		if at := fromMS(max(r.NextAt, r.LeaseUntil)); a.now().Before(at) {
+		if at := c.d.dueAt(&r); a.now().Before(at) {
 			if next.IsZero() || at.Before(next) {
 				next = at
 			}
@@ -351,7 +356,7 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		return
 	}
 	r.Attempts++
-	r.LeaseUntil = ms(now.Add(deliveryLease))
+	r.LeaseUntil, r.Owner = ms(now.Add(deliveryLease)), processID
 	r.NextAt = ms(now.Add(deliveryBackoff(r.Attempts)))
 	raw := encode(r)
 	if err := a.st.Apply(ctx, store.Swap(it.Key, it.Value, raw, it.ExpiresAt)); err != nil {
@@ -395,6 +400,17 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 	}
 }
 
+// dueAt returns when the entry r may next be attempted. A lease held by
+// another process on a store only one process can open (store.Exclusive)
+// was left by a process that is gone: the entry is due at once, as the
+// outbox's.
+func (d *deliverer) dueAt(r *deliveryRec) time.Time {
+	if r.LeaseUntil != 0 && d.exclusive && r.Owner != processID {
+		return time.Time{}
+	}
+	return fromMS(max(r.NextAt, r.LeaseUntil))
+}
+
 // deliveryBackoff is the wait after the n-th attempt (n >= 1):
 // deliveryBackoffMin doubling up to deliveryBackoffMax, with jitter (half
 // to all of it) so that instances and entries do not retry in lockstep.
@@ -430,7 +446,7 @@ func (c *consumer) settle(key string, raw []byte) bool {
 func (c *consumer) release(key string, raw []byte, r deliveryRec, why string) {
 	ctx, cancel := c.d.bookkeeping()
 	defer cancel()
-	r.LeaseUntil, r.LastError = 0, truncate(why, maxErrorText)
+	r.LeaseUntil, r.Owner, r.LastError = 0, "", truncate(why, maxErrorText)
 	if err := c.d.a.st.Apply(ctx, store.Swap(key, raw, encode(r), fromMS(r.CreatedAt).Add(2*deliveryGiveUp))); err != nil && !isConflict(err) {
 		c.d.a.log.Warn("magiclink: recording a failed delivery failed", slog.String("endpoint", c.id), slog.Any("error", err))
 	}
