@@ -16,9 +16,9 @@ func (a *Auth) allowAdd(ctx context.Context, userID string, now time.Time) error
 	if l.Disabled {
 		return nil
 	}
-	limits := []Limit{{Key: "add/user/" + userID, Rules: []Rule{{l.UserAddressesPerHour, time.Hour}}}}
+	limits := []ratelimit.Limit{{Key: "add/user/" + userID, Rules: []ratelimit.Rule{{Limit: l.UserAddressesPerHour, Window: time.Hour}}}}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, Limit{Key: "create/ip/" + ipKey(ip), Rules: []Rule{{l.IPCreatesPer10s, 10 * time.Second}}})
+		limits = append(limits, ratelimit.Limit{Key: "create/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
 	}
 	return a.allow(ctx, now, limits...)
 }
@@ -147,7 +147,7 @@ func (a *Auth) allowSend(ctx context.Context, addr, userID string, now time.Time
 		limits = append(limits, ratelimit.Limit{Key: "send/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPSendsPerHour, Window: time.Hour}}})
 	}
 	if userID != "" {
-		limits = append(limits, Limit{Key: "send/user/" + userID, Rules: []Rule{{l.UserAddressesPerHour, time.Hour}}})
+		limits = append(limits, ratelimit.Limit{Key: "send/user/" + userID, Rules: []ratelimit.Rule{{Limit: l.UserAddressesPerHour, Window: time.Hour}}})
 	}
 	return a.allow(ctx, now, limits...)
 }
