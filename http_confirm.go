@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/magiclink-go/magiclink/internal/i18n"
 )
 
 // pageHeaders are sent with every confirm page and confirm answer: no
@@ -39,10 +42,11 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 	}
 	var dead LinkStatus
 	existing, flowLocale := false, ""
+	var asked *requester
 	if link != nil {
 		if f, err := load[flowRec](r.Context(), a.st, link.v.FlowKey); err == nil {
 			dead = deadLink(&link.v, &f.v, hashToken(token), a.now())
-			existing, flowLocale = f.v.Existing, a.flowLanguage(r.Context(), &f.v)
+			existing, flowLocale, asked = f.v.Existing, a.flowLanguage(r.Context(), &f.v), f.v.Asked
 		} else {
 			dead = LinkFailed
 		}
@@ -82,7 +86,55 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 	if len(p.Forms) > 0 {
 		p.Note = t("page.note")
 	}
+	if dead == "" && link != nil && link.v.Kind != kindEmail && a.cfg.AllowCrossClient && asked != nil {
+		if c, err := a.requestClient(r); err == nil && (c == nil || c.ID != link.v.ClientID) {
+			a.crossDevice(&p, m, asked, token)
+		}
+	}
 	a.renderPage(w, p, locale)
+}
+
+// crossDevice adds to a confirm page opened in another browser than the
+// one that asked for the link who asked, and a "This wasn't me" button.
+func (a *Auth) crossDevice(p *page, m *i18n.Printer, asked *requester, token string) {
+	or := func(s, key string) string {
+		if s == "" {
+			return m.T(key)
+		}
+		return s
+	}
+	ago := a.now().Sub(fromMS(asked.At)).Truncate(time.Second)
+	p.Text += " " + m.T("page.cross_device.text",
+		"browser", or(asked.Browser, "page.cross_device.unknown_browser"),
+		"system", or(asked.System, "page.cross_device.unknown_system"),
+		"network", or(asked.Network, "page.cross_device.unknown_network"),
+		"ago", m.Duration(max(ago, 0)))
+	p.Forms = append(p.Forms, pageForm{Action: a.cfg.Prefix + "/verify/deny", Token: token,
+		Button: m.T("page.cross_device.deny"), ID: "deny", Secondary: true})
+}
+
+// denyPost fails the flow of a live link whose holder did not ask for it
+// (the confirm page's "This wasn't me").
+func (a *Auth) denyPost(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(w, r)
+	if err != nil {
+		a.pageHeaders(w, "")
+		a.writeError(w, r, err)
+		return
+	}
+	token, _ := p.str("token")
+	denied, err := a.DenyLink(r.Context(), token)
+	if err != nil {
+		a.pageHeaders(w, "")
+		a.writeError(w, r, err)
+		return
+	}
+	m := a.msgs(a.requestLocale(r))
+	out := page{Title: m.T("page.link.used.title"), Text: m.T("page.link.used.text")}
+	if denied {
+		out = page{Title: m.T("page.denied.title"), Text: m.T("page.denied.text")}
+	}
+	a.renderPage(w, out, a.requestLocale(r))
 }
 
 // verifyPost consumes a magic link and redirects to the flow's

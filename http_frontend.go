@@ -46,6 +46,7 @@ func (a *Auth) Handler() http.Handler {
 	handle("DELETE "+p+"/session", a.deleteSession)
 	mux.HandleFunc("GET "+p+"/verify", a.verifyPage)
 	mux.HandleFunc("POST "+p+"/verify", a.verifyPost)
+	mux.HandleFunc("POST "+p+"/verify/deny", a.denyPost)
 	mux.HandleFunc("GET "+p+"/ticket", a.ticketPage)
 	mux.HandleFunc("POST "+p+"/ticket", a.ticketPost)
 	mux.HandleFunc("GET "+p+"/magiclink.js", serveJS)

@@ -44,13 +44,15 @@ type flowRec struct {
 	// UserID: sign-in, the account (empty when unknown); sign-up, the
 	// existing account or, once complete, the created one; email address,
 	// its owner.
-	UserID         string  `json:"user_id,omitempty"`
-	EmailAddressID string  `json:"email_address_id,omitempty"`
-	Existing       bool    `json:"existing,omitempty"` // sign-up for a registered address
-	Ver            *verRec `json:"ver,omitempty"`
-	RedirectURL    string  `json:"redirect_url,omitempty"`
-	SessionID      string  `json:"session_id,omitempty"`
-	SessionClaimed bool    `json:"session_claimed,omitempty"`
+	UserID         string `json:"user_id,omitempty"`
+	EmailAddressID string `json:"email_address_id,omitempty"`
+	Existing       bool   `json:"existing,omitempty"` // sign-up for a registered address
+	// Asked describes who asked for the live link (see crossdevice.go).
+	Asked          *requester `json:"asked,omitempty"`
+	Ver            *verRec    `json:"ver,omitempty"`
+	RedirectURL    string     `json:"redirect_url,omitempty"`
+	SessionID      string     `json:"session_id,omitempty"`
+	SessionClaimed bool       `json:"session_claimed,omitempty"`
 	// SessionReclaimable: the session was handed out by a claim, which may
 	// be made again until the session is first used.
 	SessionReclaimable bool   `json:"session_reclaimable,omitempty"`

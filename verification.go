@@ -198,6 +198,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		// every earlier one is superseded now.
 		f.Ver = &verRec{Strategy: strategy, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID("")}
 		f.RedirectURL = redirect
+		f.Asked = requesterFrom(ctx, now)
 		f.UpdatedAt = ms(now)
 		ops = append(ops, l.swap(f, flowExpiry(&f)), a.outboxPut(key, &f, kind, now))
 		if client != nil {

@@ -1,0 +1,129 @@
+package magiclink
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// With same-client binding off (Config.AllowCrossClient), a link opened
+// in another browser signs in the browser that asked for it. An attacker
+// can ask for a link to a victim's address; a victim who confirms it
+// signs the attacker in. So a flow remembers roughly who asked for its
+// link — which browser and system, which network, when — and the confirm
+// page shows it to a browser that is not the one that asked, with a
+// "This wasn't me" button that fails the verification (DenyLink). Only
+// coarse facts are kept: the User-Agent's browser and system names, and
+// the client IP cut to its /24 (IPv4) or /48 (IPv6) network.
+
+// requester is who asked for a link, as the confirm page describes them.
+type requester struct {
+	Browser string `json:"browser,omitempty"` // e.g. "Firefox"; "" when unknown
+	System  string `json:"system,omitempty"`  // e.g. "Linux"; "" when unknown
+	Network string `json:"network,omitempty"` // e.g. "203.0.113.0/24"; "" when unknown
+	At      int64  `json:"at"`                // Unix milliseconds
+}
+
+// WithUserAgent returns ctx carrying ua, the User-Agent of the browser
+// asking, so that a link prepared with it is described on the confirm
+// page when opened in another browser (see Config.AllowCrossClient).
+// Auth.Handler sets it for every request; events record it too.
+func WithUserAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, userAgentKey{}, truncate(ua, maxUserAgent))
+}
+
+// requesterFrom describes the browser whose request ctx carries, at now.
+func requesterFrom(ctx context.Context, now time.Time) *requester {
+	r := &requester{At: ms(now)}
+	r.Browser, r.System = describeUserAgent(userAgentFrom(ctx))
+	if ip, ok := ClientIPFrom(ctx); ok && ip != unknownPeer {
+		r.Network = networkOf(ip)
+	}
+	return r
+}
+
+// describeUserAgent names the browser and the system of a User-Agent,
+// or "" for what it does not recognise. Order matters: Edge and Opera
+// say Chrome too, Chrome says Safari, Android says Linux.
+func describeUserAgent(ua string) (browser, system string) {
+	for _, b := range [...][2]string{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"},
+		{"CriOS/", "Chrome"}, {"Chrome/", "Chrome"}, {"Version/", "Safari"}, {"curl/", "curl"},
+	} {
+		if strings.Contains(ua, b[0]) {
+			browser = b[1]
+			break
+		}
+	}
+	for _, s := range [...][2]string{
+		{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"},
+		{"CrOS", "ChromeOS"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, s[0]) {
+			system = s[1]
+			break
+		}
+	}
+	return browser, system
+}
+
+// networkOf is the network a client IP is shown as: its /24 or /48.
+func networkOf(ip netip.Addr) string {
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, _ := ip.Prefix(bits)
+	return p.String()
+}
+
+// DenyLink fails the verification a live magic link belongs to, on
+// behalf of whoever holds the link and says they did not ask for it (the
+// confirm page's "This wasn't me"): nobody gets a session from it, and a
+// waiting tab sees the verification failed. It reports whether the link
+// was live; a link that is not is left as it is.
+//
+// The error is non-nil only for store failures.
+func (a *Auth) DenyLink(ctx context.Context, token string) (bool, error) {
+	if !validToken(token) {
+		return false, nil
+	}
+	hash := hashToken(token)
+	for range maxRetries {
+		ll, err := load[linkRec](ctx, a.st, keyLink+hash)
+		if isNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		lf, err := load[flowRec](ctx, a.st, ll.v.FlowKey)
+		if isNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		f := lf.v
+		now := a.now()
+		if deadLink(&ll.v, &f, hash, now) != "" {
+			return false, nil
+		}
+		v := *f.Ver
+		v.Status = string(VerificationFailed)
+		f.Ver, f.UpdatedAt = &v, ms(now)
+		err = a.st.Apply(ctx, store.Check(ll.key, ll.raw), lf.swap(f, flowExpiry(&f)))
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("magiclink: denying a link: too much contention")
+}
