@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
@@ -65,14 +66,9 @@ func TestReadsHandOutNoSession(t *testing.T) {
 // completed on another device is refused, and the waiting browser still
 // receives the session from its long poll.
 func TestHTTPPrepareOnCompleteFlowKeepsSession(t *testing.T) {
-	s := newSite(t, func(c *magiclink.Config) { c.AllowCrossClient = true })
-	s.browser(t).signUp("ada@example.com")
-	b := s.browser(t)
-	si := b.api("POST", "/auth/sign_ins", map[string]any{"identifier": "ada@example.com"}, 200)
-	id := si["id"].(string)
-	n := len(s.mail.Messages()) + 1
-	b.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", map[string]any{"strategy": "email_link"}, 200)
-	s.browser(t).confirm(s.token(t, n))
+	s, b, path, token := linkAsked(t, true)
+	id := strings.TrimPrefix(path, "/auth/sign_ins/")
+	s.browser(t).confirm(token)
 
 	res := b.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", map[string]any{"strategy": "email_link"}, http.StatusBadRequest)
 	if errCode(res) == "" || b.cookie("magiclink_session") != "" {
@@ -93,14 +89,8 @@ func TestHTTPPrepareOnCompleteFlowKeepsSession(t *testing.T) {
 // new token (the lost one stops working); once used, it is not handed out
 // again, and no other browser ever gets it.
 func TestHTTPLostClaimIsRetried(t *testing.T) {
-	s := newSite(t, func(c *magiclink.Config) { c.AllowCrossClient = true })
-	s.browser(t).signUp("ada@example.com")
-	b := s.browser(t)
-	si := b.api("POST", "/auth/sign_ins", map[string]any{"identifier": "ada@example.com"}, 200)
-	path := "/auth/sign_ins/" + si["id"].(string)
-	n := len(s.mail.Messages()) + 1
-	b.api("POST", path+"/prepare_first_factor", map[string]any{"strategy": "email_link"}, 200)
-	s.browser(t).confirm(s.token(t, n))
+	s, b, path, token := linkAsked(t, true)
+	s.browser(t).confirm(token)
 
 	// The first answer is "lost": its Set-Cookie is dropped.
 	res, _ := b.do("GET", path, "", "")
@@ -146,4 +136,22 @@ func createdSession(t *testing.T, s *site, b *browser, id string) string {
 		t.Fatalf("Get = %+v, %v", si, err)
 	}
 	return si.CreatedSessionID
+}
+
+// linkAsked starts a site (same-client binding off when allowCross) where
+// ada@example.com has an account, and a browser that starts a sign-in
+// for it from Firefox on Linux and asks for the link. It returns the
+// sign-in's path and the link's token.
+func linkAsked(t *testing.T, allowCross bool) (s *site, b *browser, path, token string) {
+	t.Helper()
+	s = newSite(t, func(c *magiclink.Config) { c.AllowCrossClient = allowCross })
+	s.browser(t).signUp("ada@example.com")
+	b = s.browser(t)
+	si := b.api("POST", "/auth/sign_ins", map[string]any{"identifier": "ada@example.com"}, 200)
+	path = "/auth/sign_ins/" + si["id"].(string)
+	n := len(s.mail.Messages()) + 1
+	if res, body := b.do("POST", path+"/prepare_first_factor", "application/json", `{"strategy":"email_link"}`, "User-Agent", firefoxOnLinux); res.StatusCode != 200 {
+		t.Fatalf("prepare = %d %s", res.StatusCode, body)
+	}
+	return s, b, path, s.token(t, n)
 }

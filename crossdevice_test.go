@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/magiclink-go/magiclink"
 )
 
 const firefoxOnLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -20,16 +18,7 @@ const firefoxOnLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101
 // warning, nor does anyone with binding on.
 func TestHTTPCrossDeviceConfirmPage(t *testing.T) {
 	for _, allow := range []bool{true, false} {
-		s := newSite(t, func(c *magiclink.Config) { c.AllowCrossClient = allow })
-		s.browser(t).signUp("ada@example.com")
-		asker := s.browser(t)
-		si := asker.api("POST", "/auth/sign_ins", map[string]any{"identifier": "ada@example.com"}, 200)
-		path := "/auth/sign_ins/" + si["id"].(string)
-		n := len(s.mail.Messages()) + 1
-		if res, body := asker.do("POST", path+"/prepare_first_factor", "application/json", `{"strategy":"email_link"}`, "User-Agent", firefoxOnLinux); res.StatusCode != 200 {
-			t.Fatalf("prepare = %d %s", res.StatusCode, body)
-		}
-		token := s.token(t, n)
+		s, asker, path, token := linkAsked(t, allow)
 		s.clock.Advance(3 * time.Minute)
 		page := "/auth/verify?token=" + url.QueryEscape(token)
 
