@@ -189,6 +189,47 @@ func TestSignInOtherDeviceCrossClient(t *testing.T) {
 	waiting.screenshot("final")
 }
 
+// 3b. With same-client binding off, a link opened in another browser
+// says on its confirm page which browser and system asked, from which
+// network and how long ago; "This wasn't me" fails the flow: nobody is
+// signed in, and the waiting tab says the link is no longer valid.
+func TestSignInOtherDeviceThisWasntMe(t *testing.T) {
+	addr := "grace@example.com"
+	a, _, waiting, phone := twoDevices(t, addr, "-require-same-client=false")
+
+	startSignIn(waiting, a, addr)
+	link := a.waitMail(addr).link(t, a.base, verifyPath)
+
+	phone.navigate(link)
+	phone.waitText("button#deny", "This wasn’t me")
+	text := eval[string](phone, `document.body.innerText`)
+	for _, want := range []string{"Chrome on Linux", "127.0.0.0/24", "ago", "not this one"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the confirm page in browser B does not say %q:\n%s", want, text)
+		}
+	}
+	phone.screenshot("confirm-b")
+	phone.do("denying", chromedp.Click(chromedp.CSS("button#deny")))
+	phone.waitText("h1", "Nobody was signed in")
+
+	waiting.waitText("#error", "no longer valid")
+	if s := waiting.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+		t.Errorf("GET /auth/me from browser A: %d, want 401", s)
+	}
+	// The link is dead: confirming it now signs no one in.
+	phone.confirmLink(link, "Continue")
+	phone.waitFor("the app's page for the outcome", `() => location.pathname === "/verified"`)
+	if q := phone.query(); q.Get("magiclink_status") != "failed" {
+		t.Errorf("confirming the denied link landed with %v, want magiclink_status=failed", q)
+	}
+	for _, tb := range []*tab{waiting, phone} {
+		if s := tb.apiStatus("/auth/me"); s != http.StatusUnauthorized {
+			t.Errorf("GET /auth/me from %s: %d, want 401", tb.name, s)
+		}
+	}
+	waiting.screenshot("final")
+}
+
 // 4. A link fetched first by scanners (a plain GET and HEAD, and a
 // browser that loads the page and runs its scripts but clicks nothing)
 // still works for the person.
