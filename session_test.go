@@ -5,12 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/store/boltstore"
 )
 
 func TestSessionTimeoutsAndActivity(t *testing.T) {
@@ -63,12 +61,7 @@ func TestMiddlewareSeesRevocationAtOnce(t *testing.T) {
 			e := newEnv(t, func(c *magiclink.Config) {
 				if name == "boltstore" {
 					// Its read cache must not outlive a revocation.
-					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), boltstore.Config{Now: c.Now})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { bs.Close() })
-					c.Store = bs
+					useBolt(t, c)
 				}
 			})
 			s := e.signUp(t, e.client(t), "ada@example.com")

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/boltstore"
 	"github.com/magiclink-go/magiclink/store/memstore"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
@@ -269,12 +267,7 @@ func TestTicketConcurrentRedemption(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newTicketEnv(t, func(c *magiclink.Config) {
 				if name == "boltstore" {
-					bs, err := boltstore.Open(filepath.Join(t.TempDir(), "m.db"), boltstore.Config{Now: c.Now})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { bs.Close() })
-					c.Store = bs
+					useBolt(t, c)
 				}
 			})
 			u := e.user(t, "ada@example.com")

@@ -66,6 +66,21 @@ func twoDevices(t *testing.T, addr string, flags ...string) (a *app, bA *browser
 	return a, bA, bA.tab("waiting"), newBrowser(t, "b").tab("b")
 }
 
+// onAccountPage starts the app and a user with addr, signs browser A in
+// as the user with a sign-in token, and opens /account in its tab named
+// tabName.
+func onAccountPage(t *testing.T, addr, tabName string) (*app, *browser, *tab) {
+	t.Helper()
+	a := startApp(t)
+	userID := a.createUser(addr)
+	b := newBrowser(t, "a")
+	tb := b.tab(tabName)
+	signInWithToken(tb, a, userID, addr)
+	tb.navigate(a.base + "/account")
+	tb.waitPage("/account", accountHeading)
+	return a, b, tb
+}
+
 // 1. Sign-up in browser A: the link opened in a new tab of A signs that
 // tab in, and the tab that asked for it completes by itself.
 func TestSignUpSameBrowser(t *testing.T) {
@@ -362,46 +377,42 @@ func TestSignInTokens(t *testing.T) {
 	other.screenshot("final")
 }
 
-// 7. Add a second address on the account page and verify it by its link.
+// 7. Add a second address on the account page and verify it by its link,
+// or by its code typed on the account page.
 func TestAddAndVerifyAddress(t *testing.T) {
-	a := startApp(t)
-	addr := "ada@example.com"
-	second := "ada@work.example"
-	userID := a.createUser(addr)
-	b := newBrowser(t, "a")
-	account := b.tab("account")
-	signInWithToken(account, a, userID, addr)
+	for _, by := range []string{"link", "code"} {
+		t.Run(by, func(t *testing.T) {
+			addr := "ada@example.com"
+			second := "ada@work.example"
+			a, b, account := onAccountPage(t, addr, "account")
+			account.fillAndSubmit("form#add", "input#email", second)
+			account.waitText("[data-step=wait]", "Check your email…")
+			account.waitText("[data-step=wait] [data-addr]", second)
 
-	account.navigate(a.base + "/account")
-	account.waitPage("/account", accountHeading)
-	account.fillAndSubmit("form#add", "input#email", second)
-	account.waitText("[data-step=wait]", "Check your email…")
-	account.waitText("[data-step=wait] [data-addr]", second)
+			mail := a.waitMail(second)
+			if by == "code" {
+				typeCode(account, mail.code(t))
+			} else {
+				inbox := b.newTab("link")
+				inbox.confirmLink(mail.link(t, a.base, verifyPath), "Verify "+second)
+				inbox.waitPage("/verified", "Email address verified")
+				inbox.signedInAs(addr)
+			}
 
-	link := a.waitMail(second).link(t, a.base, verifyPath)
-	inbox := b.newTab("link")
-	inbox.confirmLink(link, "Verify "+second)
-	inbox.waitPage("/verified", "Email address verified")
-	inbox.signedInAs(addr)
-
-	// The account page updates by itself: the new address, verified.
-	account.waitFor(second+" listed as verified", `(addr) => Array.from(document.querySelectorAll(".addresses li")).some(
+			// The account page updates by itself: the new address, verified.
+			account.waitFor(second+" listed as verified", `(addr) => Array.from(document.querySelectorAll(".addresses li")).some(
 		li => li.querySelector(".addr").textContent === addr && li.querySelector(".badge.verified"))`, second)
-	account.waitText("[data-step=form] label", "Add an email address")
-	account.screenshot("final")
+			account.waitText("[data-step=form] label", "Add an email address")
+			account.screenshot("final")
+		})
+	}
 }
 
 // 8. Sign out: the back button and another tab that showed the account
 // show signed out.
 func TestSignOut(t *testing.T) {
-	a := startApp(t)
 	addr := "linus@example.com"
-	userID := a.createUser(addr)
-	b := newBrowser(t, "a")
-	first := b.tab("first")
-	signInWithToken(first, a, userID, addr)
-	first.navigate(a.base + "/account")
-	first.waitPage("/account", accountHeading)
+	a, b, first := onAccountPage(t, addr, "first")
 	first.signedInAs(addr)
 
 	old := b.newTab("old")
