@@ -36,7 +36,7 @@ const (
 	serverEnv   = "MAGICLINK_BENCH_SERVER"            // "bolt:<file>" or "pg:<DSN>"
 	maildirEnv  = "MAGICLINK_BENCH_MAILDIR"           // where the server writes mail
 	usersEnv    = "MAGICLINK_BENCH_USERS"             // users the server creates: user0@example.com …
-	poolSizeEnv = "MAGICLINK_BENCH_PG_CONNS"          // the server's pgx pool size; default pgxpool's
+	poolSizeEnv = "MAGICLINK_BENCH_PG_CONNS"          // the server's pgx pool size; default pgstore.DefaultMaxConns
 	profileEnv  = "MAGICLINK_BENCH_SERVER_CPUPROFILE" // a file for the server's CPU profile
 )
 
@@ -77,7 +77,7 @@ func serve(spec string) error {
 		defer bs.Close()
 		st = bs
 	case "pg":
-		cfg, err := pgxpool.ParseConfig(arg)
+		cfg, err := pgstore.PoolConfig(arg)
 		if err != nil {
 			return err
 		}
@@ -143,15 +143,19 @@ type server struct {
 	cmd     *exec.Cmd
 }
 
-// startServer starts a benchmark server on spec's store with users users,
-// stopped when tb ends.
-func startServer(tb testing.TB, spec string, users int, env ...string) *server {
+// startServer starts a benchmark server on spec's store that creates users
+// users and mails to the folder mail (empty: a new one), stopped when tb
+// ends.
+func startServer(tb testing.TB, spec string, users int, mail string, env ...string) *server {
 	tb.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &server{maildir: filepath.Join(tb.TempDir(), "mail")}
+	if mail == "" {
+		mail = filepath.Join(tb.TempDir(), "mail")
+	}
+	s := &server{maildir: mail}
 	s.cmd = exec.Command(self, "-test.run", "^$")
 	s.cmd.Env = append(os.Environ(), serverEnv+"="+spec, maildirEnv+"="+s.maildir, usersEnv+"="+strconv.Itoa(users))
 	s.cmd.Env = append(s.cmd.Env, env...)

@@ -308,7 +308,11 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 func openPostgres(dsn string, logger *slog.Logger) (*pgstore.Store, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, dsn)
+	cfg, err := pgstore.PoolConfig(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-postgres: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}

@@ -15,7 +15,11 @@ import (
 // consume a token and wait for a change made by any instance.
 func Example() {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, "postgres://app@db.internal/app")
+	cfg, err := pgstore.PoolConfig("postgres://app@db.internal/app") // 16 connections
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -128,3 +128,25 @@ func TestPayloads(t *testing.T) {
 		t.Fatalf("%d payload(s) for %d keys: the test wants several", len(ps), len(keys))
 	}
 }
+
+func TestPoolConfig(t *testing.T) {
+	for _, tc := range []struct {
+		conn string
+		want int32
+	}{
+		{"postgres://app@db.internal/app", DefaultMaxConns},
+		{"postgres://app@db.internal/app?pool_max_conns=3", 3},
+		{"host=db.internal user=app pool_max_conns=40", 40},
+	} {
+		cfg, err := PoolConfig(tc.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MaxConns != tc.want {
+			t.Errorf("PoolConfig(%q).MaxConns = %d, want %d", tc.conn, cfg.MaxConns, tc.want)
+		}
+	}
+	if _, err := PoolConfig("postgres://app@db.internal/app?pool_max_conns=x"); err == nil {
+		t.Error("PoolConfig accepted pool_max_conns=x")
+	}
+}
