@@ -27,41 +27,69 @@ import (
 // browser, and the long poll's answer (complete, with the session cookie).
 // It reports flows/s, the server's CPU time per flow, PostgreSQL's (the
 // server pgtest started), and the delay from the confirmation's answer to
-// the long poll's (p50, p99).
+// the long poll's (wake, p50 and p99; 0 when the poll answered first).
+//
+// pg-2 runs two server processes on one database, as two instances behind
+// a load balancer: every flow starts and waits on one instance and is
+// confirmed on the other, and flows start at most 500 per second in all.
+// Its wake-sent is the delay from sending the confirmation (before the
+// confirming commit) to the long poll's answer: an upper bound of the
+// delay from that commit, which wake bounds from below.
 func BenchmarkHTTPFlow(b *testing.B) {
 	const users = 32
-	for _, kind := range []string{"bolt", "pg"} {
+	for _, kind := range []string{"bolt", "pg", "pg-2"} {
 		b.Run(kind+"/users=32", func(b *testing.B) {
-			var spec string
-			pg := false
+			var bases []string
+			var inbox *maildirInbox
+			var servers []*server
+			pg := kind != "bolt"
+			var pace <-chan time.Time
 			if kind == "bolt" {
-				spec = "bolt:" + filepath.Join(b.TempDir(), "magiclink.db")
+				servers = append(servers, startServer(b, "bolt:"+filepath.Join(b.TempDir(), "magiclink.db"), users, ""))
 			} else {
-				spec, pg = "pg:"+pgDSN(b), true
+				dsn := pgDSN(b)
+				mail := filepath.Join(b.TempDir(), "mail")
+				servers = append(servers, startServer(b, "pg:"+dsn, users, mail))
+				if kind == "pg-2" {
+					servers = append(servers, startServer(b, "pg:"+dsn, 0, mail))
+					t := time.NewTicker(time.Second / 500)
+					defer t.Stop()
+					pace = t.C
+				}
 			}
-			srv := startServer(b, spec, users)
-			inbox := watchMaildir(b, srv.maildir)
+			for _, srv := range servers {
+				bases = append(bases, srv.base)
+			}
+			inbox = watchMaildir(b, servers[0].maildir)
 			browsers := make([]*httpBrowser, users)
 			for i := range browsers {
-				browsers[i] = newHTTPBrowser(b, srv.base, fmt.Sprintf("user%d@example.com", i))
+				browsers[i] = newHTTPBrowser(b, bases, i, fmt.Sprintf("user%d@example.com", i))
 			}
 			var next atomic.Int64
 			var mu sync.Mutex
-			var wakes []time.Duration
-			cpu0 := srv.cpu()
-			db0 := serverCPU()
+			var wakes, wakesSent []time.Duration
+			cpu := func() (d time.Duration) {
+				for _, srv := range servers {
+					d += srv.cpu()
+				}
+				return d
+			}
+			cpu0, db0 := cpu(), serverCPU()
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for _, br := range browsers {
 				wg.Go(func() {
 					for next.Add(1) <= int64(b.N) {
-						wake, err := br.signIn(inbox)
+						if pace != nil {
+							<-pace
+						}
+						wake, sent, err := br.signIn(inbox)
 						if err != nil {
 							b.Error(err)
 							return
 						}
 						mu.Lock()
-						wakes = append(wakes, wake)
+						wakes, wakesSent = append(wakes, wake), append(wakesSent, sent)
 						mu.Unlock()
 					}
 				})
@@ -70,36 +98,41 @@ func BenchmarkHTTPFlow(b *testing.B) {
 			b.StopTimer()
 			rate := float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(rate, "flows/s")
-			b.ReportMetric(float64((srv.cpu()-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/flow")
+			b.ReportMetric(float64((cpu()-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/flow")
 			if pg {
 				b.ReportMetric(float64(db0.since().Microseconds())/float64(b.N), "pg-cpu-µs/flow")
 			}
 			reportMillis(b, wakes, "wake")
+			if len(servers) > 1 {
+				reportMillis(b, wakesSent, "wake-sent")
+			}
 		})
 	}
 }
 
-// httpBrowser is one user's browser: a cookie jar on the server.
+// httpBrowser is one user's browser: a cookie jar on the servers. With
+// two servers, it starts and waits on one and confirms on the other.
 type httpBrowser struct {
-	base, addr string
-	client     *http.Client
+	start, confirm, addr string // base URLs and the user's address
+	client               *http.Client
 }
 
-func newHTTPBrowser(tb testing.TB, base, addr string) *httpBrowser {
+func newHTTPBrowser(tb testing.TB, bases []string, i int, addr string) *httpBrowser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &httpBrowser{base: base, addr: addr, client: &http.Client{
+	return &httpBrowser{start: bases[i%len(bases)], confirm: bases[(i+1)%len(bases)], addr: addr, client: &http.Client{
 		Jar:           jar,
 		Transport:     &http.Transport{MaxIdleConnsPerHost: 4},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
 
-// call sends a request and returns the answer's status and body.
-func (br *httpBrowser) call(method, path, contentType, body string) (int, []byte, error) {
-	req, err := http.NewRequest(method, br.base+path, strings.NewReader(body))
+// call sends a request to the server at base and returns the answer's
+// status and body.
+func (br *httpBrowser) call(base, method, path, contentType, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -118,7 +151,7 @@ func (br *httpBrowser) call(method, path, contentType, body string) (int, []byte
 // api sends JSON and decodes the JSON answer, which must have status
 // 200.
 func (br *httpBrowser) api(method, path, body string) (map[string]any, error) {
-	status, data, err := br.call(method, path, "application/json", body)
+	status, data, err := br.call(br.start, method, path, "application/json", body)
 	if err != nil {
 		return nil, err
 	}
@@ -129,16 +162,16 @@ func (br *httpBrowser) api(method, path, body string) (map[string]any, error) {
 	return out, json.Unmarshal(data, &out)
 }
 
-// signIn runs one complete sign-in and returns the delay from the
-// confirmation's answer to the long poll's.
-func (br *httpBrowser) signIn(inbox *maildirInbox) (time.Duration, error) {
+// signIn runs one complete sign-in and returns the delays from the
+// confirmation's answer, and from its sending, to the long poll's answer.
+func (br *httpBrowser) signIn(inbox *maildirInbox) (wake, wakeSent time.Duration, err error) {
 	si, err := br.api("POST", "/auth/sign_ins", `{"identifier":"`+br.addr+`"}`)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	id, _ := si["id"].(string)
 	if _, err := br.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", `{"strategy":"email_link","redirect_url":"/done"}`); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	type answer struct {
 		at     time.Time
@@ -152,24 +185,25 @@ func (br *httpBrowser) signIn(inbox *maildirInbox) (time.Duration, error) {
 	}()
 	token, err := inbox.await(br.addr)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	status, body, err := br.call("POST", "/auth/verify", "application/x-www-form-urlencoded", "token="+url.QueryEscape(token))
+	sent := time.Now()
+	status, body, err := br.call(br.confirm, "POST", "/auth/verify", "application/x-www-form-urlencoded", "token="+url.QueryEscape(token))
 	confirmed := time.Now()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if status != http.StatusSeeOther {
-		return 0, fmt.Errorf("POST /auth/verify: %d %s", status, body)
+		return 0, 0, fmt.Errorf("POST /auth/verify: %d %s", status, body)
 	}
 	p := <-polled
 	if p.err != nil {
-		return 0, p.err
+		return 0, 0, p.err
 	}
 	if p.status != "complete" {
-		return 0, fmt.Errorf("long poll answered %v", p.status)
+		return 0, 0, fmt.Errorf("long poll answered %v", p.status)
 	}
-	return max(0, p.at.Sub(confirmed)), nil
+	return max(0, p.at.Sub(confirmed)), p.at.Sub(sent), nil
 }
 
 // maildirInbox reads the messages a server writes into a maildir and
