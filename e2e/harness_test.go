@@ -412,8 +412,9 @@ type browser struct {
 
 // newBrowser starts a headless chromium with a fresh profile under the
 // test's temporary folder, and stops it (and every process it started)
-// when the test ends.
-func newBrowser(t *testing.T, name string) *browser {
+// when the test ends. extra adds options, such as the browser's
+// language.
+func newBrowser(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := chromiumPath(t)
 	profile := filepath.Join(t.TempDir(), "chromium-"+name) // removed after the browser stops: cleanups run last in, first out
@@ -432,6 +433,7 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(960, 720),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {

@@ -289,7 +289,7 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 					if data.Code != "" && !strings.Contains(msg.Text, "\n    "+code+"\n") {
 						t.Errorf("text lacks the code on a line of its own:\n%s", msg.Text)
 					}
-					if got := strings.Count(msg.HTML, ">"+code+"</p>"); got != wantCodes {
+					if got := strings.Count(msg.HTML, `<span dir="ltr">`+code+"</span>"); got != wantCodes {
 						t.Errorf("html has the code %d times, want %d", got, wantCodes)
 					}
 					dir := "ltr"

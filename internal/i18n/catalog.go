@@ -337,7 +337,7 @@ func (p *Printer) T(key string, args ...string) string {
 	if e.forms != nil {
 		text = e.forms[plural.Other]
 	}
-	return fill(text, args)
+	return fill(text, p.isolate(args))
 }
 
 // N returns the plural message key for the count n, with {n} and args
@@ -356,7 +356,25 @@ func (p *Printer) N(key string, n int, args ...string) string {
 			text = e.forms[plural.Other]
 		}
 	}
-	return fill(text, append([]string{"n", strconv.Itoa(n)}, args...))
+	return fill(text, p.isolate(append([]string{"n", strconv.Itoa(n)}, args...)))
+}
+
+// isolate wraps the values of args in Unicode bidi isolates (FSI … PDI)
+// for a language written right to left, so that a value written left to
+// right, such as an address or the app's name, keeps its own direction
+// and the punctuation around it stays where the sentence puts it.
+func (p *Printer) isolate(args []string) []string {
+	if p.Dir() != "rtl" {
+		return args
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		if i%2 == 1 && a != "" && args[i-1] != "n" {
+			a = "\u2068" + a + "\u2069"
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // Has reports whether the catalogue has key.
