@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -12,6 +13,11 @@ import (
 type Client struct {
 	ID        string
 	CreatedAt time.Time
+
+	// ip is the address of the request RequestClient found the client
+	// in: Go calls made with the client count it against the per-IP
+	// limits when their context carries no IP.
+	ip netip.Addr
 
 	// save, for a client not yet stored, is the op that stores it: the
 	// first flow started for it writes it in the same Apply, so a refused
@@ -64,4 +70,16 @@ func (c *Clients) Lookup(ctx context.Context, token string) (*Client, error) {
 		return nil, err
 	}
 	return &Client{ID: l.v.ID, CreatedAt: fromMS(l.v.CreatedAt)}, nil
+}
+
+// context returns ctx carrying c's IP for the per-IP limits, unless ctx
+// carries one already or c has none (it did not come from RequestClient).
+func (c *Client) context(ctx context.Context) context.Context {
+	if c == nil || !c.ip.IsValid() {
+		return ctx
+	}
+	if _, ok := ClientIPFrom(ctx); ok {
+		return ctx
+	}
+	return WithClientIP(ctx, c.ip)
 }

@@ -202,11 +202,11 @@ func parseHop(s string) (netip.Addr, bool) {
 // peer, or behind Config.TrustedProxies the address Config.ClientIPHeader
 // gives. A peer without an IP address (a Unix socket listener) that
 // TrustedProxies does not trust with "unix" is the unspecified address
-// "::": all such requests share one client's limits. Apps that drive flows
-// through the Go API from their own handlers pass it on:
-//
-//	ctx := magiclink.WithClientIP(r.Context(), auth.ClientIP(r))
-//	si, err := auth.SignIns.Create(ctx, client, params)
+// "::": all such requests share one client's limits. Go calls made on
+// behalf of a request need not pass it on: a client from RequestClient
+// carries it, and so does the context of a request behind Handler,
+// LoadSession (with a session) or RequireSession. Elsewhere (a client
+// from Clients.Create, a background job) pass it with WithClientIP.
 func (a *Auth) ClientIP(r *http.Request) netip.Addr {
 	if ip, ok := ClientIPFrom(r.Context()); ok {
 		return ip

@@ -125,6 +125,7 @@ func (es *EmailAddresses) Wait(ctx context.Context, userID, id string, d time.Du
 // PrepareVerification sends a magic link verifying the address, bound to
 // client (the browser asking). A new link supersedes earlier ones.
 func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, p PrepareParams) (*EmailAddress, error) {
+	ctx = client.context(ctx)
 	if client == nil {
 		return nil, paramMissing("client")
 	}
@@ -149,6 +150,7 @@ func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, 
 // verification (client): to any other client the address's verification
 // does not exist. Errors are as for SignIn.AttemptFirstFactor.
 func (e *EmailAddress) AttemptVerification(ctx context.Context, client *Client, p AttemptParams) (*EmailAddress, error) {
+	ctx = client.context(ctx)
 	if client == nil {
 		return nil, paramMissing("client")
 	}

@@ -159,8 +159,45 @@ func (a *Auth) requestSession(ctx context.Context, r *http.Request) (*Session, e
 // server-rendered apps that drive flows through the Go API. A new client
 // is stored with the first sign-in, sign-up or verification started for
 // it: a request that starts none stores nothing.
+//
+// The client remembers the request's IP (Auth.ClientIP), so that the
+// calls made with it (SignIns.Create, PrepareVerification, …) count
+// against the per-IP limits without the caller passing the IP on. A
+// client from Clients.Create has no IP: calls made with it are limited
+// per IP only when their context carries one (WithClientIP).
 func (a *Auth) RequestClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
-	return a.ensureClient(w, r)
+	c, err := a.ensureClient(w, r)
+	if err != nil {
+		return nil, err
+	}
+	c.ip = a.ClientIP(r)
+	return c, nil
+}
+
+// SignOut signs the browser that sent r out: it ends the session r's
+// cookie names, at once and everywhere, and expires the cookie on w with
+// the attributes it was set with (on https the __Host- name and Secure,
+// without which browsers keep it). It returns the ended session, or nil
+// when r named no active session (a cookie naming an unknown or ended
+// session is expired all the same). The error reports only a store
+// failure, in which case the cookie is left alone.
+//
+// Call it from the handler of a POST (a sign-out form), never a GET, so
+// that another site cannot sign users out with a link.
+func (a *Auth) SignOut(w http.ResponseWriter, r *http.Request) (*Session, error) {
+	v := cookieValue(r, a.SessionCookieName())
+	if v == "" {
+		return nil, nil // no cookie to expire
+	}
+	s, err := a.Sessions.End(r.Context(), v)
+	if err != nil && AsError(err) == nil {
+		return nil, err
+	}
+	a.clearSession(w)
+	if err != nil {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // SetSessionCookie sets the session cookie for a session handed out by

@@ -324,18 +324,13 @@ func (a *Auth) getSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) deleteSession(w http.ResponseWriter, r *http.Request) error {
-	v := cookieValue(r, a.SessionCookieName())
-	if v == "" {
-		return unauthenticated()
-	}
-	s, err := a.Sessions.End(r.Context(), v)
+	s, err := a.SignOut(w, r)
 	if err != nil {
-		if AsError(err) != nil {
-			a.clearSession(w)
-		}
 		return err
 	}
-	a.clearSession(w)
+	if s == nil {
+		return unauthenticated()
+	}
 	writeJSON(w, http.StatusOK, s)
 	return nil
 }

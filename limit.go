@@ -58,8 +58,9 @@ const (
 // an account, and answers too_many_requests (429 with Retry-After).
 //
 // Client IP limits apply to requests through Auth.Handler, and to Go API
-// calls whose context carries an IP (WithClientIP). IPv6 clients are
-// counted per /64 network.
+// calls made with a client from RequestClient or a context that carries an
+// IP (behind LoadSession or RequireSession, or from WithClientIP); see
+// Auth.ClientIP. IPv6 clients are counted per /64 network.
 type Limits struct {
 	// Disabled turns every limit off: for development and load tests only,
 	// since nothing then bounds the mail a client can make the app send.

@@ -17,15 +17,25 @@ type ctxKey struct{}
 type sessionCtx struct {
 	context.Context
 	a       *Auth
+	req     *http.Request // for the client IP, worked out if asked for
 	session Session
 	mu      sync.Mutex
 	user    *User // loaded on first use; a failed load is not kept
 }
 
-// Value implements context.Context.
+// Value implements context.Context. It answers the client IP of the
+// request (Auth.ClientIP) when no outer handler put one in the context,
+// so that Go calls made with it in a page behind the middleware count
+// against the per-IP limits.
 func (c *sessionCtx) Value(key any) any {
-	if key == (ctxKey{}) {
+	switch key.(type) {
+	case ctxKey:
 		return c
+	case clientIPKey:
+		if v := c.Context.Value(key); v != nil {
+			return v
+		}
+		return c.a.clientIP(c.req).Unmap()
 	}
 	return c.Context.Value(key)
 }
@@ -68,7 +78,7 @@ func (a *Auth) withSession(r *http.Request) (*http.Request, error) {
 	if v == "" {
 		return r, nil
 	}
-	sc := &sessionCtx{Context: r.Context(), a: a}
+	sc := &sessionCtx{Context: r.Context(), a: a, req: r}
 	if err := a.Sessions.lookup(r.Context(), v, &sc.session); err != nil {
 		if AsError(err) != nil {
 			return r, nil

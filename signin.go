@@ -65,6 +65,7 @@ type SignIns struct{ a *Auth }
 // account (unless enumeration protection is off). With strategy "ticket"
 // it redeems a sign-in token and answers complete with a new session.
 func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*SignIn, error) {
+	ctx = client.context(ctx)
 	if client == nil {
 		return nil, paramMissing("client")
 	}
@@ -134,6 +135,7 @@ func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Du
 // PrepareVerification sends a magic link for the sign-in (Clerk's
 // prepare_first_factor). A new link supersedes earlier ones.
 func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*SignIn, error) {
+	ctx = si.client.context(ctx)
 	f, err := si.a.prepare(ctx, keySignIn+si.ID, nil, func(f *flowRec) error {
 		if f.ClientID != si.client.ID {
 			return notFound("sign in")
@@ -160,6 +162,7 @@ func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 // (verification_failed) and needs a new prepare. An expired one is
 // verification_expired.
 func (si *SignIn) AttemptFirstFactor(ctx context.Context, p AttemptParams) (*SignIn, error) {
+	ctx = si.client.context(ctx)
 	f, fresh, err := si.attempt(ctx, "sign in", p)
 	if f == nil {
 		return nil, err

@@ -55,6 +55,7 @@ type SignUps struct{ a *Auth }
 // enumeration protection is off); the link then sent signs in to the
 // existing account instead.
 func (s *SignUps) Create(ctx context.Context, client *Client, p SignUpParams) (*SignUp, error) {
+	ctx = client.context(ctx)
 	if client == nil {
 		return nil, paramMissing("client")
 	}
@@ -102,6 +103,7 @@ func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Du
 // PrepareVerification sends a magic link verifying the sign-up's address.
 // A new link supersedes earlier ones.
 func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*SignUp, error) {
+	ctx = su.client.context(ctx)
 	f, err := su.a.prepare(ctx, keySignUp+su.ID, nil, func(f *flowRec) error {
 		if f.ClientID != su.client.ID {
 			return notFound("sign up")
@@ -117,6 +119,7 @@ func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 // AttemptVerification completes the sign-up with the code from its email
 // (strategy email_code), as SignIn.AttemptFirstFactor does a sign-in.
 func (su *SignUp) AttemptVerification(ctx context.Context, p AttemptParams) (*SignUp, error) {
+	ctx = su.client.context(ctx)
 	f, fresh, err := su.attempt(ctx, "sign up", p)
 	if f == nil {
 		return nil, err
