@@ -245,10 +245,15 @@ func holding[F interface{ hold(*NewSession) }](f F, fresh *NewSession) F {
 
 func (h *handout) hold(s *NewSession) { h.fresh = s }
 
-// decoy reports whether a flow can never be completed by a code: a
-// sign-in for an address without an account, whose email offers to sign
-// up and carries no code. It is answered like any other, code incorrect.
-func (f *flowRec) decoy() bool { return f.Kind == kindSignIn && f.UserID == "" }
+// decoy reports whether a flow can never be completed by a code: its
+// email carries none (a sign-in for an address without an account, whose
+// email offers to sign up; an address another account has verified, whose
+// owner gets a notice), though a code was minted and its HMAC stored as
+// for any other flow. Its attempts are answered like any other's: code
+// incorrect.
+func (f *flowRec) decoy() bool {
+	return (f.Kind == kindSignIn && f.UserID == "") || (f.Ver != nil && f.Ver.NoCode)
+}
 
 // attemptCode checks a code typed into the flow at key by clientID, which
 // check has confirmed may. A right code settles the flow as confirming

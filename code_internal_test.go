@@ -123,30 +123,62 @@ func TestNormalizeCode(t *testing.T) {
 	}
 }
 
-// A decoy sign-in (an unknown address under enumeration protection) is
-// never completed by a code, even one that matches its stored hash.
+// A decoy is never completed by a code, even one that matches its stored
+// hash: a sign-in for an unknown address (enumeration protection), and
+// an address added to an account while another account has it verified
+// (its owner gets a notice). Neither email carries a code.
 func TestCodeDecoyNeverMatches(t *testing.T) {
 	a, mt := newCodeTestAuth(t, nil, EmailCodes{})
 	ctx := context.Background()
 	c, _, err := a.Clients.Create(ctx)
-	var si *SignIn
-	if err == nil {
-		si, err = a.SignIns.Create(ctx, c, SignInParams{Identifier: "nobody@example.com"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	si, err := a.SignIns.Create(ctx, c, SignInParams{Identifier: "nobody@example.com"})
 	if err == nil {
 		_, err = si.PrepareVerification(ctx, PrepareParams{Strategy: StrategyEmailCode})
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	msgs, err := mt.Wait(wctx, 1)
-	if err != nil || msgs[0].Code != "" {
-		t.Fatalf("no-account message: %v, code %q", err, msgs[0].Code)
+	matchKnownCode(t, a, mt, keySignIn+si.ID, 1)
+	_, err = si.AttemptFirstFactor(ctx, AttemptParams{Code: "424242"})
+	if !errors.Is(err, ErrCodeIncorrect) {
+		t.Fatalf("the sign-in decoy's matching code = %v; want ErrCodeIncorrect", err)
 	}
-	// Make the decoy's stored hash that of a known code.
-	l, err := load[flowRec](ctx, a.st, keySignIn+si.ID)
+
+	if _, err := a.Users.Create(ctx, UserParams{EmailAddress: "taken@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.Users.Create(ctx, UserParams{EmailAddress: "other@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.EmailAddresses.Create(ctx, other.ID, EmailAddressParams{EmailAddress: "taken@example.com"})
+	if err == nil {
+		_, err = e.PrepareVerification(ctx, c, PrepareParams{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	matchKnownCode(t, a, mt, keyEmail+e.ID, 2)
+	_, err = e.AttemptVerification(ctx, c, AttemptParams{Code: "424242"})
+	if !errors.Is(err, ErrCodeIncorrect) {
+		t.Fatalf("the address decoy's matching code = %v; want ErrCodeIncorrect", err)
+	}
+}
+
+// matchKnownCode waits for the n-th message, checks it carries no code,
+// and sets the stored code hash of the flow at key to that of 424242.
+func matchKnownCode(t *testing.T, a *Auth, mt *mailtest.Mailer, key string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msgs, err := mt.Wait(ctx, n)
+	if err != nil || msgs[n-1].Code != "" {
+		t.Fatalf("message %d: %v, code %q", n, err, msgs[n-1].Code)
+	}
+	l, err := load[flowRec](ctx, a.st, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +189,5 @@ func TestCodeDecoyNeverMatches(t *testing.T) {
 	f.Ver.CodeHash = a.codeHash(&f, "424242")
 	if err := a.st.Apply(ctx, l.swap(f, flowExpiry(&f))); err != nil {
 		t.Fatal(err)
-	}
-	_, err = si.AttemptFirstFactor(ctx, AttemptParams{Code: "424242"})
-	if !errors.Is(err, ErrCodeIncorrect) {
-		t.Fatalf("the decoy's matching code = %v; want ErrCodeIncorrect", err)
 	}
 }

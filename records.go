@@ -70,6 +70,7 @@ type verRec struct {
 	ExpireAt         int64  `json:"expire_at"`
 	TokenHash        string `json:"token_hash,omitempty"` // the latest link's; empty until the outbox sends it, and after sending failed
 	CodeHash         string `json:"code_hash,omitempty"`  // the live code's HMAC (see code.go); set with TokenHash
+	NoCode           bool   `json:"no_code,omitempty"`    // its email carries no code (a notice, not a verification): every code is incorrect
 	VerifiedClientID string `json:"verified_client_id,omitempty"`
 	SendID           string `json:"send_id,omitempty"`     // tells this verification's outbox entry from an earlier prepare's
 	SendFailed       bool   `json:"send_failed,omitempty"` // the outbox gave up sending this verification's link

@@ -196,7 +196,8 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		// The link's token is minted when the message is sent (see
 		// outbox.go): until then the verification has no live link, so
 		// every earlier one is superseded now.
-		f.Ver = &verRec{Strategy: strategy, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID("")}
+		f.Ver = &verRec{Strategy: strategy, Status: string(VerificationUnverified), ExpireAt: ms(now.Add(a.cfg.LinkTTL)), SendID: newID(""),
+			NoCode: kind == mailer.KindNoAccount || kind == mailer.KindAddressInUse}
 		f.RedirectURL = redirect
 		f.Asked = requesterFrom(ctx, now)
 		f.UpdatedAt = ms(now)
