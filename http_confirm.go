@@ -61,7 +61,7 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 		return m.T(key, "app", a.cfg.Brand.Name, "email", email)
 	}
 	confirm := func(button string) []pageForm {
-		return []pageForm{{Action: a.cfg.Prefix + "/verify", Token: token, Button: button, ID: "confirm"}}
+		return []pageForm{{Action: a.public(a.cfg.Prefix + "/verify"), Token: token, Button: button, ID: "confirm"}}
 	}
 	var p page
 	switch {
@@ -109,7 +109,7 @@ func (a *Auth) crossDevice(p *page, m *i18n.Printer, asked *requester, token str
 		"system", or(asked.System, "page.cross_device.unknown_system"),
 		"network", or(asked.Network, "page.cross_device.unknown_network"),
 		"ago", m.Duration(max(ago, 0)))
-	p.Forms = append(p.Forms, pageForm{Action: a.cfg.Prefix + "/verify/deny", Token: token,
+	p.Forms = append(p.Forms, pageForm{Action: a.public(a.cfg.Prefix + "/verify/deny"), Token: token,
 		Button: m.T("page.cross_device.deny"), ID: "deny", Secondary: true})
 }
 
@@ -162,7 +162,7 @@ func (a *Auth) verifyPost(w http.ResponseWriter, r *http.Request) {
 		a.setSession(w, r, res.NewSession)
 		q.Set("magiclink_created_session", res.NewSession.ID)
 	}
-	http.Redirect(w, r, withQuery(res.RedirectURL, q), http.StatusSeeOther)
+	http.Redirect(w, r, withQuery(a.public(res.RedirectURL), q), http.StatusSeeOther)
 }
 
 // withQuery adds q to the query of the validated URL u.

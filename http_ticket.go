@@ -24,7 +24,7 @@ func (a *Auth) ticketPage(w http.ResponseWriter, r *http.Request) {
 	m := a.msgs(locale)
 	t := func(key string) string { return m.T(key, "app", a.cfg.Brand.Name, "email", email) }
 	p := page{Title: t("page.ticket.title"), Text: t("page.ticket.text"), Note: t("page.note"),
-		Forms: []pageForm{{Action: a.cfg.Prefix + "/ticket", Token: token, Button: t("page.ticket.button"), ID: "confirm"}}}
+		Forms: []pageForm{{Action: a.public(a.cfg.Prefix + "/ticket"), Token: token, Button: t("page.ticket.button"), ID: "confirm"}}}
 	if e := AsError(err); e != nil {
 		reason := "invalid"
 		switch e.Code {
@@ -99,7 +99,7 @@ func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
 	default:
 		q.Set("magiclink_status", string(LinkFailed))
 	}
-	http.Redirect(w, r, withQuery(a.cfg.AfterSignInURL, q), http.StatusSeeOther)
+	http.Redirect(w, r, withQuery(a.public(a.cfg.AfterSignInURL), q), http.StatusSeeOther)
 }
 
 // getJWKS serves the public keys that verify sign-in tokens, as a JWK

@@ -53,6 +53,13 @@ type Config struct {
 	// BaseURL is the absolute URL the app is served at, e.g.
 	// "https://app.example". Every link is built from it, never from a
 	// request's Host header. Required.
+	//
+	// It may have a path ("https://example.com/app") for an app behind a
+	// reverse proxy that strips it (a browser's /app/x reaches the app as
+	// /x). Prefix, the routes, redirect_url and the other same-origin
+	// paths of Config stay the app's own paths ("/auth", "/verified"); the
+	// library puts BaseURL's path before them in everything a browser
+	// follows: links, the confirm pages' forms and its redirects.
 	BaseURL string
 	// Prefix is the path Auth.Handler serves under, and where it is
 	// mounted (unstripped); default "/auth".

@@ -122,7 +122,7 @@ func (a *Auth) RequireSession(next http.Handler) http.Handler {
 		if a.cfg.SignInURL != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {
 			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, withQuery(a.cfg.SignInURL, url.Values{"redirect_url": {r.URL.RequestURI()}}), http.StatusSeeOther)
+			http.Redirect(w, r, withQuery(a.public(a.cfg.SignInURL), url.Values{"redirect_url": {r.URL.RequestURI()}}), http.StatusSeeOther)
 			return
 		}
 		a.writeError(w, r, unauthenticated())

@@ -52,12 +52,28 @@ func (a *Auth) checkRedirect(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// absolute turns a validated same-origin path into an absolute URL on
-// BaseURL's origin, as a browser would resolve it; absolute URLs are
-// returned unchanged.
+// Same-origin paths the library is given (redirect_url, FallbackURL,
+// SignInURL, …) and the routes it serves are the app's own paths, as the
+// app sees them. When BaseURL has a path (https://host/app, an app behind
+// a reverse proxy that strips /app), the browser sees each of them under
+// that path: public adds it to every path the library sends a browser
+// to (form actions, redirects), and absolute to every link.
+
+// public returns the path a browser uses for the app's path u: u under
+// BaseURL's path. Absolute URLs are returned unchanged.
+func (a *Auth) public(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return a.base.Path + u
+	}
+	return u
+}
+
+// absolute turns a validated same-origin path into an absolute URL under
+// BaseURL, as a browser would use it; absolute URLs are returned
+// unchanged.
 func (a *Auth) absolute(u string) string {
 	if strings.HasPrefix(u, "/") {
-		return a.base.Scheme + "://" + a.base.Host + u
+		return a.base.Scheme + "://" + a.base.Host + a.public(u)
 	}
 	return u
 }
