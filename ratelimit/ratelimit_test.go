@@ -133,3 +133,75 @@ func TestStoreCorruptRecord(t *testing.T) {
 		t.Fatal("the replaced record does not count")
 	}
 }
+
+// TestStoreShards: a limit allowing many events is counted in several
+// records, and behaves exactly as one: of concurrent Allows from several
+// Stores on one store (instances sharing a database), exactly Limit
+// succeed; once the limit is used, the wait is until its oldest event
+// leaves the window, and then one more event is allowed, not more.
+func TestStoreShards(t *testing.T) {
+	ctx := context.Background()
+	if n := shards([]Rule{{Limit: 300, Window: time.Minute}}); n < 2 {
+		t.Fatalf("a limit of 300 is counted in %d record(s); the test wants several", n)
+	}
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "rl.db"), boltstore.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bs.Close() })
+	for name, st := range map[string]store.Store{"memstore": memstore.New(memstore.Config{Now: clock.Now}), "boltstore": bs} {
+		t.Run(name, func(t *testing.T) {
+			const limit, calls = 300, 400
+			all := Limit{Key: "send/all", Rules: []Rule{{Limit: limit, Window: time.Minute}}}
+			instances := []*Store{NewStore(st), NewStore(st), NewStore(st), NewStore(st)}
+			t0 := clock.Now()
+			var ok atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range calls {
+				wg.Go(func() {
+					<-start
+					allowed, wait, err := instances[i%len(instances)].Allow(ctx, t0, all)
+					if err != nil {
+						t.Error(err)
+					}
+					if allowed {
+						ok.Add(1)
+					} else if wait != time.Minute {
+						t.Errorf("refused with a wait of %v; want %v", wait, time.Minute)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if ok.Load() != limit {
+				t.Fatalf("%d of %d concurrent Allows succeeded; want %d", ok.Load(), calls, limit)
+			}
+			items, err := st.List(ctx, keyRateLimit, 0)
+			if err != nil || len(items) < 2 {
+				t.Fatalf("%d records, %v; want the limit counted in several", len(items), err)
+			}
+
+			// A minute later, the events leave one at a time: at
+			// t1+i·100ms, with the limit used again since t1.
+			t1 := t0.Add(time.Minute)
+			for i := range limit {
+				if allowed, _, err := instances[i%4].Allow(ctx, t1.Add(time.Duration(i)*100*time.Millisecond), all); !allowed || err != nil {
+					t.Fatalf("event %d after the window: %v, %v", i, allowed, err)
+				}
+			}
+			at := t1.Add(31 * time.Second)
+			if allowed, wait, err := instances[0].Allow(ctx, at, all); allowed || err != nil || wait != 29*time.Second {
+				t.Fatalf("full at +31s: %v, %v, %v; want a wait of 29s", allowed, wait, err)
+			}
+			at = t1.Add(time.Minute + time.Millisecond)
+			if allowed, _, err := instances[1].Allow(ctx, at, all); !allowed || err != nil {
+				t.Fatalf("once the oldest event left: %v, %v", allowed, err)
+			}
+			if allowed, wait, err := instances[2].Allow(ctx, at, all); allowed || err != nil || wait != 99*time.Millisecond {
+				t.Fatalf("a second event then: %v, %v, %v; want a wait of 99ms", allowed, wait, err)
+			}
+		})
+	}
+}
