@@ -211,7 +211,7 @@
           var messages = {
             expired: "This link has expired. Ask for a new one.",
             failed: "This link is not valid any more: it was already used, or a newer link replaced it.",
-            client_mismatch: "Open this link on the device and browser where you asked for it."
+            client_mismatch: "Open this link on the device and browser where you asked for it, or type the code from the email there."
           };
           var code = status || "missing_status";
           reject(new MagiclinkError(0, { errors: [{ code: code, message: messages[code] || "No magic link status on this page.", long_message: messages[code] || "No magic link status on this page." }] }));
