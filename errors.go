@@ -178,3 +178,19 @@ func tooManyRequests(retryAfter int) *Error {
 	e.RetryAfterSeconds = retryAfter
 	return e
 }
+
+func metadataTooLarge(param string) *Error {
+	e := newError(http.StatusUnprocessableEntity, "form_param_exceeds_allowed_size", ErrInvalidParam, "too_large", "metadata_too_large", "param", param)
+	e.Meta = map[string]any{"param_name": param}
+	return e
+}
+
+func paramUnknown(param string) *Error {
+	e := newError(http.StatusUnprocessableEntity, "form_param_unknown", ErrInvalidParam, "unknown", "param_unknown", "param", param)
+	e.Meta = map[string]any{"param_name": param}
+	return e
+}
+
+func primaryNotDeletable() *Error {
+	return newError(http.StatusBadRequest, "primary_email_address_not_deletable", ErrConflict, "primary_not_deletable", "primary_not_deletable")
+}

@@ -41,12 +41,12 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 		link, _ = load[linkRec](r.Context(), a.st, keyLink+hashToken(token))
 	}
 	var dead LinkStatus
-	existing, flowLocale := false, ""
+	existing, flowLocale, addr := false, "", ""
 	var asked *requester
 	if link != nil {
 		if f, err := load[flowRec](r.Context(), a.st, link.v.FlowKey); err == nil {
 			dead = deadLink(&link.v, &f.v, hashToken(token), a.now())
-			existing, flowLocale, asked = f.v.Existing, a.flowLanguage(r.Context(), &f.v), f.v.Asked
+			existing, flowLocale, addr, asked = f.v.Existing, a.flowLanguage(r.Context(), &f.v), f.v.Address, f.v.Asked
 		} else {
 			dead = LinkFailed
 		}
@@ -54,11 +54,7 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 	locale := a.cat.Match(flowLocale, r.Header.Get("Accept-Language"))
 	m := a.msgs(locale)
 	t := func(key string) string {
-		email := ""
-		if link != nil {
-			email = link.v.Address
-		}
-		return m.T(key, "app", a.cfg.Brand.Name, "email", email)
+		return m.T(key, "app", a.cfg.Brand.Name, "email", addr)
 	}
 	confirm := func(button string) []pageForm {
 		return []pageForm{{Action: a.public(a.cfg.Prefix + "/verify"), Token: token, Button: button, ID: "confirm"}}
@@ -80,6 +76,8 @@ func (a *Auth) verifyPage(w http.ResponseWriter, r *http.Request) {
 		p = page{Title: t("page.sign_in.title"), Text: t("page.sign_in.text"), Forms: confirm(t("page.sign_in.button"))}
 	case link.v.Kind == kindEmail:
 		p = page{Title: t("page.verify_email.title"), Text: t("page.verify_email.text"), Forms: confirm(t("page.verify_email.button"))}
+	case link.v.Kind == kindReverify:
+		p = page{Title: t("page.reverify.title"), Text: t("page.reverify.text"), Forms: confirm(t("page.reverify.button"))}
 	default:
 		p = page{Title: t("page.link.title"), Text: t("page.link.text"), Forms: confirm(t("page.continue"))}
 	}

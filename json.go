@@ -49,12 +49,18 @@ type firstFactorJSON struct {
 	EmailAddressID string `json:"email_address_id"`
 }
 
+// factorsJSON returns factors as the API serves them, [] when none.
+func factorsJSON(factors []FirstFactor) []firstFactorJSON {
+	out := make([]firstFactorJSON, 0, len(factors))
+	for _, f := range factors {
+		out = append(out, firstFactorJSON(f))
+	}
+	return out
+}
+
 // MarshalJSON encodes the sign-in as the API serves it.
 func (si *SignIn) MarshalJSON() ([]byte, error) {
-	factors := make([]firstFactorJSON, 0, len(si.SupportedFirstFactors))
-	for _, f := range si.SupportedFirstFactors {
-		factors = append(factors, firstFactorJSON(f))
-	}
+	factors := factorsJSON(si.SupportedFirstFactors)
 	return json.Marshal(struct {
 		Object                   string            `json:"object"`
 		ID                       string            `json:"id"`
@@ -115,11 +121,32 @@ func (e *EmailAddress) MarshalJSON() ([]byte, error) {
 	}{"email_address", e.ID, e.EmailAddress, e.Verification, []string{}, msOrNil(e.CreatedAt), msOrNil(e.UpdatedAt)})
 }
 
-// MarshalJSON encodes the user as the API serves it.
-func (u *User) MarshalJSON() ([]byte, error) {
+// MarshalJSON encodes the user as the Backend API serves it, private
+// metadata included.
+func (u *User) MarshalJSON() ([]byte, error) { return u.marshal(true) }
+
+// frontendUser is a user as the Frontend API serves it: without private
+// metadata.
+type frontendUser struct{ *User }
+
+// MarshalJSON encodes the user without its private metadata.
+func (u frontendUser) MarshalJSON() ([]byte, error) { return u.User.marshal(false) }
+
+func (u *User) marshal(withPrivate bool) ([]byte, error) {
 	addrs := u.EmailAddresses
 	if addrs == nil {
 		addrs = []*EmailAddress{}
+	}
+	orEmpty := func(m Metadata) Metadata {
+		if m == nil {
+			return Metadata{}
+		}
+		return m
+	}
+	var private *Metadata
+	if withPrivate {
+		p := orEmpty(u.PrivateMetadata)
+		private = &p
 	}
 	return json.Marshal(struct {
 		Object                string          `json:"object"`
@@ -127,26 +154,77 @@ func (u *User) MarshalJSON() ([]byte, error) {
 		PrimaryEmailAddressID *string         `json:"primary_email_address_id"`
 		EmailAddresses        []*EmailAddress `json:"email_addresses"`
 		Locale                *string         `json:"locale"`
+		FirstName             *string         `json:"first_name"`
+		LastName              *string         `json:"last_name"`
+		PublicMetadata        Metadata        `json:"public_metadata"`
+		PrivateMetadata       *Metadata       `json:"private_metadata,omitempty"`
+		UnsafeMetadata        Metadata        `json:"unsafe_metadata"`
+		Banned                bool            `json:"banned"`
+		LastSignInAt          *int64          `json:"last_sign_in_at"`
 		CreatedAt             *int64          `json:"created_at"`
 		UpdatedAt             *int64          `json:"updated_at"`
-	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, strOrNil(u.Locale), msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
+	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, strOrNil(u.Locale), strOrNil(u.FirstName), strOrNil(u.LastName),
+		orEmpty(u.PublicMetadata), private, orEmpty(u.UnsafeMetadata), u.Banned, msOrNil(u.LastSignInAt),
+		msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
 }
 
 // MarshalJSON encodes the session as the API serves it.
 func (s *Session) MarshalJSON() ([]byte, error) {
+	act := s.LatestActivity
 	return json.Marshal(struct {
-		Object       string        `json:"object"`
-		ID           string        `json:"id"`
-		UserID       string        `json:"user_id"`
-		ClientID     string        `json:"client_id"`
-		Status       SessionStatus `json:"status"`
-		LastActiveAt *int64        `json:"last_active_at"`
-		ExpireAt     *int64        `json:"expire_at"`
-		AbandonAt    *int64        `json:"abandon_at"`
-		CreatedAt    *int64        `json:"created_at"`
-		UpdatedAt    *int64        `json:"updated_at"`
-	}{"session", s.ID, s.UserID, s.ClientID, s.Status, msOrNil(s.LastActiveAt), msOrNil(s.ExpireAt),
-		msOrNil(s.AbandonAt), msOrNil(s.CreatedAt), msOrNil(s.UpdatedAt)})
+		Object         string        `json:"object"`
+		ID             string        `json:"id"`
+		UserID         string        `json:"user_id"`
+		ClientID       string        `json:"client_id"`
+		Status         SessionStatus `json:"status"`
+		LastActiveAt   *int64        `json:"last_active_at"`
+		LastVerifiedAt *int64        `json:"last_verified_at"`
+		ExpireAt       *int64        `json:"expire_at"`
+		AbandonAt      *int64        `json:"abandon_at"`
+		LatestActivity activityJSON  `json:"latest_activity"`
+		CreatedAt      *int64        `json:"created_at"`
+		UpdatedAt      *int64        `json:"updated_at"`
+	}{"session", s.ID, s.UserID, s.ClientID, s.Status, msOrNil(s.LastActiveAt), msOrNil(s.LastVerifiedAt), msOrNil(s.ExpireAt),
+		msOrNil(s.AbandonAt), activityJSON{"session_activity", strOrNil(act.BrowserName), strOrNil(act.BrowserVersion),
+			strOrNil(act.DeviceType), strOrNil(act.IPAddress), act.IsMobile},
+		msOrNil(s.CreatedAt), msOrNil(s.UpdatedAt)})
+}
+
+// activityJSON is Clerk's session_activity object.
+type activityJSON struct {
+	Object         string  `json:"object"`
+	BrowserName    *string `json:"browser_name"`
+	BrowserVersion *string `json:"browser_version"`
+	DeviceType     *string `json:"device_type"`
+	IPAddress      *string `json:"ip_address"`
+	IsMobile       bool    `json:"is_mobile"`
+}
+
+// mySession is a session as GET /me/sessions lists it: with whether it is
+// the one asking.
+type mySession struct {
+	*Session
+	current bool
+}
+
+// MarshalJSON adds "current" to the session's JSON.
+func (s mySession) MarshalJSON() ([]byte, error) {
+	raw, err := s.Session.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	flag := []byte(`,"current":false}`)
+	if s.current {
+		flag = []byte(`,"current":true}`)
+	}
+	return append(raw[:len(raw)-1], flag...), nil
+}
+
+// deletedObject is Clerk's answer to a deletion.
+type deletedObject struct {
+	Object  string `json:"object"`
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
 }
 
 // MarshalJSON encodes the error as one entry of the API's errors list.

@@ -118,6 +118,11 @@ type Config struct {
 	// SessionIdleTimeout ends a session unused for this long; zero: no
 	// idle timeout.
 	SessionIdleTimeout time.Duration
+	// ReverificationMaxAge is how recently a session must have been
+	// verified (signed in or reverified) for sensitive changes: a new
+	// primary address, removing an address, deleting the account; default
+	// 10 minutes.
+	ReverificationMaxAge time.Duration
 
 	// AllowCrossClient turns same-client binding off: a link confirmed in
 	// another browser then completes the flow, and the session goes to the
@@ -293,7 +298,7 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.EventRetention == 0 {
 		cfg.EventRetention = DefaultEventRetention
 	}
-	if cfg.LinkTTL < 0 || cfg.SessionLifetime < 0 || cfg.SessionIdleTimeout < 0 || cfg.EventRetention < 0 {
+	if cfg.LinkTTL < 0 || cfg.SessionLifetime < 0 || cfg.SessionIdleTimeout < 0 || cfg.EventRetention < 0 || cfg.ReverificationMaxAge < 0 {
 		return nil, errors.New("magiclink: Config durations must not be negative")
 	}
 	for _, u := range []*string{&cfg.FallbackURL, &cfg.SignUpURL, &cfg.AfterSignInURL} {
@@ -385,6 +390,14 @@ func New(cfg Config) (*Auth, error) {
 			a.st.Close()
 		}
 		return nil, err
+	}
+	// A process that died while deleting a user left it half deleted:
+	// finish before serving anyone.
+	if err := a.resumeDeletions(context.Background()); err != nil {
+		if a.ownsStore {
+			a.st.Close()
+		}
+		return nil, fmt.Errorf("magiclink: finishing user deletions: %w", err)
 	}
 	a.sender = newSender(a)
 	return a, nil

@@ -109,6 +109,9 @@ type outboxRec struct {
 	Owner      string `json:"owner,omitempty"`       // the process holding the lease
 	CreatedAt  int64  `json:"created_at"`
 	LastError  string `json:"last_error,omitempty"` // of the last failed attempt, scrubbed of the link
+	// Notice, when set, makes the entry a notice (see notice.go): a
+	// message without a link, belonging to no flow.
+	Notice *noticeRec `json:"notice,omitempty"`
 }
 
 // dueAt returns when the entry may next be claimed (zero: now).
@@ -306,6 +309,10 @@ func (s *sender) claimed(r outboxRec, now time.Time) outboxRec {
 // recorded against the entry as it was read (it.Value), so that it does
 // nothing if another sender claimed the entry meanwhile.
 func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
+	if r.Notice != nil {
+		s.deliverNotice(it, r, free)
+		return
+	}
 	a := s.a
 	key := it.Key
 	for range maxRetries {
@@ -351,7 +358,7 @@ func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
 			sec.token = newToken()
 			hash := hashToken(sec.token)
 			f.Ver.TokenHash = hash
-			link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, Address: f.Address, ClientID: f.ClientID, RedirectURL: f.RedirectURL,
+			link := linkRec{Kind: f.Kind, FlowKey: r.FlowKey, ClientID: f.ClientID, RedirectURL: f.RedirectURL,
 				ExpireAt: ms(expire), SendID: r.SendID}
 			ops = append(ops, store.Insert(keyLink+hash, encode(link), expire.Add(flowLifetime)))
 		}
@@ -397,11 +404,22 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 		// The verification this message stands for can never succeed:
 		// its link and code go nowhere.
 		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.FallbackURL), "", time.Time{}, 0
+	case mailer.KindAccountSuspended:
+		data.Link, data.Code, data.ExpiresAt, data.ValidFor = "", "", time.Time{}, 0
 	}
 	msg, err := a.tpl.Render(h.rec.Kind, data)
+	s.transmit(h, msg, err, sec, free, func(r outboxRec) []store.Op {
+		return a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())
+	})
+}
+
+// transmit hands msg, rendered with err, to the mailer, then records the
+// outcome, with the ops sent returns once the mailer accepted it; sec is
+// scrubbed from errors.
+func (s *sender) transmit(h *held, msg *mailer.Message, err error, sec secrets, free func(), sent func(outboxRec) []store.Op) {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(s.ctx, sendTimeout)
-		err = a.mail.Send(ctx, msg)
+		err = s.a.mail.Send(ctx, msg)
 		cancel()
 	} else {
 		// Templates do not get better by waiting.
@@ -411,7 +429,7 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 	raw, r := h.end()
 	switch {
 	case err == nil:
-		s.drop(h.key, raw, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())...)
+		s.drop(h.key, raw, sent(r)...)
 	case mailer.IsPermanent(err):
 		s.fail(h.key, raw, r, scrub(err, sec))
 	default:

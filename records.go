@@ -22,6 +22,9 @@ const (
 	keySession     = "sess/"   // + session id: cookie hash
 	keySessionTok  = "stok/"   // + cookie hash: sessRec
 	keyUserSession = "usess/"  // + user id + "/" + session id: cookie hash
+	keyUserFlow    = "uflow/"  // + user id + "/" + flow key: empty; flows that name the user
+	keyUserToken   = "usit/"   // + user id + "/" + sign-in token id: empty
+	keyDeleting    = "udel/"   // + user id: empty; a deletion not yet finished
 )
 
 // flowKind names what a flow verifies.
@@ -84,11 +87,12 @@ func (v *verRec) status(now time.Time) VerificationStatus {
 	return VerificationStatus(v.Status)
 }
 
-// linkRec is the stored half of a magic link: what its token may do.
+// linkRec is the stored half of a magic link: what its token may do. It
+// names its flow but not the address, so that once a deleted user's flows
+// are gone, a link left behind names nobody.
 type linkRec struct {
 	Kind        flowKind `json:"kind"`
 	FlowKey     string   `json:"flow"`
-	Address     string   `json:"address"`
 	ClientID    string   `json:"client_id"`
 	RedirectURL string   `json:"redirect_url,omitempty"`
 	ExpireAt    int64    `json:"expire_at"`
@@ -111,12 +115,22 @@ func (l *linkRec) of(v *verRec, hash string) bool {
 
 // userRec is a stored user.
 type userRec struct {
-	ID                    string   `json:"id"`
-	PrimaryEmailAddressID string   `json:"primary_email_address_id"`
-	EmailAddressIDs       []string `json:"email_address_ids"`
-	Locale                string   `json:"locale,omitempty"`
-	CreatedAt             int64    `json:"created_at"`
-	UpdatedAt             int64    `json:"updated_at"`
+	ID                    string          `json:"id"`
+	PrimaryEmailAddressID string          `json:"primary_email_address_id"`
+	EmailAddressIDs       []string        `json:"email_address_ids"`
+	FirstName             string          `json:"first_name,omitempty"`
+	LastName              string          `json:"last_name,omitempty"`
+	PublicMetadata        json.RawMessage `json:"public_metadata,omitempty"`
+	PrivateMetadata       json.RawMessage `json:"private_metadata,omitempty"`
+	UnsafeMetadata        json.RawMessage `json:"unsafe_metadata,omitempty"`
+	Banned                bool            `json:"banned,omitempty"`
+	LastSignInAt          int64           `json:"last_sign_in_at,omitempty"`
+	Locale                string          `json:"locale,omitempty"`
+	// Deleted marks a user being deleted (see userdelete.go): everything
+	// else is gone from the record, and to every reader it is absent.
+	Deleted   bool  `json:"deleted,omitempty"`
+	CreatedAt int64 `json:"created_at"`
+	UpdatedAt int64 `json:"updated_at"`
 }
 
 // addrRec indexes a verified address to its owner.
@@ -176,6 +190,9 @@ func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // isConflict reports whether err is a failed store condition.
 func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+
+// noExpiry is the expiry of records kept until deleted.
+var noExpiry time.Time
 
 // maxRetries bounds optimistic-concurrency retries of one operation.
 const maxRetries = 16

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,8 +38,14 @@ type Session struct {
 	ExpireAt time.Time
 	// AbandonAt is the session's absolute end.
 	AbandonAt time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// LastVerifiedAt is when its user last proved control of their
+	// address in it: at sign-in, then at each reverification. Sensitive
+	// changes need it to be recent (see RequireReverification).
+	LastVerifiedAt time.Time
+	// LatestActivity is where the session was signed in from.
+	LatestActivity SessionActivity
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // NewSession is a session just handed to a client, with the secret token
@@ -57,16 +65,19 @@ type Sessions struct {
 }
 
 // newSession returns a session for user on client and the ops that store
-// it, session.created among them. Every sign-in gets a new token: no
-// session fixation. A session handed out by a claim starts unused
-// (LastActiveAt zero), which lets a lost claim be made again until its
-// first use.
+// it, session.created among them, recording the activity ctx
+// describes (activityFrom). Every sign-in gets a new token: no session
+// fixation. A session handed out by a claim starts unused (LastActiveAt
+// zero), which lets a lost claim be made again until its first use.
 func (a *Auth) newSession(ctx context.Context, id, userID, clientID string, now time.Time, unused bool) (*NewSession, []store.Op) {
 	token := newToken()
 	hash := hashToken(token)
 	abandon := now.Add(a.cfg.SessionLifetime)
+	act := activityFrom(ctx)
 	rec := sessRec{ID: id, UserID: userID, ClientID: clientID, Status: string(SessionActive),
-		CreatedAt: ms(now), UpdatedAt: ms(now), LastActiveAt: ms(now), AbandonAt: ms(abandon)}
+		BrowserName: act.BrowserName, BrowserVersion: act.BrowserVersion, DeviceType: act.DeviceType, IPAddress: act.IPAddress,
+		IsMobile:  act.IsMobile,
+		CreatedAt: ms(now), UpdatedAt: ms(now), LastActiveAt: ms(now), AbandonAt: ms(abandon), LastVerifiedAt: ms(now)}
 	if unused {
 		rec.LastActiveAt = 0
 	}
@@ -88,7 +99,9 @@ func (a *Auth) session(r *sessRec) *Session {
 // fillSession sets s from the record r as it stands at now.
 func (a *Auth) fillSession(s *Session, r *sessRec, now time.Time) {
 	*s = Session{ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, Status: SessionStatus(r.Status),
-		LastActiveAt: fromMS(r.LastActiveAt), AbandonAt: fromMS(r.AbandonAt),
+		LastActiveAt: fromMS(r.LastActiveAt), AbandonAt: fromMS(r.AbandonAt), LastVerifiedAt: fromMS(r.LastVerifiedAt),
+		LatestActivity: SessionActivity{BrowserName: r.BrowserName, BrowserVersion: r.BrowserVersion, DeviceType: r.DeviceType,
+			IsMobile: r.IsMobile, IPAddress: r.IPAddress},
 		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
 	s.ExpireAt = s.AbandonAt
 	if idle := a.cfg.SessionIdleTimeout; idle > 0 {
@@ -211,6 +224,11 @@ func (ss *Sessions) Revoke(ctx context.Context, id string) (*Session, error) {
 // RevokeUser revokes every session of the user with id and returns how
 // many it revoked.
 func (ss *Sessions) RevokeUser(ctx context.Context, userID string) (int, error) {
+	return ss.revokeAll(ctx, userID, "")
+}
+
+// revokeAll revokes every session of the user but keepID's.
+func (ss *Sessions) revokeAll(ctx context.Context, userID, keepID string) (int, error) {
 	items, err := ss.a.st.List(ctx, keyUserSession+userID+"/", 0)
 	if err != nil {
 		return 0, err
@@ -218,6 +236,9 @@ func (ss *Sessions) RevokeUser(ctx context.Context, userID string) (int, error) 
 	n := 0
 	for _, it := range items {
 		id := it.Key[len(keyUserSession+userID+"/"):]
+		if id == keepID {
+			continue
+		}
 		if _, err := ss.finish(ctx, id, SessionRevoked); err != nil {
 			if AsError(err) != nil {
 				continue
@@ -227,6 +248,45 @@ func (ss *Sessions) RevokeUser(ctx context.Context, userID string) (int, error) 
 		n++
 	}
 	return n, nil
+}
+
+// List returns the sessions of the user with userID that are still
+// stored — active ones, and those that expired but are not yet swept —
+// newest first: a prefix scan of the user's index, then one read per
+// session. Ended and revoked sessions are deleted, so never listed.
+func (ss *Sessions) List(ctx context.Context, userID string) ([]*Session, error) {
+	items, err := ss.a.st.List(ctx, keyUserSession+userID+"/", 0)
+	if err != nil {
+		return nil, err
+	}
+	now := ss.a.now()
+	out := make([]*Session, 0, len(items))
+	for _, it := range items {
+		l, err := loadSession(ctx, ss.a.st, keySessionTok+string(it.Value))
+		if isNotFound(err) {
+			continue // ended meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		s := new(Session)
+		ss.a.fillSession(s, &l.v, now)
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y *Session) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	return out, nil
+}
+
+// RevokeOthers revokes every session of the user with userID but the
+// one with keepID ("sign out of all other devices") and returns how many
+// it revoked.
+func (ss *Sessions) RevokeOthers(ctx context.Context, userID, keepID string) (int, error) {
+	return ss.revokeAll(ctx, userID, keepID)
 }
 
 // finish removes a session's records, so its cookie stops working, and
@@ -310,6 +370,18 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		if f.SessionID == "" || f.ClientID != client.ID || f.UserID == "" || !now.Before(fromMS(f.AbandonAt)) {
 			return nil, nil
 		}
+		// The user may have been banned or deleted since the link was
+		// confirmed: then there is no session to hand out.
+		lu, err := load[userRec](ctx, a.st, keyUser+f.UserID)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if lu.v.Deleted || lu.v.Banned {
+			return nil, nil
+		}
 		var ops []store.Op
 		var fresh *NewSession
 		switch {
@@ -317,7 +389,7 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 			fresh, ops = a.newSession(ctx, f.SessionID, f.UserID, client.ID, now, true)
 			f.SessionClaimed, f.SessionReclaimable = true, true
 			f.UpdatedAt = ms(now)
-			ops = append(ops, l.swap(f, flowExpiry(&f)))
+			ops = append(ops, l.swap(f, flowExpiry(&f)), store.Check(lu.key, lu.raw))
 		case f.SessionReclaimable:
 			fresh, ops, err = a.Sessions.reissue(ctx, f.SessionID)
 			if fresh == nil || err != nil {
@@ -371,33 +443,55 @@ func (ss *Sessions) reissue(ctx context.Context, id string) (*NewSession, []stor
 // request that carries a session cookie decodes one: marshal and
 // unmarshal are its only encoding.
 type sessRec struct {
-	ID           string
-	UserID       string
-	ClientID     string
-	Status       string
-	CreatedAt    int64 // Unix milliseconds, as every time below
-	UpdatedAt    int64
-	LastActiveAt int64
-	AbandonAt    int64 // absolute end
+	ID             string
+	UserID         string
+	ClientID       string
+	Status         string
+	BrowserName    string // latest_activity, recorded at sign-in
+	BrowserVersion string
+	DeviceType     string
+	IPAddress      string // truncated to /24 or /48
+	CreatedAt      int64  // Unix milliseconds, as every time below
+	UpdatedAt      int64
+	LastActiveAt   int64
+	AbandonAt      int64 // absolute end
+	LastVerifiedAt int64 // the last time its owner proved the address: sign-in or reverification
+	IsMobile       bool
 }
 
-// The layout: version byte 1, then ID, UserID, ClientID and Status, each a
-// uvarint length and its bytes, then CreatedAt, UpdatedAt, LastActiveAt
-// and AbandonAt as varints.
-const sessRecVersion = 1
+// The layout: a version byte, then strings, each a uvarint length and
+// its bytes, then times as varints, then (version 2) a flags byte.
+// Version 1: ID, UserID, ClientID and Status; CreatedAt, UpdatedAt,
+// LastActiveAt and AbandonAt. Version 2 adds the four activity strings
+// and LastVerifiedAt; flag 1 is IsMobile. Version 1 records, written
+// before version 2 existed, are read with LastVerifiedAt = CreatedAt.
+const (
+	sessRecVersion   = 2
+	sessRecVersion1  = 1
+	sessFlagIsMobile = 1
+)
 
 // marshal returns the stored form of r.
 func (r *sessRec) marshal() []byte {
-	b := make([]byte, 0, 1+4+len(r.ID)+len(r.UserID)+len(r.ClientID)+len(r.Status)+4*binary.MaxVarintLen64)
+	strs := [...]string{r.ID, r.UserID, r.ClientID, r.Status, r.BrowserName, r.BrowserVersion, r.DeviceType, r.IPAddress}
+	n := 2 + 5*binary.MaxVarintLen64
+	for _, s := range strs {
+		n += 2 + len(s)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, sessRecVersion)
-	for _, s := range [...]string{r.ID, r.UserID, r.ClientID, r.Status} {
+	for _, s := range strs {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	for _, v := range [...]int64{r.CreatedAt, r.UpdatedAt, r.LastActiveAt, r.AbandonAt} {
+	for _, v := range [...]int64{r.CreatedAt, r.UpdatedAt, r.LastActiveAt, r.AbandonAt, r.LastVerifiedAt} {
 		b = binary.AppendVarint(b, v)
 	}
-	return b
+	var flags byte
+	if r.IsMobile {
+		flags |= sessFlagIsMobile
+	}
+	return append(b, flags)
 }
 
 // errCorruptSession reports a session record unmarshal cannot read.
@@ -406,12 +500,17 @@ var errCorruptSession = errors.New("not a session record")
 // unmarshal sets r from its stored form b. Its strings share one
 // allocation.
 func (r *sessRec) unmarshal(b []byte) error {
-	if len(b) == 0 || b[0] != sessRecVersion {
+	if len(b) == 0 || (b[0] != sessRecVersion && b[0] != sessRecVersion1) {
 		return errCorruptSession
 	}
+	v2 := b[0] == sessRecVersion
+	nStr, nInt := 4, 4
+	if v2 {
+		nStr, nInt = 8, 5
+	}
 	i := 1
-	var spans [4][2]int
-	for k := range spans {
+	var spans [8][2]int
+	for k := range nStr {
 		n, w := binary.Uvarint(b[i:])
 		if w <= 0 || n > uint64(len(b)-i-w) {
 			return errCorruptSession
@@ -420,8 +519,8 @@ func (r *sessRec) unmarshal(b []byte) error {
 		spans[k] = [2]int{i, i + int(n)}
 		i += int(n)
 	}
-	var ints [4]int64
-	for k := range ints {
+	var ints [5]int64
+	for k := range nInt {
 		v, w := binary.Varint(b[i:])
 		if w <= 0 {
 			return errCorruptSession
@@ -429,13 +528,31 @@ func (r *sessRec) unmarshal(b []byte) error {
 		ints[k] = v
 		i += w
 	}
+	var flags byte
+	if v2 {
+		if i >= len(b) {
+			return errCorruptSession
+		}
+		flags = b[i]
+		i++
+	} else {
+		ints[4] = ints[0]
+	}
 	if i != len(b) {
 		return errCorruptSession
 	}
-	strs := string(b[spans[0][0]:spans[3][1]])
-	str := func(k int) string { return strs[spans[k][0]-spans[0][0] : spans[k][1]-spans[0][0]] }
+	base := spans[0][0]
+	strs := string(b[base:spans[nStr-1][1]])
+	str := func(k int) string {
+		if k >= nStr {
+			return ""
+		}
+		return strs[spans[k][0]-base : spans[k][1]-base]
+	}
 	*r = sessRec{ID: str(0), UserID: str(1), ClientID: str(2), Status: str(3),
-		CreatedAt: ints[0], UpdatedAt: ints[1], LastActiveAt: ints[2], AbandonAt: ints[3]}
+		BrowserName: str(4), BrowserVersion: str(5), DeviceType: str(6), IPAddress: str(7),
+		CreatedAt: ints[0], UpdatedAt: ints[1], LastActiveAt: ints[2], AbandonAt: ints[3], LastVerifiedAt: ints[4],
+		IsMobile: flags&sessFlagIsMobile != 0}
 	return nil
 }
 

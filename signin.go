@@ -91,28 +91,39 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	if err := s.a.allowCreate(ctx); err != nil {
 		return nil, err
 	}
-	owner, _, err := s.a.lookupAddress(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	now := s.a.now()
-	f := flowRec{ID: newID(prefixSignIn), Kind: kindSignIn, ClientID: client.ID, Status: string(SignInNeedsFirstFactor),
-		Address: addr, Locale: s.a.cat.Match(p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
-	if owner != nil {
-		f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
-	} else {
-		if s.a.cfg.DisableEnumerationProtection {
-			return nil, identifierNotFound()
+	for range maxRetries {
+		owner, raw, err := s.a.lookupAddress(ctx, addr)
+		if err != nil {
+			return nil, err
 		}
-		// A decoy id, indistinguishable from a real one and as stable
-		// (see decoy.go).
-		f.EmailAddressID = s.a.decoyID(addr)
+		now := s.a.now()
+		f := flowRec{ID: newID(prefixSignIn), Kind: kindSignIn, ClientID: client.ID, Status: string(SignInNeedsFirstFactor),
+			Address: addr, Locale: s.a.cat.Match(p.Locale), CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
+		var more []store.Op
+		if owner != nil {
+			f.UserID, f.EmailAddressID = owner.UserID, owner.EmailAddressID
+			// The flow names the user: indexed for its deletion, which
+			// this Apply must not miss (hence the check).
+			more = []store.Op{userFlowIndex(&f), store.Check(keyAddress+addressKey(addr), raw)}
+		} else {
+			if s.a.cfg.DisableEnumerationProtection {
+				return nil, identifierNotFound()
+			}
+			// A decoy id, indistinguishable from a real one and as stable
+			// (see decoy.go).
+			f.EmailAddressID = s.a.decoyID(addr)
+		}
+		ops := append([]store.Op{store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))}, more...)
+		if err := s.a.st.Apply(ctx, client.withSave(ops)...); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return nil, err
+		}
+		client.saved()
+		return s.a.signIn(&f, client), nil
 	}
-	if err := s.a.st.Apply(ctx, client.withSave([]store.Op{store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))})...); err != nil {
-		return nil, err
-	}
-	client.saved()
-	return s.a.signIn(&f, client), nil
+	return nil, flowConflict("user_changed")
 }
 
 // Get returns the sign-in with id if client started it; to anyone else

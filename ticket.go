@@ -202,10 +202,8 @@ func (t *SignInTokens) Create(ctx context.Context, userID string, p SignInTokenP
 	if !validID(userID, prefixUser) {
 		return nil, notFound("user")
 	}
-	if _, err := t.a.st.Get(ctx, keyUser+userID); err != nil {
-		if isNotFound(err) {
-			return nil, notFound("user")
-		}
+	user, err := t.a.loadUser(ctx, userID)
+	if err != nil {
 		return nil, err
 	}
 	ks, err := t.keys.current(ctx)
@@ -228,10 +226,22 @@ func (t *SignInTokens) Create(ctx context.Context, userID string, p SignInTokenP
 	}
 	rec := sitRec{ID: id, UserID: userID, TokenHash: hashToken(token), Status: string(SignInTokenPending),
 		ExpireAt: ms(time.Unix(exp, 0)), CreatedAt: ms(now), UpdatedAt: ms(now)}
-	ops := append(t.a.emit(ctx, EventSignInTokenCreated, userID, rec.token(), now),
-		store.Insert(keySignInToken+id, encode(rec), rec.storeExpiry()))
-	if err := t.a.apply(ctx, ops...); err != nil {
-		return nil, err
+	// The user's check keeps a concurrent deletion from missing the
+	// token's index entry.
+	for i := 0; ; i++ {
+		ops := append(t.a.emit(ctx, EventSignInTokenCreated, userID, rec.token(), now),
+			store.Insert(keySignInToken+id, encode(rec), rec.storeExpiry()),
+			store.Put(keyUserToken+userID+"/"+id, []byte{}, rec.storeExpiry()), store.Check(user.key, user.raw))
+		err := t.a.apply(ctx, ops...)
+		if err == nil {
+			break
+		}
+		if !isConflict(err) || i == maxRetries {
+			return nil, err
+		}
+		if user, err = t.a.loadUser(ctx, userID); err != nil {
+			return nil, err // deleted meanwhile
+		}
 	}
 	out := rec.token()
 	out.Token = token
@@ -475,6 +485,9 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 			}
 			return nil, err
 		}
+		if user.v.Deleted || user.v.Banned {
+			return nil, ticketInvalid()
+		}
 		addr := ""
 		if e, err := load[flowRec](ctx, a.st, keyEmail+user.v.PrimaryEmailAddressID); err == nil {
 			addr = e.v.Address
@@ -491,10 +504,13 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 			SessionID: newID(prefixSession), SessionClaimed: true,
 			CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(flowLifetime))}
 		fresh, ops := a.newSession(ctx, f.SessionID, f.UserID, client.ID, now, false)
+		u := user.v
+		u.LastSignInAt = ms(now)
 		ops = append(append(ops, a.emit(ctx, EventSignInTokenAccepted, r.UserID, r.token(), now)...),
 			l.swap(r, r.storeExpiry()),
-			store.Check(user.key, user.raw),
-			store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f)))
+			user.swap(u, noExpiry),
+			store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f)),
+			userFlowIndex(&f))
 		if err := a.apply(ctx, client.withSave(ops)...); err != nil {
 			if isConflict(err) {
 				continue // used, revoked or the user changed meanwhile: look again

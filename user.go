@@ -12,11 +12,23 @@ type User struct {
 	ID                    string
 	PrimaryEmailAddressID string
 	EmailAddresses        []*EmailAddress
+	FirstName             string
+	LastName              string
+	// PublicMetadata is readable by the user, writable by the backend.
+	PublicMetadata Metadata
+	// PrivateMetadata is the backend's alone: the Frontend API never
+	// shows it.
+	PrivateMetadata Metadata
+	// UnsafeMetadata is readable and writable by the user.
+	UnsafeMetadata Metadata
+	// Banned users cannot sign in; see Users.Ban.
+	Banned       bool
+	LastSignInAt time.Time // zero: never
 	// Locale is the language the user chose for emails and pages (a
 	// BCP 47 tag); empty: none, the browser's is used.
-	Locale    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Locale       string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // PrimaryEmailAddress returns the user's primary address, or "".
@@ -29,27 +41,43 @@ func (u *User) PrimaryEmailAddress() string {
 	return ""
 }
 
-// Users reads and creates users.
+// Users reads, creates, changes, bans and deletes users.
 type Users struct{ a *Auth }
 
 // Get returns the user with id, or an ErrNotFound error.
 func (us *Users) Get(ctx context.Context, id string) (*User, error) {
+	l, err := us.a.loadUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return us.a.user(ctx, &l.v)
+}
+
+// loadUser reads the user with id for a compare-and-swap. A malformed
+// id, an absent user and one being deleted are all resource_not_found.
+func (a *Auth) loadUser(ctx context.Context, id string) (*loaded[userRec], error) {
 	if !validID(id, prefixUser) {
 		return nil, notFound("user")
 	}
-	l, err := load[userRec](ctx, us.a.st, keyUser+id)
+	l, err := load[userRec](ctx, a.st, keyUser+id)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, notFound("user")
 		}
 		return nil, err
 	}
-	return us.a.user(ctx, &l.v)
+	if l.v.Deleted {
+		return nil, notFound("user")
+	}
+	return l, nil
 }
 
 // user assembles a User from its record and its address records.
 func (a *Auth) user(ctx context.Context, r *userRec) (*User, error) {
-	u := &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, Locale: r.Locale, CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
+	u := &User{ID: r.ID, PrimaryEmailAddressID: r.PrimaryEmailAddressID, FirstName: r.FirstName, LastName: r.LastName,
+		PublicMetadata: decodeMetadata(r.PublicMetadata), PrivateMetadata: decodeMetadata(r.PrivateMetadata),
+		UnsafeMetadata: decodeMetadata(r.UnsafeMetadata), Banned: r.Banned, LastSignInAt: fromMS(r.LastSignInAt), Locale: r.Locale,
+		CreatedAt: fromMS(r.CreatedAt), UpdatedAt: fromMS(r.UpdatedAt)}
 	for _, id := range r.EmailAddressIDs {
 		l, err := load[flowRec](ctx, a.st, keyEmail+id)
 		if isNotFound(err) {
@@ -119,4 +147,36 @@ func (us *Users) FindByEmail(ctx context.Context, addr string) (*User, error) {
 		return nil, notFound("user")
 	}
 	return us.Get(ctx, owner.UserID)
+}
+
+// userBanned reports whether the user with id is banned.
+func (a *Auth) userBanned(ctx context.Context, id string) (bool, error) {
+	l, err := load[userRec](ctx, a.st, keyUser+id)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return l.v.Banned, nil
+}
+
+// userFlowIndex returns the op that indexes the flow f under its user,
+// so that deleting the user finds every flow naming it with a prefix
+// scan. The index entry lives as long as the flow's record.
+func userFlowIndex(f *flowRec) store.Op {
+	return store.Put(keyUserFlow+f.UserID+"/"+flowKey(f), []byte{}, flowExpiry(f))
+}
+
+// flowKey returns the store key of the flow f.
+func flowKey(f *flowRec) string {
+	switch f.Kind {
+	case kindSignIn:
+		return keySignIn + f.ID
+	case kindSignUp:
+		return keySignUp + f.ID
+	case kindReverify:
+		return keyReverify + f.ID
+	}
+	return keyEmail + f.ID
 }

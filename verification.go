@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/magiclink-go/magiclink/mailer"
@@ -231,25 +232,37 @@ func (a *Auth) recipient(ctx context.Context, f *flowRec) (mailer.Kind, []store.
 			return "", nil, err
 		}
 		check := store.Check(keyAddress+addressKey(f.Address), raw)
-		if f.Kind == kindSignIn {
-			if owner == nil {
-				f.UserID = ""
-				return mailer.KindNoAccount, []store.Op{check}, nil
-			}
-			// The factor keeps the id the sign-in was created with, so
-			// that every answer about it names the same one.
-			f.UserID = owner.UserID
-			return mailer.KindSignIn, []store.Op{check}, nil
-		}
 		if owner != nil {
-			if a.cfg.DisableEnumerationProtection {
-				return "", nil, identifierExists()
+			// A banned account's owner is told it is suspended; to
+			// anyone else the answer looks like any sign-in.
+			banned, err := a.userBanned(ctx, owner.UserID)
+			if err != nil {
+				return "", nil, err
 			}
-			f.Existing, f.UserID = true, owner.UserID
-			return mailer.KindSignUpExisting, []store.Op{check}, nil
+			kind := mailer.KindSignIn
+			if f.Kind == kindSignUp {
+				if a.cfg.DisableEnumerationProtection {
+					return "", nil, identifierExists()
+				}
+				f.Existing = true
+				kind = mailer.KindSignUpExisting
+			}
+			// A sign-in's factor keeps the id the sign-in was created
+			// with, so that every answer about it names the same one.
+			f.UserID = owner.UserID
+			if banned {
+				kind = mailer.KindAccountSuspended
+			}
+			return kind, []store.Op{check, userFlowIndex(f)}, nil
+		}
+		if f.Kind == kindSignIn {
+			f.UserID = ""
+			return mailer.KindNoAccount, []store.Op{check}, nil
 		}
 		f.Existing, f.UserID = false, ""
 		return mailer.KindSignUp, []store.Op{check}, nil
+	case kindReverify:
+		return mailer.KindReverification, nil, nil
 	default:
 		// An address another account has verified gets a notice instead
 		// of a link (see EmailAddresses.Create).
@@ -386,6 +399,13 @@ func (a *Auth) settle(ctx context.Context, f *flowRec, clientID string, now time
 		if !ok {
 			f.Ver.Status = string(VerificationFailed)
 		}
+	case kindReverify:
+		if ops, ok, err = a.completeReverify(ctx, f, now); err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			f.Ver.Status = string(VerificationFailed)
+		}
 	}
 	return ops, fresh, nil
 }
@@ -415,15 +435,24 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 	switch {
 	case owner != nil:
 		// Sign-in, or sign-up of an address that has (meanwhile) an
-		// account: sign in to that account.
-		if _, err := a.st.Get(ctx, keyUser+owner.UserID); err != nil {
+		// account: sign in to that account, unless it is banned or being
+		// deleted. The user's record is rewritten (last_sign_in_at), so
+		// a concurrent ban or deletion makes this Apply fail and look
+		// again: a sign-in never resurrects a deleted user.
+		lu, err := load[userRec](ctx, a.st, keyUser+owner.UserID)
+		if err != nil {
 			if isNotFound(err) {
 				return nil, false, nil
 			}
 			return nil, false, err
 		}
+		if lu.v.Deleted || lu.v.Banned {
+			return nil, false, nil
+		}
+		u := lu.v
+		u.LastSignInAt = ms(now)
 		f.UserID = owner.UserID
-		ops = append(ops, store.Check(keyAddress+addressKey(f.Address), raw))
+		ops = append(ops, store.Check(keyAddress+addressKey(f.Address), raw), lu.swap(u, noExpiry))
 	case f.Kind == kindSignIn:
 		return nil, false, nil
 	default:
@@ -431,7 +460,8 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 		addr := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: f.Address, UserID: userID,
 			Ver:       &verRec{Strategy: StrategyEmailLink, Status: string(VerificationVerified), ExpireAt: f.Ver.ExpireAt, VerifiedClientID: f.Ver.VerifiedClientID},
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
-		user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, CreatedAt: ms(now), UpdatedAt: ms(now)}
+		user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, LastSignInAt: ms(now),
+			CreatedAt: ms(now), UpdatedAt: ms(now)}
 		ops = append(a.emit(ctx, EventUserCreated, userID, a.newUser(&user, &addr), now),
 			store.Insert(keyAddress+addressKey(f.Address), encode(addrRec{UserID: userID, EmailAddressID: emailID}), time.Time{}),
 			store.Insert(keyUser+userID, encode(user), time.Time{}),
@@ -443,7 +473,7 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 	} else {
 		f.Status = string(SignUpComplete)
 	}
-	return ops, true, nil
+	return append(ops, userFlowIndex(f)), true, nil
 }
 
 // completeEmail marks an added address verified and indexes it. ok is
@@ -554,6 +584,8 @@ func flowKindOf(key string) string {
 		return "sign in"
 	case len(key) >= 4 && key[:4] == keySignUp:
 		return "sign up"
+	case strings.HasPrefix(key, keyReverify):
+		return "session verification"
 	}
 	return "email address"
 }

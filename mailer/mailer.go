@@ -63,6 +63,17 @@ const (
 	// KindWelcome is a welcome email carrying a sign-in-token link, for a
 	// user added off a waitlist.
 	KindWelcome Kind = "welcome"
+	// KindAccountSuspended answers a sign-in (or sign-up) asked for the
+	// address of a banned account: it says the account is suspended and
+	// carries no link.
+	KindAccountSuspended Kind = "account_suspended"
+	// KindPrimaryEmailChanged tells the previous primary address of an
+	// account that another address became primary: NewEmailAddress,
+	// OccurredAt and Device say what happened; Link is the app.
+	KindPrimaryEmailChanged Kind = "primary_email_changed"
+	// KindReverification carries a link that confirms it is still the
+	// account's owner using a session, before a sensitive change.
+	KindReverification Kind = "reverification"
 )
 
 // Message is one email to send.

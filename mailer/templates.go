@@ -44,6 +44,13 @@ type Data struct {
 	// overrides, in the language chosen for the message.
 	Messages Messages
 
+	// Of notices (KindPrimaryEmailChanged): what changed, when, and from
+	// which device ("Firefox 128.0 on Linux, IP 203.0.113.0"; may be
+	// empty).
+	NewEmailAddress string
+	OccurredAt      time.Time
+	Device          string
+
 	// Set by Render.
 	Kind Kind   // the message's kind
 	Lang string // the language written in, for an HTML lang attribute
@@ -71,8 +78,13 @@ func (d Data) T(key string, args ...string) string {
 	if m == nil {
 		m = builtin(d.Locale)
 	}
+	device := d.Device
+	if device == "" {
+		device = m.T("email.device_unknown")
+	}
 	return m.T(key, append(args, "app", d.AppName, "email", d.To, "expires_in", d.ExpiresIn,
-		"support", d.Brand.SupportEmail)...)
+		"support", d.Brand.SupportEmail, "new_email", d.NewEmailAddress,
+		"when", d.OccurredAt.UTC().Format("2 January 2006, 15:04 UTC"), "device", device)...)
 }
 
 // Part returns the message email.<Kind>.<name>, as T does: Part "subject"
@@ -83,9 +95,14 @@ func (d Data) Part(name string) string {
 
 // OneTime reports whether the message carries a link or code that works
 // once: every kind but KindNoAccount and KindAddressInUse, whose link
-// is just a page of the application.
+// is just a page of the application, and the notices
+// KindAccountSuspended and KindPrimaryEmailChanged.
 func (d Data) OneTime() bool {
-	return d.Kind != KindNoAccount && d.Kind != KindAddressInUse
+	switch d.Kind {
+	case KindNoAccount, KindAddressInUse, KindAccountSuspended, KindPrimaryEmailChanged:
+		return false
+	}
+	return true
 }
 
 // builtin returns the embedded catalogue that best matches locale.
@@ -239,7 +256,8 @@ func NewTemplates(fsys fs.FS) (*Templates, error) {
 	return t, nil
 }
 
-var builtinKinds = []Kind{KindSignIn, KindSignUp, KindVerifyEmail, KindNoAccount, KindSignUpExisting, KindWelcome}
+var builtinKinds = []Kind{KindSignIn, KindSignUp, KindVerifyEmail, KindNoAccount, KindSignUpExisting, KindWelcome,
+	KindAccountSuspended, KindPrimaryEmailChanged, KindReverification}
 
 // try renders kt once for kind with sample data in the catalogue's
 // default language.

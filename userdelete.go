@@ -1,0 +1,168 @@
+package magiclink
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// Deleting a user. Everything that names a user is reachable from it by
+// a bounded read or a prefix scan: its addresses are listed in its record
+// (at most maxAddresses), and its sessions, the sign-in, sign-up and
+// reverification flows that name it, its sign-in tokens and its queued
+// notices each have an index under a prefix of their own. Deletion runs
+// in three steps, each one Apply of bounded size:
+//
+//  1. The user's record becomes a tombstone ({id, deleted:true}, nothing
+//     else), its addresses and their index entries are deleted (each
+//     address is free to sign up with at once), and a marker under
+//     keyDeleting records that a deletion is under way. From this Apply
+//     on, every reader treats the user as absent, and no sign-in can
+//     complete or hand out a session for it: those write the user's record
+//     (or check it) in their own Apply, so they conflict with the
+//     tombstone, look again and refuse.
+//  2. Batches of at most deleteBatch index entries: each session with its
+//     records (so its cookie stops working), each flow with its outbox
+//     entry, each sign-in token, each notice.
+//  3. The tombstone and the marker.
+//
+// Users.Delete returns after step 3, so when it returns nothing in the
+// store names the user or its addresses. A process that dies in between
+// leaves the marker: New finishes every marked deletion before it
+// returns, and deleting the user again finishes it too. What is kept:
+// link records of the user's flows (they name the flow and the client,
+// never the address or the user, and expire with the link) and the
+// per-address send-limit counters (stored under a hash of the address,
+// for at most an hour, so that deleting an account does not reset them).
+
+// deleteBatch bounds the index entries one Apply of step 2 removes.
+const deleteBatch = 128
+
+// Delete deletes the user with id, atomically as far as anyone can
+// observe (see above): its sessions stop working, its flows and sign-in
+// tokens die, its addresses are free to sign up again, and nothing left
+// in the store names it. A user already deleted is resource_not_found.
+func (us *Users) Delete(ctx context.Context, id string) error {
+	if !validID(id, prefixUser) {
+		return notFound("user")
+	}
+	a := us.a
+	for range maxRetries {
+		l, err := load[userRec](ctx, a.st, keyUser+id)
+		if err != nil {
+			if isNotFound(err) {
+				return notFound("user")
+			}
+			return err
+		}
+		if l.v.Deleted {
+			break // a deletion that did not finish: finish it
+		}
+		now := a.now()
+		ops := []store.Op{
+			l.swap(userRec{ID: id, Deleted: true, CreatedAt: l.v.CreatedAt, UpdatedAt: ms(now)}, noExpiry),
+			store.Put(keyDeleting+id, []byte{}, noExpiry),
+		}
+		for _, eid := range l.v.EmailAddressIDs {
+			le, err := load[flowRec](ctx, a.st, keyEmail+eid)
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			more, err := a.forgetAddress(ctx, le)
+			if err != nil {
+				return err
+			}
+			ops = append(append(ops, more...), store.Delete(keyOutbox+eid))
+		}
+		err = a.st.Apply(ctx, ops...)
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return a.finishDeletion(ctx, id)
+	}
+	return a.finishDeletion(ctx, id)
+}
+
+// finishDeletion runs steps 2 and 3 of the deletion of the user with id,
+// whose record is a tombstone.
+func (a *Auth) finishDeletion(ctx context.Context, id string) error {
+	for _, prefix := range []string{keyUserSession + id + "/", keyUserFlow + id + "/", keyUserToken + id + "/", noticePrefix(id)} {
+		for {
+			items, err := a.st.List(ctx, prefix, deleteBatch)
+			if err != nil {
+				return err
+			}
+			if len(items) == 0 {
+				break
+			}
+			var ops []store.Op
+			for _, it := range items {
+				ops = append(ops, store.Delete(it.Key))
+				rest := strings.TrimPrefix(it.Key, prefix)
+				switch {
+				case strings.HasPrefix(prefix, keyUserSession):
+					ops = append(ops, store.Delete(keySession+rest), store.Delete(keySessionTok+string(it.Value)))
+				case strings.HasPrefix(prefix, keyUserFlow):
+					_, flowID, _ := strings.Cut(rest, "/")
+					ops = append(ops, store.Delete(rest), store.Delete(keyOutbox+flowID))
+				case strings.HasPrefix(prefix, keyUserToken):
+					ops = append(ops, store.Delete(keySignInToken+rest))
+				}
+			}
+			if err := a.st.Apply(ctx, uniqueOps(ops)...); err != nil {
+				return err
+			}
+		}
+	}
+	l, err := load[userRec](ctx, a.st, keyUser+id)
+	switch {
+	case isNotFound(err):
+		return a.st.Apply(ctx, store.Delete(keyDeleting+id))
+	case err != nil:
+		return err
+	case !l.v.Deleted:
+		return errors.New("magiclink: deleting a user: the record is not a tombstone")
+	}
+	return a.st.Apply(ctx, store.DeleteIf(l.key, l.raw), store.Delete(keyDeleting+id))
+}
+
+// uniqueOps drops later ops on a key already in ops (a flow's outbox entry
+// and a session's records are named once each, but a store refuses any
+// key twice in one Apply).
+func uniqueOps(ops []store.Op) []store.Op {
+	seen := make(map[string]bool, len(ops))
+	out := ops[:0]
+	for _, op := range ops {
+		if !seen[op.Key] {
+			seen[op.Key] = true
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// resumeDeletions finishes the deletions a process that died left
+// unfinished. New calls it before returning.
+func (a *Auth) resumeDeletions(ctx context.Context) error {
+	items, err := a.st.List(ctx, keyDeleting, 0)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		id := strings.TrimPrefix(it.Key, keyDeleting)
+		if err := a.finishDeletion(ctx, id); err != nil {
+			return err
+		}
+		a.log.Info("magiclink: finished deleting a user", slog.String("user_id", id))
+	}
+	return nil
+}
