@@ -22,8 +22,16 @@ import (
 //	GET  /sign_in_tokens/{id}         → sign_in_token (token and url null)
 //	POST /sign_in_tokens/{id}/revoke  → sign_in_token, revoked (400 unless pending)
 //	POST /users                       {email_address} → user, address marked verified
-//	GET  /users?email_address=A       → [user] (empty when no account has A)
+//	GET  /users?email_address=&limit=&offset=&order_by= → [user], stable order, limit <= 500
+//	GET  /users/count                 → {object:"total_count", total_count}
 //	GET  /users/{id}                  → user
+//	PATCH /users/{id}                 {first_name, last_name, primary_email_address_id, *_metadata} → user (metadata replaced)
+//	PATCH /users/{id}/metadata        {public_metadata, private_metadata, unsafe_metadata} → user (deep merge; null removes a key)
+//	DELETE /users/{id}                → {object:"user", id, deleted:true}
+//	POST /users/{id}/ban, /unban      → user, banned true / false
+//	GET  /sessions?user_id=&status=   → [session]
+//	GET  /sessions/{id}               → session
+//	POST /sessions/{id}/revoke        → session, revoked
 //	GET  /events?user_id=&type=&since=&limit=&cursor= → {object:"list", data:[event], next_cursor}, newest first
 //	GET  /events/{id}                 → event
 //
@@ -55,8 +63,17 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	handle("GET /sign_in_tokens/{id}", a.getSignInToken)
 	handle("POST /sign_in_tokens/{id}/revoke", a.revokeSignInToken)
 	handle("POST /users", a.postUser)
-	handle("GET /users", a.listUsers)
+	handle("GET /users", answer(a.listUsers))
+	handle("GET /users/count", answer(a.countUsers))
 	handle("GET /users/{id}", a.getUser)
+	handle("PATCH /users/{id}", answer(a.patchUser))
+	handle("DELETE /users/{id}", answer(a.deleteUser))
+	handle("PATCH /users/{id}/metadata", answer(a.patchUserMetadata))
+	handle("POST /users/{id}/ban", answer(a.banUser))
+	handle("POST /users/{id}/unban", answer(a.unbanUser))
+	handle("GET /sessions", answer(a.listSessions))
+	handle("GET /sessions/{id}", answer(a.getSessionByID))
+	handle("POST /sessions/{id}/revoke", answer(a.revokeSession))
 	handle("GET /events", a.listEvents)
 	handle("GET /events/{id}", a.getEvent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -147,25 +164,6 @@ func (a *Auth) postUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, u)
-	return nil
-}
-
-// listUsers answers GET /users?email_address=A with the users owning A
-// (zero or one), as Clerk's user list filtered by address.
-func (a *Auth) listUsers(w http.ResponseWriter, r *http.Request) error {
-	addr := r.URL.Query().Get("email_address")
-	if addr == "" {
-		return paramMissing("email_address")
-	}
-	users := []*User{}
-	u, err := a.Users.FindByEmail(r.Context(), addr)
-	switch {
-	case err == nil:
-		users = append(users, u)
-	case AsError(err) == nil || AsError(err).Status != http.StatusNotFound:
-		return err
-	}
-	writeJSON(w, http.StatusOK, users)
 	return nil
 }
 

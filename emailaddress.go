@@ -2,8 +2,8 @@ package magiclink
 
 import (
 	"context"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -208,9 +208,14 @@ func (es *EmailAddresses) Delete(ctx context.Context, userID, id string) error {
 			return err
 		}
 		ur := lu.v
+		now := es.a.now()
 		ur.EmailAddressIDs = slices.DeleteFunc(slices.Clone(ur.EmailAddressIDs), func(x string) bool { return x == id })
-		ur.UpdatedAt = ms(es.a.now())
-		ops := []store.Op{lu.swap(ur, noExpiry), store.Delete(keyOutbox + id)}
+		ur.UpdatedAt = ms(now)
+		after, err := es.a.user(ctx, &ur)
+		if err != nil {
+			return err
+		}
+		ops := append(es.a.emit(ctx, EventUserUpdated, userID, after, now), lu.swap(ur, noExpiry), store.Delete(keyOutbox+id))
 		if le != nil {
 			more, err := es.a.forgetAddress(ctx, le)
 			if err != nil {
@@ -218,7 +223,7 @@ func (es *EmailAddresses) Delete(ctx context.Context, userID, id string) error {
 			}
 			ops = append(ops, more...)
 		}
-		err = es.a.st.Apply(ctx, ops...)
+		err = es.a.apply(ctx, ops...)
 		if isConflict(err) {
 			continue
 		}

@@ -42,8 +42,17 @@ func (a *Auth) Handler() http.Handler {
 	handle("GET "+p+"/me/email_addresses/{id}", a.getEmailAddress)
 	handle("POST "+p+"/me/email_addresses/{id}/prepare_verification", a.prepareEmailAddress)
 	handle("POST "+p+"/me/email_addresses/{id}/attempt_verification", a.attemptEmailAddress)
+	handle("PATCH "+p+"/me", a.mine(a.patchMe))
+	handle("DELETE "+p+"/me", a.sensitive(a.deleteMe))
+	handle("DELETE "+p+"/me/email_addresses/{id}", a.sensitive(a.deleteEmailAddress))
+	handle("GET "+p+"/me/sessions", a.mine(a.getMySessions))
+	handle("POST "+p+"/me/sessions/{id}/revoke", a.mine(a.revokeMySession))
+	handle("POST "+p+"/me/sessions/revoke_others", a.mine(a.revokeMyOtherSessions))
 	handle("GET "+p+"/session", a.getSession)
 	handle("DELETE "+p+"/session", a.deleteSession)
+	handle("POST "+p+"/session/verify", a.mine(a.postReverification))
+	handle("GET "+p+"/session/verify", a.mine(a.getReverification))
+	handle("POST "+p+"/session/verify/prepare_first_factor", a.mine(a.prepareReverification))
 	mux.HandleFunc("GET "+p+"/verify", a.verifyPage)
 	mux.HandleFunc("POST "+p+"/verify", a.verifyPost)
 	mux.HandleFunc("POST "+p+"/verify/deny", a.denyPost)
@@ -239,7 +248,7 @@ func (a *Auth) getMe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, frontendUser{u})
 	return nil
 }
 

@@ -26,9 +26,9 @@ type User struct {
 	LastSignInAt time.Time // zero: never
 	// Locale is the language the user chose for emails and pages (a
 	// BCP 47 tag); empty: none, the browser's is used.
-	Locale       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	Locale    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // PrimaryEmailAddress returns the user's primary address, or "".

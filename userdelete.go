@@ -26,17 +26,21 @@ import (
 //     tombstone, look again and refuse.
 //  2. Batches of at most deleteBatch index entries: each session with its
 //     records (so its cookie stops working), each flow with its outbox
-//     entry, each sign-in token, each notice.
-//  3. The tombstone and the marker.
+//     entry, each sign-in token, each notice, each event.
+//  3. The tombstone and the marker, with the user.deleted event.
 //
 // Users.Delete returns after step 3, so when it returns nothing in the
 // store names the user or its addresses. A process that dies in between
 // leaves the marker: New finishes every marked deletion before it
-// returns, and deleting the user again finishes it too. What is kept:
-// link records of the user's flows (they name the flow and the client,
-// never the address or the user, and expire with the link) and the
-// per-address send-limit counters (stored under a hash of the address,
-// for at most an hour, so that deleting an account does not reset them).
+// returns, and deleting the user again finishes it too.
+//
+// The user's events go too (its audit trail, and the webhook deliveries
+// of them not yet made); the last Apply appends the user.deleted event,
+// which names the user's id and nothing else. What else is kept: link
+// records of the user's flows (they name the flow and the client, never
+// the address or the user, and expire with the link) and the per-address
+// send-limit counters (stored under a hash of the address, for at most
+// an hour, so that deleting an account does not reset them).
 
 // deleteBatch bounds the index entries one Apply of step 2 removes.
 const deleteBatch = 128
@@ -95,7 +99,8 @@ func (us *Users) Delete(ctx context.Context, id string) error {
 // finishDeletion runs steps 2 and 3 of the deletion of the user with id,
 // whose record is a tombstone.
 func (a *Auth) finishDeletion(ctx context.Context, id string) error {
-	for _, prefix := range []string{keyUserSession + id + "/", keyUserFlow + id + "/", keyUserToken + id + "/", noticePrefix(id)} {
+	prefixes := []string{keyUserSession + id + "/", keyUserFlow + id + "/", keyUserToken + id + "/", noticePrefix(id), keyUserEvent + id + "/"}
+	for _, prefix := range prefixes {
 		for {
 			items, err := a.st.List(ctx, prefix, deleteBatch)
 			if err != nil {
@@ -116,6 +121,8 @@ func (a *Auth) finishDeletion(ctx context.Context, id string) error {
 					ops = append(ops, store.Delete(rest), store.Delete(keyOutbox+flowID))
 				case strings.HasPrefix(prefix, keyUserToken):
 					ops = append(ops, store.Delete(keySignInToken+rest))
+				case strings.HasPrefix(prefix, keyUserEvent):
+					ops = append(ops, store.Delete(keyEvent+rest))
 				}
 			}
 			if err := a.st.Apply(ctx, uniqueOps(ops)...); err != nil {
@@ -132,7 +139,9 @@ func (a *Auth) finishDeletion(ctx context.Context, id string) error {
 	case !l.v.Deleted:
 		return errors.New("magiclink: deleting a user: the record is not a tombstone")
 	}
-	return a.st.Apply(ctx, store.DeleteIf(l.key, l.raw), store.Delete(keyDeleting+id))
+	now := a.now()
+	return a.apply(ctx, append(a.emit(ctx, EventUserDeleted, id, deletedObject{"user", id, true}, now),
+		store.DeleteIf(l.key, l.raw), store.Delete(keyDeleting+id))...)
 }
 
 // uniqueOps drops later ops on a key already in ops (a flow's outbox entry

@@ -135,8 +135,8 @@ func (us *Users) Unban(ctx context.Context, id string) (*User, error) {
 }
 
 // changeUser applies change to the user with id in a compare-and-swap
-// loop, with the ops change returns in the same Apply, and returns the
-// user as changed.
+// loop, with the ops change returns and the user.updated event in the
+// same Apply, and returns the user as changed.
 func (a *Auth) changeUser(ctx context.Context, id string, change func(*userRec) ([]store.Op, error)) (*User, error) {
 	for range maxRetries {
 		l, err := a.loadUser(ctx, id)
@@ -149,8 +149,13 @@ func (a *Auth) changeUser(ctx context.Context, id string, change func(*userRec) 
 		if err != nil {
 			return nil, err
 		}
-		r.UpdatedAt = ms(a.now())
-		if err := a.st.Apply(ctx, append(ops, l.swap(r, noExpiry))...); err != nil {
+		now := a.now()
+		r.UpdatedAt = ms(now)
+		u, err := a.user(ctx, &r)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.apply(ctx, append(append(ops, l.swap(r, noExpiry)), a.emit(ctx, EventUserUpdated, id, u, now)...)...); err != nil {
 			if isConflict(err) {
 				continue
 			}
@@ -159,7 +164,7 @@ func (a *Auth) changeUser(ctx context.Context, id string, change func(*userRec) 
 		if len(ops) > 0 {
 			a.sender.kick() // a notice may be queued
 		}
-		return a.user(ctx, &r)
+		return u, nil
 	}
 	return nil, errors.New("magiclink: changing a user: too much contention")
 }
