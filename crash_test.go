@@ -40,8 +40,9 @@ const (
 
 // TestCrashSafety runs this test binary as a child that signs up, signs
 // in and out through the Go API against a bbolt file, printing an
-// acknowledgement after each committed step, and kills it with SIGKILL at
-// a random moment, many times. After each kill the file must pass bbolt's
+// acknowledgement after each committed step (deleting every third user
+// it signs up), and kills it with SIGKILL at a random moment, many
+// times. After each kill the file must pass bbolt's
 // consistency check, every acknowledged write must be there, no
 // acknowledged consume may be undone, and a message whose link was
 // accepted by PrepareVerification must still be delivered.
@@ -63,12 +64,13 @@ func TestCrashSafety(t *testing.T) {
 	mailDir := filepath.Join(dir, "mail")
 	var all []crashAcks
 	start := time.Now()
-	steps := 0
+	steps, deletions := 0, 0
 	for round := range rounds {
 		rcv.flaky.Store(round%5 == 0) // the receiver is down half the time while some children run
 		acks := runCrashChild(t, db, mailDir, round)
 		rcv.flaky.Store(false)
 		steps += acks.n
+		deletions += len(acks.deleted)
 		checkCrashRound(t, db, mailDir, round, acks)
 		all = append(all, acks)
 		if t.Failed() {
@@ -81,7 +83,7 @@ func TestCrashSafety(t *testing.T) {
 	for _, acks := range all {
 		checkDurable(t, a, acks)
 	}
-	t.Logf("%d kill rounds, %d acknowledged steps, in %v", rounds, steps, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d kill rounds, %d acknowledged steps (%d user deletions), in %v", rounds, steps, deletions, time.Since(start).Round(time.Millisecond))
 }
 
 // crashAcks is what a child acknowledged before it was killed.
@@ -95,6 +97,8 @@ type crashAcks struct {
 	endedIDs []string          // their session ids
 	started  time.Time         // when the child started: its events are not older
 	consumed []string          // link tokens confirmed
+	deleting map[string]string // user id → address, of deletions begun (maybe not finished)
+	deleted  map[string]string // user id → address, of deletions acknowledged
 	prepared map[string]int    // address → links prepared for it
 	flows    map[string]string // flow id → address
 	done     map[string]bool   // address + " " + message kind of flows confirmed
@@ -134,7 +138,7 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 
 	acks := crashAcks{clients: map[string]string{}, users: map[string]string{}, sessions: map[string]string{},
 		sessIDs: map[string]string{}, prepared: map[string]int{}, flows: map[string]string{}, done: map[string]bool{},
-		started: time.Now()}
+		started: time.Now(), deleting: map[string]string{}, deleted: map[string]string{}}
 	var kill <-chan time.Time
 	killed := false
 	record := func(line string) {
@@ -151,9 +155,20 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 			t.Errorf("round %d: child: %s", round, line)
 			return
 		case "intent":
-			if f[1] == "ending" {
+			switch f[1] {
+			case "ending":
 				// Until "ended", the session may or may not be ended.
 				delete(acks.sessions, f[2])
+			case "deleting":
+				// Until "deleted", the user may or may not be deleted,
+				// but never half.
+				acks.deleting[f[2]] = f[3]
+				delete(acks.users, f[3])
+				for tok, uid := range acks.sessions {
+					if uid == f[2] {
+						delete(acks.sessions, tok)
+					}
+				}
 			}
 			return
 		case "ack":
@@ -182,6 +197,8 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 		case "ended":
 			acks.ended = append(acks.ended, f[2])
 			acks.endedIDs = append(acks.endedIDs, f[3])
+		case "deleted":
+			acks.deleted[f[2]] = f[3]
 		}
 	}
 	deadline := time.After(60 * time.Second)
@@ -332,6 +349,28 @@ func checkDurable(t *testing.T, a *magiclink.Auth, acks crashAcks) {
 			t.Errorf("acknowledged sign-out undone: %+v, %v", s, err)
 		}
 	}
+	// A deletion is all or nothing: acknowledged ones are complete (no
+	// record names the user or its address), and one the kill cut short
+	// is either complete or not begun.
+	items, err := a.Store().List(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, addr := range acks.deleting {
+		_, errGet := a.Users.Get(ctx, id)
+		_, errFind := a.Users.FindByEmail(ctx, addr)
+		if _, done := acks.deleted[id]; !done && errGet == nil && errFind == nil {
+			continue // not begun
+		}
+		if !errors.Is(errGet, magiclink.ErrNotFound) || !errors.Is(errFind, magiclink.ErrNotFound) {
+			t.Errorf("user %s half deleted: Get %v, FindByEmail %v", id, errGet, errFind)
+		}
+		for _, it := range items {
+			if strings.Contains(it.Key, id) || strings.Contains(string(it.Value), id) || strings.Contains(string(it.Value), addr) {
+				t.Errorf("deleted user %s: record %s still names it", id, it.Key)
+			}
+		}
+	}
 	for _, tok := range acks.consumed {
 		// No client: a link that were live again would answer
 		// client_mismatch without being used.
@@ -440,6 +479,14 @@ func TestCrashChild(t *testing.T) {
 				fail("sign-out: %v", err)
 			}
 			ack("ended %s %s", first, firstID)
+		}
+		if i%3 == 1 {
+			id := res.NewSession.UserID
+			fmt.Printf("intent deleting %s %s\n", id, addr)
+			if err := a.Users.Delete(ctx, id); err != nil {
+				fail("delete: %v", err)
+			}
+			ack("deleted %s %s", id, addr)
 		}
 	}
 }

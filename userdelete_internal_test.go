@@ -1,0 +1,165 @@
+package magiclink
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer/mailtest"
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/memstore"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+// applyMeter is a store that records the largest Apply and can be made
+// to fail every Apply after a number of them, as a process dying would.
+type applyMeter struct {
+	store.Store
+	largest atomic.Int64
+	left    atomic.Int64 // Applies allowed before failing; negative: no limit
+}
+
+var errDied = errors.New("the process died")
+
+func (m *applyMeter) Apply(ctx context.Context, ops ...store.Op) error {
+	if m.left.Load() >= 0 && m.left.Add(-1) < 0 {
+		return errDied
+	}
+	for {
+		cur := m.largest.Load()
+		if int64(len(ops)) <= cur || m.largest.CompareAndSwap(cur, int64(len(ops))) {
+			break
+		}
+	}
+	return m.Store.Apply(ctx, ops...)
+}
+
+// manySessions gives the user with id n sessions and returns their
+// cookie values.
+func manySessions(t *testing.T, a *Auth, id string, n int) []string {
+	t.Helper()
+	var tokens []string
+	var ops []store.Op
+	for i := range n {
+		s, sops := a.newSession(context.Background(), newID(prefixSession), id, newID(prefixClient), a.now())
+		tokens = append(tokens, s.Token)
+		ops = append(ops, sops...)
+		if len(ops) >= 3000 || i == n-1 {
+			if err := a.st.Apply(context.Background(), ops...); err != nil {
+				t.Fatal(err)
+			}
+			ops = nil
+		}
+	}
+	return tokens
+}
+
+// Deleting a user with 10,000 sessions writes in Applies of bounded
+// size, and after it no session works and no record names the user.
+func TestDeleteManySessionsBounded(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := &applyMeter{Store: memstore.New(&memstore.Options{Now: clock.Now})}
+	st.left.Store(-1)
+	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "many@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := manySessions(t, a, u.ID, 10000)
+	for range 300 {
+		if _, err := a.SignInTokens.Create(ctx, u.ID, SignInTokenParams{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.largest.Store(0)
+	if err := a.Users.Delete(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, limit := st.largest.Load(), int64(3*deleteBatch); got > limit {
+		t.Errorf("the largest Apply of the deletion has %d ops; want at most %d", got, limit)
+	}
+	for _, tok := range []string{tokens[0], tokens[5000], tokens[9999]} {
+		if _, err := a.Sessions.Lookup(ctx, tok); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("a session of the deleted user still works: %v", err)
+		}
+	}
+	assertNothingNames(t, st, u.ID, "many@example.com")
+}
+
+// A process that dies in the middle of a deletion leaves a user that is
+// already gone to every reader, and the next New finishes the deletion.
+func TestDeleteResumesAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	mem := memstore.New(&memstore.Options{Now: clock.Now})
+	for _, dieAfter := range []int64{0, 1, 2, 4} {
+		st := &applyMeter{Store: mem}
+		st.left.Store(-1)
+		a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := a.Users.Create(ctx, UserParams{EmailAddress: "crash@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := manySessions(t, a, u.ID, 3*deleteBatch)
+		st.left.Store(dieAfter)
+		err = a.Users.Delete(ctx, u.ID)
+		a.Close()
+		if !errors.Is(err, errDied) {
+			t.Fatalf("die after %d: Delete = %v", dieAfter, err)
+		}
+		st.left.Store(-1)
+		if dieAfter > 0 {
+			// The first Apply committed: the user is gone to readers.
+			if _, err := a.Users.Get(ctx, u.ID); !errors.Is(err, ErrNotFound) {
+				t.Errorf("die after %d: the half-deleted user is still there: %v", dieAfter, err)
+			}
+		}
+		// Restart.
+		a, err = New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dieAfter == 0 {
+			// Nothing was written: the user is intact; delete it now.
+			if _, err := a.Users.Get(ctx, u.ID); err != nil {
+				t.Fatalf("a deletion that wrote nothing lost the user: %v", err)
+			}
+			if err := a.Users.Delete(ctx, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Sessions.Lookup(ctx, tokens[len(tokens)-1]); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("die after %d: a session survived the resumed deletion: %v", dieAfter, err)
+		}
+		assertNothingNames(t, st, u.ID, "crash@example.com")
+		a.Close()
+	}
+}
+
+// assertNothingNames fails if a record's key or value holds one of
+// names.
+func assertNothingNames(t *testing.T, st store.Store, names ...string) {
+	t.Helper()
+	items, err := st.List(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		for _, n := range names {
+			if strings.Contains(it.Key, n) || strings.Contains(string(it.Value), n) {
+				t.Errorf("record %s still names %s", it.Key, n)
+			}
+		}
+	}
+}
