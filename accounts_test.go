@@ -16,7 +16,7 @@ import (
 
 func TestAccountsMemstore(t *testing.T) {
 	accounttest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		st := memstore.New(&memstore.Options{Now: now})
+		st := memstore.New(memstore.Config{Now: now})
 		t.Cleanup(func() { st.Close() })
 		return st
 	})
@@ -24,7 +24,7 @@ func TestAccountsMemstore(t *testing.T) {
 
 func TestAccountsBoltstore(t *testing.T) {
 	accounttest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		st, err := boltstore.Open(filepath.Join(t.TempDir(), "accounts.db"), &boltstore.Options{Now: now})
+		st, err := boltstore.Open(filepath.Join(t.TempDir(), "accounts.db"), boltstore.Config{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}

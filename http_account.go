@@ -135,7 +135,7 @@ func (a *Auth) deleteMe(w http.ResponseWriter, r *http.Request, s *Session) (any
 // deleteEmailAddress serves DELETE /me/email_addresses/{id} (sensitive).
 func (a *Auth) deleteEmailAddress(w http.ResponseWriter, r *http.Request, s *Session) (any, error) {
 	id := r.PathValue("id")
-	if err := a.EmailAddress.Delete(r.Context(), s.UserID, id); err != nil {
+	if err := a.EmailAddresses.Delete(r.Context(), s.UserID, id); err != nil {
 		return nil, err
 	}
 	return deletedObject{"email_address", id, true}, nil

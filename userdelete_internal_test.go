@@ -62,7 +62,7 @@ func manySessions(t *testing.T, a *Auth, id string, n int) []string {
 func TestDeleteManySessionsBounded(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := &applyMeter{Store: memstore.New(&memstore.Options{Now: clock.Now})}
+	st := &applyMeter{Store: memstore.New(memstore.Config{Now: clock.Now})}
 	st.left.Store(-1)
 	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
 	if err != nil {
@@ -99,7 +99,7 @@ func TestDeleteManySessionsBounded(t *testing.T) {
 func TestDeleteResumesAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	mem := memstore.New(&memstore.Options{Now: clock.Now})
+	mem := memstore.New(memstore.Config{Now: clock.Now})
 	for _, dieAfter := range []int64{0, 1, 2, 4} {
 		st := &applyMeter{Store: mem}
 		st.left.Store(-1)

@@ -62,7 +62,7 @@ func newEnv(t *testing.T, open OpenStore, mod func(*magiclink.Config)) *env {
 	}
 	t.Cleanup(func() { a.Close() })
 	mux.Handle("/auth/", a.Handler())
-	mux.Handle("/v1/", http.StripPrefix("/v1", a.BackendHandler(secretKey)))
+	mux.Handle("/v1/", a.BackendHandler(secretKey))
 	mux.Handle("/sensitive", a.RequireReverification(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "sensitive ok")
 	})))

@@ -322,7 +322,7 @@ func testReverification(t *testing.T, open OpenStore) {
 	id := e.newUser("rev@example.com")
 	b := e.browser()
 	b.signInTicket(id)
-	extra, err := e.auth.EmailAddress.Create(context.Background(), id, magiclink.EmailAddressParams{EmailAddress: "rev2@example.com"})
+	extra, err := e.auth.EmailAddresses.Create(context.Background(), id, magiclink.EmailAddressParams{EmailAddress: "rev2@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func testRemoveAddress(t *testing.T, open OpenStore) {
 		t.Fatalf("signing up with a removed address: %v", err)
 	}
 	// Go: the primary cannot go.
-	if err := e.auth.EmailAddress.Delete(context.Background(), id, primary); !errors.Is(err, magiclink.ErrConflict) {
+	if err := e.auth.EmailAddresses.Delete(context.Background(), id, primary); !errors.Is(err, magiclink.ErrConflict) {
 		t.Fatalf("EmailAddresses.Delete(primary) = %v", err)
 	}
 }

@@ -14,6 +14,6 @@ import (
 func TestAccounts(t *testing.T) {
 	pool := newPool(t)
 	accounttest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		return openStore(t, pool, &Options{Schema: newSchema(t, pool), Now: now})
+		return openStore(t, pool, Config{Schema: newSchema(t, pool), Now: now})
 	})
 }
