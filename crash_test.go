@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,6 +94,7 @@ type crashAcks struct {
 	users    map[string]string // address → user id
 	sessions map[string]string // cookie token → user id, for sessions not being ended
 	sessIDs  map[string]string // cookie token → session id
+	sessUser map[string]string // cookie token → user id, of every session acknowledged
 	ended    []string          // cookie tokens of sessions signed out
 	endedIDs []string          // their session ids
 	started  time.Time         // when the child started: its events are not older
@@ -138,7 +140,7 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 
 	acks := crashAcks{clients: map[string]string{}, users: map[string]string{}, sessions: map[string]string{},
 		sessIDs: map[string]string{}, prepared: map[string]int{}, flows: map[string]string{}, done: map[string]bool{},
-		started: time.Now(), deleting: map[string]string{}, deleted: map[string]string{}}
+		started: time.Now(), deleting: map[string]string{}, deleted: map[string]string{}, sessUser: map[string]string{}}
 	var kill <-chan time.Time
 	killed := false
 	record := func(line string) {
@@ -164,9 +166,12 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 				// but never half.
 				acks.deleting[f[2]] = f[3]
 				delete(acks.users, f[3])
-				for tok, uid := range acks.sessions {
+				// Its sessions go, and their events with it.
+				for tok, uid := range acks.sessUser {
 					if uid == f[2] {
 						delete(acks.sessions, tok)
+						acks.endedIDs = slices.DeleteFunc(acks.endedIDs, func(id string) bool { return id == acks.sessIDs[tok] })
+						delete(acks.sessIDs, tok)
 					}
 				}
 			}
@@ -194,6 +199,7 @@ func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 		case "session":
 			acks.sessions[f[2]] = f[3]
 			acks.sessIDs[f[2]] = f[4]
+			acks.sessUser[f[2]] = f[3]
 		case "ended":
 			acks.ended = append(acks.ended, f[2])
 			acks.endedIDs = append(acks.endedIDs, f[3])
