@@ -274,7 +274,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	pages, err := parsePages()
+	pages, err := parsePages(basePath(o.baseURL))
 	if err != nil {
 		auth.Close()
 		closeStore()
@@ -422,4 +422,14 @@ func clientIPHeader(o *options) string {
 		return ""
 	}
 	return o.clientIPHeader
+}
+
+// basePath is the path of the base URL, without a trailing slash: what a
+// proxy that serves the app under it strips.
+func basePath(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -416,5 +417,95 @@ func TestSegments(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, m.Segments(), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestBehindPathProxy: with -base-url ending in /app, behind a reverse
+// proxy that strips /app, the whole sign-up works through the proxy:
+// pages whose links, forms and scripts carry /app, the emailed link, the
+// confirm page, the landing page, the session, and sign-out.
+func TestBehindPathProxy(t *testing.T) {
+	proxy := httptest.NewUnstartedServer(nil)
+	base := "http://" + proxy.Listener.Addr().String() + "/app"
+	o, err := parseFlags([]string{"-db", filepath.Join(t.TempDir(), "test.db"), "-base-url", base}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := httptest.NewServer(a.handler)
+	appURL, _ := url.Parse(app.URL)
+	proxy.Config.Handler = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(appURL)
+		r.Out.URL.Path = strings.TrimPrefix(r.In.URL.Path, "/app")
+		r.Out.URL.RawPath = ""
+		r.Out.Host = r.In.Host // the app is reached under its public name
+	}}
+	proxy.Start()
+	t.Cleanup(func() {
+		proxy.Close()
+		app.Close()
+		if err := a.close(); err != nil {
+			t.Error(err)
+		}
+	})
+	onlyApp := func(what, body string) {
+		t.Helper()
+		for _, m := range regexp.MustCompile(`(?:href|src|action|data-return)="(/[^"]*)"`).FindAllStringSubmatch(body, -1) {
+			if !strings.HasPrefix(m[1], "/app/") {
+				t.Errorf("%s refers to %s, outside /app", what, m[1])
+			}
+		}
+	}
+
+	c := browser(t, true)
+	res, body := get(t, c, base+"/sign-up")
+	if res.StatusCode != 200 || !strings.Contains(body, `src="/app/auth/magiclink.js"`) || !strings.Contains(body, `data-base="/app"`) {
+		t.Fatalf("/app/sign-up: %d\n%s", res.StatusCode, body)
+	}
+	onlyApp("the sign-up page", body)
+
+	startSignUp(t, c, base, "grace@example.com")
+	link := waitMessage(t, a.inbox, "grace@example.com").Link
+	if !strings.HasPrefix(link, base+"/auth/verify?token=") {
+		t.Fatalf("link %q", link)
+	}
+	res, body = get(t, c, link)
+	if res.StatusCode != 200 || !strings.Contains(body, `action="/app/auth/verify"`) {
+		t.Fatalf("confirm page: %d\n%s", res.StatusCode, body)
+	}
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if token == nil {
+		t.Fatalf("no token on the confirm page:\n%s", body)
+	}
+	res, err = c.PostForm(base+"/auth/verify", url.Values{"token": {token[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Request.URL.Path != "/app/verified" || res.Request.URL.Query().Get("magiclink_status") != "verified" ||
+		!strings.Contains(string(raw), "You’re signed in") {
+		t.Fatalf("after confirming: %s %s\n%s", res.Status, res.Request.URL, raw)
+	}
+	onlyApp("the landing page", string(raw))
+
+	res, body = get(t, c, base+"/account")
+	if res.StatusCode != 200 || !strings.Contains(body, "grace@example.com") {
+		t.Fatalf("/app/account: %d\n%s", res.StatusCode, body)
+	}
+	onlyApp("the account page", body)
+
+	req, _ := http.NewRequest(http.MethodDelete, base+"/auth/session", nil)
+	if res, err = c.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("sign-out: %v %v", res, err)
+	}
+	res.Body.Close()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, _ = get(t, c, base+"/account")
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/app/sign-in?redirect_url=%2Faccount" {
+		t.Fatalf("/app/account signed out: %d to %q", res.StatusCode, loc)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path"
 	"strings"
@@ -49,7 +50,17 @@ var funcs = template.FuncMap{
 }
 
 // parsePages parses each page in templates/ together with the layout.
-func parsePages() (map[string]*template.Template, error) {
+// basePath is the path of -base-url ("" or e.g. "/app"): behind a proxy
+// that strips it, every link and form of the pages carries it, through
+// the template function path.
+func parsePages(basePath string) (map[string]*template.Template, error) {
+	funcs := maps.Clone(funcs)
+	funcs["path"] = func(u string) string {
+		if u == "" || strings.HasPrefix(u, "/") {
+			return basePath + u
+		}
+		return u
+	}
 	names, err := fs.Glob(files, "templates/*.html")
 	if err != nil {
 		return nil, err

@@ -101,7 +101,7 @@
     b.disabled = true;
     magiclink.signOut().catch(function () {}).then(function () {
       if (tabs) tabs.postMessage("signed-out");
-      location.assign("/");
+      location.assign((document.documentElement.dataset.base || "") + "/");
     });
   });
 })();
