@@ -136,8 +136,12 @@ func reportDelays(b *testing.B, delays []time.Duration) {
 }
 
 // reportMillis reports the median and the 99th percentile of ds in
-// milliseconds, as name-p50-ms and name-p99-ms.
+// milliseconds, as name-p50-ms and name-p99-ms (p50-ms and p99-ms for an
+// empty name).
 func reportMillis(b *testing.B, ds []time.Duration, name string) {
+	if name != "" {
+		name += "-"
+	}
 	if len(ds) == 0 {
 		return
 	}
@@ -145,6 +149,6 @@ func reportMillis(b *testing.B, ds []time.Duration, name string) {
 	at := func(q float64) float64 {
 		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1e3
 	}
-	b.ReportMetric(at(0.50), name+"-p50-ms")
-	b.ReportMetric(at(0.99), name+"-p99-ms")
+	b.ReportMetric(at(0.50), name+"p50-ms")
+	b.ReportMetric(at(0.99), name+"p99-ms")
 }
