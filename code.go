@@ -3,7 +3,6 @@ package magiclink
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,11 +22,13 @@ import (
 // on another device. Link and code are one verification: either uses both
 // up, a new prepare supersedes both, and both expire together.
 //
-// The code is minted by the outbox when the email is sent, as the link's
-// token is, and never stored: the flow keeps only an HMAC-SHA-256 of it
-// under a server secret (Config.EmailCodes.Secret, or a random one kept in
-// the store), bound to the flow, its purpose, its address and its prepare.
-// A verification allows maxCodeAttempts guesses, and the guesses at one
+// The code is made by the outbox when the email is sent, as the link's
+// token is, from the prepare's random id under a server secret
+// (Config.EmailCodes.Secret, or a random one kept in the store; see
+// sendCode), and never stored: the flow keeps only an HMAC-SHA-256 of it
+// under that secret, bound to the flow, its purpose, its address and its
+// prepare.
+// A verification allows MaxCodeAttempts guesses, and the guesses at one
 // address and from one client IP are limited across flows (Limits).
 
 // CodeMode says whether emails carry codes, links, or both.
@@ -46,9 +47,12 @@ const (
 
 // Code lengths and the attempts one verification allows.
 const (
+	// DefaultCodeLength is the number of digits of a code when
+	// Config.EmailCodes.Length is zero.
 	DefaultCodeLength = 6
-	MinCodeLength     = 6
-	MaxCodeLength     = 10
+	// MinCodeLength and MaxCodeLength bound Config.EmailCodes.Length.
+	MinCodeLength = 6
+	MaxCodeLength = 10
 	// MaxCodeAttempts is how many codes, right or wrong, one verification
 	// accepts: the last wrong one fails it (and its link with it).
 	MaxCodeAttempts = 5
@@ -61,23 +65,17 @@ type EmailCodes struct {
 	// Length is the number of digits of a code, from 6 (the default) to
 	// 10.
 	Length int
-	// Secret keys the HMAC under which codes are stored: at least 32
-	// bytes, the same on every instance sharing a store. When empty, 32
+	// Secret keys the HMACs codes are made from and stored as: at least
+	// 32 bytes, the same on every instance sharing a store. When empty, 32
 	// random bytes are generated on first start and kept in the store;
-	// then anyone holding a copy of the store can test the 10^Length
-	// possible codes of a live verification against its HMAC (see
-	// SECURITY.md). Keep it in a secret manager to rule that out.
+	// then anyone holding a copy of the store can recompute the code of a
+	// live verification (see SECURITY.md). Keep it in a secret manager to
+	// rule that out.
 	Secret []byte
 }
 
 // keyCodeSecret is the store key of the generated code secret.
 const keyCodeSecret = "keys/email_codes"
-
-// codeSecretRec is the stored code secret.
-type codeSecretRec struct {
-	Secret    []byte `json:"secret"`
-	CreatedAt int64  `json:"created_at"`
-}
 
 // initCodes validates Config.EmailCodes and loads (or creates) the code
 // secret.
@@ -102,28 +100,9 @@ func (a *Auth) initCodes() error {
 	if c.Mode == CodesOff {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for range maxRetries {
-		l, err := load[codeSecretRec](ctx, a.st, keyCodeSecret)
-		if isNotFound(err) {
-			rec := codeSecretRec{Secret: make([]byte, 32), CreatedAt: ms(a.now())}
-			rand.Read(rec.Secret)
-			err = a.st.Apply(ctx, store.Insert(keyCodeSecret, encode(rec), time.Time{}))
-			if err == nil || isConflict(err) {
-				continue // re-read what won
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("magiclink: loading the email code secret: %w", err)
-		}
-		if len(l.v.Secret) < 32 {
-			return errors.New("magiclink: corrupt record " + keyCodeSecret)
-		}
-		a.codeKey = l.v.Secret
-		return nil
-	}
-	return errors.New("magiclink: creating the email code secret: too much contention")
+	var err error
+	a.codeKey, err = a.storedKey(keyCodeSecret, "email code secret")
+	return err
 }
 
 // codesOn and linksOn say what emails carry.
@@ -158,16 +137,25 @@ func (a *Auth) prepareStrategy(s string) (string, error) {
 // under the server secret, so that every attempt of one send (a retry
 // after a lost answer, a crash or a lapsed claim) mails the same code, and
 // a retry never invalidates the code an earlier attempt may have
-// delivered. A new prepare, with a new SendID, gets a new code. Uniform
-// over all 10^n codes but for a bias below 10^-57.
+// delivered. A new prepare, with a new SendID (random), gets a new code.
+// Uniform over all 10^n codes, without modulo bias: an HMAC output at or
+// above the largest multiple of 10^n below 2^256 is rejected and the next
+// counter's taken (a chance below 10^-66 each).
 func (a *Auth) sendCode(f *flowRec) string {
-	m := hmac.New(sha256.New, a.codeKey)
-	for _, s := range []string{"magiclink email code of a send v1", f.ID, f.Ver.SendID} {
-		fmt.Fprintf(m, "%d:%s;", len(s), s)
-	}
 	n := a.cfg.EmailCodes.Length
-	v := new(big.Int).SetBytes(m.Sum(nil))
-	return fmt.Sprintf("%0*d", n, v.Mod(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)))
+	space := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+	limit := new(big.Int).Lsh(big.NewInt(1), 256)
+	limit.Sub(limit, new(big.Int).Mod(limit, space)) // the largest multiple of space <= 2^256
+	for i := 0; ; i++ {
+		m := hmac.New(sha256.New, a.codeKey)
+		for _, s := range []string{"magiclink email code of a send v1", f.ID, f.Ver.SendID, strconv.Itoa(i)} {
+			fmt.Fprintf(m, "%d:%s;", len(s), s)
+		}
+		v := new(big.Int).SetBytes(m.Sum(nil))
+		if v.Cmp(limit) < 0 {
+			return fmt.Sprintf("%0*d", n, v.Mod(v, space))
+		}
+	}
 }
 
 // codeHash is what the flow stores of its code: an HMAC-SHA-256 under the

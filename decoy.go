@@ -29,35 +29,42 @@ const keyDecoy = "keys/decoy"
 
 // initDecoys loads the decoy key, creating it on first start (the first
 // instance to insert it wins).
-func (a *Auth) initDecoys() error {
+func (a *Auth) initDecoys() (err error) {
+	a.decoyKey, err = a.storedKey(keyDecoy, "decoy key")
+	return err
+}
+
+// storedKey returns the 32-byte server key kept in the store at key
+// (what names it in errors), creating it on first start: the first
+// instance to insert it wins, and every instance sharing the store then
+// uses it.
+func (a *Auth) storedKey(key, what string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for range maxRetries {
-		raw, err := a.st.Get(ctx, keyDecoy)
+		raw, err := a.st.Get(ctx, key)
 		if err == nil {
 			if len(raw) != 32 {
-				return fmt.Errorf("magiclink: the stored decoy key has %d bytes, want 32", len(raw))
+				return nil, fmt.Errorf("magiclink: the stored %s has %d bytes, want 32", what, len(raw))
 			}
-			a.decoyKey = raw
-			return nil
+			return raw, nil
 		}
 		if !isNotFound(err) {
-			return fmt.Errorf("magiclink: loading the decoy key: %w", err)
+			return nil, fmt.Errorf("magiclink: loading the %s: %w", what, err)
 		}
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return err
+		fresh := make([]byte, 32)
+		if _, err := rand.Read(fresh); err != nil {
+			return nil, err
 		}
-		err = a.st.Apply(ctx, store.Insert(keyDecoy, key, time.Time{}))
+		err = a.st.Apply(ctx, store.Insert(key, fresh, time.Time{}))
 		if err == nil {
-			a.decoyKey = key
-			return nil
+			return fresh, nil
 		}
 		if !isConflict(err) {
-			return fmt.Errorf("magiclink: storing the decoy key: %w", err)
+			return nil, fmt.Errorf("magiclink: storing the %s: %w", what, err)
 		}
 	}
-	return fmt.Errorf("magiclink: storing the decoy key: too much contention")
+	return nil, fmt.Errorf("magiclink: storing the %s: too much contention", what)
 }
 
 // decoyID returns the stable decoy email address id of addr, which has no
