@@ -76,12 +76,18 @@ func newError(status int, code string, kind error, msg, long string, args ...str
 	return e
 }
 
-// text returns e's message and long message from the catalogue p.
+// text returns e's message and long message from the catalogue p. A
+// long "key" the catalogue lacks is taken as the English sentence itself
+// (TestMessageKeysExist keeps that from happening).
 func (e *Error) text(p *i18n.Printer) (msg, long string) {
 	if e.msg == "" {
 		return e.Message, e.LongMessage
 	}
-	return p.T("error.message."+e.msg, e.args...), p.T("error.long."+e.long, e.args...)
+	msg, long = p.T("error.message."+e.msg, e.args...), e.long
+	if p.Has("error.long." + e.long) {
+		long = p.T("error.long."+e.long, e.args...)
+	}
+	return msg, long
 }
 
 // in returns e with its messages in the language of p.

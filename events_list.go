@@ -87,16 +87,16 @@ func (es *Events) List(ctx context.Context, q EventQuery) (*EventPage, error) {
 		q.Limit = DefaultEventLimit
 	}
 	if q.Limit < 1 || q.Limit > MaxEventLimit {
-		return nil, paramValue("limit", "limit must be from 1 to "+strconv.Itoa(MaxEventLimit)+".")
+		return nil, paramValue("limit", "param_range", "min", "1", "max", strconv.Itoa(MaxEventLimit))
 	}
 	if q.UserID != "" && !validID(q.UserID, prefixUser) {
-		return nil, paramInvalid("user_id", "user_id must be a user id.")
+		return nil, paramInvalid("user_id", "param_user_id")
 	}
 	if q.Type != "" && !knownEventType(q.Type) {
-		return nil, paramValue("type", "type must be an event type, such as user.created.")
+		return nil, paramValue("type", "param_event_type")
 	}
 	if q.Cursor != "" && !validID(q.Cursor, prefixEvent) {
-		return nil, paramInvalid("cursor", "cursor must be the next_cursor of an earlier page.")
+		return nil, paramInvalid("cursor", "param_cursor")
 	}
 	prefix := keyEvent
 	if q.UserID != "" {
@@ -185,14 +185,14 @@ func (a *Auth) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if s := v.Get("since"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return paramInvalid("since", "since must be a time in Unix milliseconds.")
+			return paramInvalid("since", "param_unix_ms")
 		}
 		q.Since = time.UnixMilli(n)
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxEventLimit {
-			return paramValue("limit", "limit must be from 1 to "+strconv.Itoa(MaxEventLimit)+".")
+			return paramValue("limit", "param_range", "min", "1", "max", strconv.Itoa(MaxEventLimit))
 		}
 		q.Limit = n
 	}
