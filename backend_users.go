@@ -56,10 +56,10 @@ func userListQuery(r *http.Request) (UserListParams, error) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return p, paramInvalid(f.name, f.name+" must be an integer.")
+			return p, paramInvalid(f.name, "param_integer")
 		}
 		if f.name == "limit" && n == 0 {
-			return p, paramValue("limit", "limit must be from 1 to 500.")
+			return p, paramValue("limit", "list_limit")
 		}
 		*f.dst = n
 	}
@@ -121,7 +121,7 @@ func (a *Auth) listSessions(w http.ResponseWriter, r *http.Request) (any, error)
 	switch status {
 	case "", SessionActive, SessionEnded, SessionRevoked, SessionExpired:
 	default:
-		return nil, paramValue("status", "status must be active, ended, revoked or expired.")
+		return nil, paramValue("status", "session_status")
 	}
 	out := []*Session{}
 	if validID(userID, prefixUser) {

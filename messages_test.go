@@ -76,6 +76,9 @@ func TestMessageKeysExist(t *testing.T) {
 				pos := fset.Position(call.Args[ka.arg].Pos())
 				parts := constParts(call.Args[ka.arg])
 				if parts == nil {
+					if _, sum := call.Args[ka.arg].(*ast.BinaryExpr); sum {
+						t.Errorf("%s: a key that does not start with a constant: an English sentence?", pos)
+					}
 					continue // a variable: checked where its value is written
 				}
 				if fn == "notFound" {
