@@ -3,7 +3,8 @@
 // folder and drive Debian's chromium (headless) with chromedp, through
 // every flow a person goes through: sign-up and sign-in by magic link in
 // one browser and across two, scanners fetching links first, expired
-// links, sign-in tokens, adding an address and signing out.
+// links, sign-in tokens, adding an address and signing out. It drives
+// examples/serverrendered the same way, with JavaScript turned off.
 //
 // It is a module of its own so that chromedp never enters the dependency
 // graph of magiclink's users. Run it from this folder:

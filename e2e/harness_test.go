@@ -39,12 +39,12 @@ const (
 	mailPoll     = 20 * time.Millisecond
 )
 
-// The app's binary, built once per run of the package.
+// The examples' binaries, each built once per run of the package.
 var (
-	buildOnce sync.Once
+	buildMu   sync.Mutex
 	buildDir  string
-	buildBin  string
-	buildErr  error
+	buildBins = map[string]string{}
+	buildErrs = map[string]error{}
 )
 
 // profiles are the user-data dirs of the browsers started, to check that
@@ -69,26 +69,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// basicBinary builds examples/basic (from this checkout, with the root
+// exampleBinary builds examples/<name> (from this checkout, with the root
 // module's own go.mod) the first time a test needs it.
-func basicBinary(t *testing.T) string {
+func exampleBinary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "magiclink-e2e-")
-		if buildErr != nil {
-			return
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := buildBins[name]; ok {
+		return bin
+	}
+	if err, ok := buildErrs[name]; ok {
+		t.Fatal(err)
+	}
+	err := func() error {
+		if buildDir == "" {
+			dir, err := os.MkdirTemp("", "magiclink-e2e-")
+			if err != nil {
+				return err
+			}
+			buildDir = dir
 		}
-		buildBin = filepath.Join(buildDir, "basic")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./examples/basic")
+		bin := filepath.Join(buildDir, name)
+		cmd := exec.Command("go", "build", "-o", bin, "./examples/"+name)
 		cmd.Dir = ".." // the repository's root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./examples/basic: %v\n%s", err, out)
+			return fmt.Errorf("go build ./examples/%s: %v\n%s", name, err, out)
 		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+		buildBins[name] = bin
+		return nil
+	}()
+	if err != nil {
+		buildErrs[name] = err
+		t.Fatal(err)
 	}
-	return buildBin
+	return buildBins[name]
 }
 
 // chromiumPath returns Debian's chromium. Without one the test is skipped,
@@ -106,7 +120,7 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// app is a running examples/basic process.
+// app is a running example process (examples/basic unless said).
 type app struct {
 	t       *testing.T
 	base    string // http://127.0.0.1:port
@@ -140,8 +154,16 @@ func (s *syncBuffer) String() string {
 // one skips before building anything.
 func startApp(t *testing.T, flags ...string) *app {
 	t.Helper()
+	return startExample(t, "basic", flags...)
+}
+
+// startExample is startApp for examples/<name>, which takes the flags
+// -addr, -db and -mail-dir and prints "… listening on <URL>" once it
+// listens.
+func startExample(t *testing.T, name string, flags ...string) *app {
+	t.Helper()
 	chromiumPath(t)
-	bin := basicBinary(t)
+	bin := exampleBinary(t, name)
 	dir := t.TempDir()
 	a := &app{t: t, mailDir: filepath.Join(dir, "mail"), secret: "sk_e2e_" + rand.Text(), taken: map[string]bool{}}
 	args := append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "basic.db"), "-mail-dir", a.mailDir}, flags...)
@@ -164,27 +186,27 @@ func startApp(t *testing.T, flags ...string) *app {
 		select {
 		case err := <-exited:
 			if err != nil {
-				t.Errorf("examples/basic did not exit cleanly after SIGTERM: %v", err)
+				t.Errorf("examples/%s did not exit cleanly after SIGTERM: %v", name, err)
 			}
 		case <-time.After(stopTimeout):
 			_ = cmd.Process.Kill()
 			<-exited
-			t.Errorf("examples/basic still running %v after SIGTERM; killed", stopTimeout)
+			t.Errorf("examples/%s still running %v after SIGTERM; killed", name, stopTimeout)
 		}
 		if t.Failed() {
-			t.Logf("examples/basic log:\n%s", logs.String())
+			t.Logf("examples/%s log:\n%s", name, logs.String())
 		}
 	})
 
 	// The first line says where it listens; it is printed once the
 	// socket is bound, so the app accepts connections from then on.
-	const prefix = "magiclink demo listening on "
+	const marker = " listening on "
 	listening := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if line := sc.Text(); strings.HasPrefix(line, prefix) {
-				listening <- strings.TrimPrefix(line, prefix)
+			if _, url, ok := strings.Cut(sc.Text(), marker); ok {
+				listening <- url
 				break
 			}
 		}
@@ -193,12 +215,12 @@ func startApp(t *testing.T, flags ...string) *app {
 	select {
 	case a.base = <-listening:
 	case err := <-exited:
-		t.Fatalf("examples/basic exited at start-up: %v\n%s", err, logs.String())
+		t.Fatalf("examples/%s exited at start-up: %v\n%s", name, err, logs.String())
 	case <-time.After(startTimeout):
-		t.Fatalf("examples/basic did not listen within %v\n%s", startTimeout, logs.String())
+		t.Fatalf("examples/%s did not listen within %v\n%s", name, startTimeout, logs.String())
 	}
 	if !strings.HasPrefix(a.base, "http://127.0.0.1:") {
-		t.Fatalf("examples/basic listens on %q, want http://127.0.0.1:port", a.base)
+		t.Fatalf("examples/%s listens on %q, want http://127.0.0.1:port", name, a.base)
 	}
 	return a
 }
