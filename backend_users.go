@@ -73,7 +73,7 @@ func (a *Auth) patchUser(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := p.userUpdate("first_name", "last_name", "primary_email_address_id", "public_metadata", "private_metadata", "unsafe_metadata")
+	u, err := p.userUpdate("first_name", "last_name", "primary_email_address_id", "public_metadata", "private_metadata", "unsafe_metadata", "locale")
 	if err != nil {
 		return nil, err
 	}

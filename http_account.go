@@ -51,6 +51,9 @@ func (p params) userUpdate(allowed ...string) (UserUpdate, error) {
 	if u.LastName, err = p.optStr("last_name"); err != nil {
 		return u, err
 	}
+	if u.Locale, err = p.optStr("locale"); err != nil {
+		return u, err
+	}
 	if u.PrimaryEmailAddressID, err = p.str("primary_email_address_id"); err != nil {
 		return u, err
 	}
@@ -100,7 +103,7 @@ func (a *Auth) patchMe(w http.ResponseWriter, r *http.Request, s *Session) (any,
 	if err != nil {
 		return nil, err
 	}
-	u, err := p.userUpdate("first_name", "last_name", "unsafe_metadata", "primary_email_address_id")
+	u, err := p.userUpdate("first_name", "last_name", "unsafe_metadata", "primary_email_address_id", "locale")
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package magiclink_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -149,5 +150,52 @@ func TestHTTPErrorsInEveryLanguage(t *testing.T) {
 			first["long_message"] != m.T("error.long.not_found.sign_in") {
 			t.Errorf("%s: %v", lang, first)
 		}
+	}
+}
+
+// TestHTTPStoredLocaleWins sets a user's locale through PATCH /me: their
+// emails and pages are then in it, whatever the browser asks for; a
+// malformed one is refused and changes nothing.
+func TestHTTPStoredLocaleWins(t *testing.T) {
+	s := newSite(t, nil)
+	b := s.browser(t)
+	b.signUp("ada@example.com")
+	me := b.apiIn("de", "PATCH", "/auth/me", map[string]any{"locale": "ja-jp"}, 200)
+	if me["locale"] != "ja-JP" {
+		t.Fatalf("PATCH /me locale: user %v", me)
+	}
+	e := b.apiIn("de", "PATCH", "/auth/me", map[string]any{"locale": "not a tag!"}, 422)
+	if first := e["errors"].([]any)[0].(map[string]any); first["code"] != "form_param_format_invalid" ||
+		first["long_message"] != "locale muss ein BCP-47-Sprach-Tag sein, etwa de oder pt-BR." {
+		t.Errorf("malformed locale: %v", first)
+	}
+	me = b.apiIn("", "GET", "/auth/me", nil, 200)
+	if me["locale"] != "ja-JP" {
+		t.Errorf("a refused PATCH changed the locale: %v", me["locale"])
+	}
+	userID := me["id"].(string)
+	b.apiIn("", "DELETE", "/auth/session", nil, 200)
+
+	// A sign-in asked for in German with locale fr: the user's Japanese wins.
+	si := b.apiIn("de", "POST", "/auth/sign_ins", map[string]any{"identifier": "ada@example.com", "locale": "fr"}, 200)
+	n := len(s.mail.Messages()) + 1
+	b.apiIn("de", "POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", map[string]any{"strategy": "email_link"}, 200)
+	msg := s.message(t, n)
+	if !strings.Contains(msg.HTML, `<html lang="ja"`) || !strings.Contains(msg.Subject, "のログインリンク") {
+		t.Errorf("email not in Japanese: %q\n%s", msg.Subject, msg.HTML)
+	}
+	res, body := s.browser(t).do("GET", "/auth/verify?token="+url.QueryEscape(s.token(t, n)), "", "", "Accept-Language", "es")
+	if res.Header.Get("Content-Language") != "ja" || !strings.Contains(string(body), "<h1>") {
+		t.Errorf("confirm page in %q, want ja:\n%s", res.Header.Get("Content-Language"), body)
+	}
+
+	// The Backend API's update (Users.Update) sets and clears it too.
+	pt, none := "pt-br", ""
+	u, err := s.auth.Users.Update(context.Background(), userID, magiclink.UserUpdate{Locale: &pt})
+	if err != nil || u.Locale != "pt-BR" {
+		t.Errorf("Update(locale pt-br) = %v, %v", u, err)
+	}
+	if u, err = s.auth.Users.Update(context.Background(), userID, magiclink.UserUpdate{Locale: &none}); err != nil || u.Locale != "" {
+		t.Errorf("Update(locale \"\") = %v, %v", u, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -22,6 +23,10 @@ type UserUpdate struct {
 	PublicMetadata        Metadata
 	PrivateMetadata       Metadata
 	UnsafeMetadata        Metadata
+	// Locale is the language of the user's emails and pages, a BCP 47
+	// tag such as "de" or "pt-BR", stored in its canonical form; it wins
+	// over the browser's. "" removes it; nil leaves it unchanged.
+	Locale *string
 }
 
 // MetadataUpdate is what Users.UpdateMetadata merges into a user's
@@ -59,7 +64,17 @@ func (us *Users) Update(ctx context.Context, id string, u UserUpdate) (*User, er
 			return nil, err
 		}
 	}
+	var locale string
+	if u.Locale != nil && *u.Locale != "" {
+		var ok bool
+		if locale, ok = i18n.Canonical(*u.Locale); !ok {
+			return nil, paramInvalid("locale", "param_locale")
+		}
+	}
 	return us.a.changeUser(ctx, id, func(r *userRec) ([]store.Op, error) {
+		if u.Locale != nil {
+			r.Locale = locale
+		}
 		if u.FirstName != nil {
 			r.FirstName = first
 		}

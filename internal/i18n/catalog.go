@@ -149,6 +149,19 @@ func Load(override fs.FS, def string) (*Catalog, error) {
 	return c, nil
 }
 
+// Canonical returns the canonical form of the BCP 47 tag s ("pt-br" →
+// "pt-BR"); ok is false when s is not one.
+func Canonical(s string) (tag string, ok bool) {
+	if len(s) > 64 {
+		return "", false
+	}
+	t, err := language.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	return t.String(), true
+}
+
 func canonical(s string) string {
 	t, err := language.Parse(s)
 	if err != nil {
