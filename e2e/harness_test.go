@@ -166,7 +166,7 @@ func startExample(t *testing.T, name string, flags ...string) *app {
 	bin := exampleBinary(t, name)
 	dir := t.TempDir()
 	a := &app{t: t, mailDir: filepath.Join(dir, "mail"), secret: "sk_e2e_" + rand.Text(), taken: map[string]bool{}}
-	args := append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "basic.db"), "-mail-dir", a.mailDir}, flags...)
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "basic.db"), "-mail-dir", a.mailDir, "-dev-inbox"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MAGICLINK_SECRET_KEY="+a.secret)
 	setParentDeathSignal(cmd)

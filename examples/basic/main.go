@@ -54,6 +54,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -93,7 +94,8 @@ type options struct {
 	clientIPHeader                      string
 	linkTTL                             time.Duration
 	sameClient, rateLimits              bool
-	secretKey                           string // from MAGICLINK_SECRET_KEY
+	devInbox                            optBool // -dev-inbox; unset: on only when mail goes nowhere else
+	secretKey                           string  // from MAGICLINK_SECRET_KEY
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -111,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.linkTTL, "link-ttl", magiclink.DefaultLinkTTL, "how long a magic link works")
 	fs.BoolVar(&o.sameClient, "require-same-client", true, "links work only in the browser that asked for them")
 	fs.BoolVar(&o.rateLimits, "rate-limits", true, "limit how often links are sent (false for load tests)")
+	fs.Var(&o.devInbox, "dev-inbox", "serve the dev inbox at /dev/mail, which shows every link to anyone: development only (default: on unless -smtp or -mail-dir send the mail elsewhere)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -153,16 +156,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// shutdown up: their requests' context ends when it starts.
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(a.handler, logger)
+	srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 	srv.RegisterOnShutdown(endRequests)
 
 	fmt.Fprintf(stdout, "magiclink demo listening on %s\n", o.baseURL)
-	fmt.Fprintf(stdout, "dev inbox: %s/dev/mail\n", o.baseURL)
+	if o.devInbox.on(o) {
+		fmt.Fprintf(stdout, "dev inbox (development only: it shows every link to anyone): %s/dev/mail\n", o.baseURL)
+	}
 	if generated { // the one secret printed, deliberately, for local development
 		fmt.Fprintf(stdout, "Backend API at %s/v1, key (generated for this run; set MAGICLINK_SECRET_KEY to choose one):\n  %s\n", o.baseURL, o.secretKey)
 	} else {
@@ -186,6 +187,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return a.close()
+}
+
+// The server's limits: no client holds a connection, a goroutine or a
+// buffer for long without sending what it should. magiclink bounds
+// request bodies (16 KiB) and long polls (?wait is capped at 30 s); these
+// bound the rest.
+const (
+	// readHeaderTimeout: a client has 10 s to send its request's headers
+	// (slowloris).
+	readHeaderTimeout = 10 * time.Second
+	// readTimeout: and 30 s to send the whole request, body included: no
+	// request body of this app is more than a few KiB, so a body trickled
+	// a byte at a time is cut off.
+	readTimeout = 30 * time.Second
+	// writeTimeout: an answer must be written within 75 s of the request's
+	// headers: above the longest one, a long poll (at most 30 s, the
+	// inbox's 25 s) after a request read in at most readTimeout.
+	writeTimeout = 75 * time.Second
+	// idleTimeout: a keep-alive connection idle for 30 s is closed.
+	idleTimeout = 30 * time.Second
+	// maxHeaderBytes: request headers are at most 64 KiB (cookies
+	// included), not the default 1 MiB.
+	maxHeaderBytes = 64 << 10
+	// longestAnswer is the longest a handler of this app takes to answer:
+	// a long poll.
+	longestAnswer = 30 * time.Second
+)
+
+// newServer returns the HTTP server of handler, with the limits above.
+// Copy them: an http.Server without them lets a client hold a connection
+// open for ever.
+func newServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // listenAddr is the host:port to build the default base URL from: the
@@ -233,7 +275,10 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		}
 		mailers = append(mailers, m)
 	}
-	mailers = append(mailers, in)
+	devInbox := o.devInbox.on(o)
+	if devInbox {
+		mailers = append(mailers, in)
+	}
 	if o.smtpURL != "" {
 		m, err := smtp.FromURL(o.smtpURL, from)
 		if err != nil {
@@ -274,7 +319,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, err
 	}
-	pages, err := parsePages(basePath(o.baseURL))
+	pages, err := parsePages(basePath(o.baseURL), devInbox)
 	if err != nil {
 		auth.Close()
 		closeStore()
@@ -294,9 +339,11 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 	page("GET /verified", s.verified)
 	mux.Handle("GET /account", auth.RequireSession(http.HandlerFunc(s.account)))
 	page("GET /accept-token", s.acceptToken)
-	page("GET /dev/mail", s.handleInbox)
-	page("GET /dev/mail/{n}", s.handleMessage)
-	mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
+	if devInbox {
+		page("GET /dev/mail", s.handleInbox)
+		page("GET /dev/mail/{n}", s.handleMessage)
+		mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
+	}
 	page("/", s.notFound)
 	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore, store: st}, nil
 }
@@ -432,4 +479,35 @@ func basePath(baseURL string) string {
 		return ""
 	}
 	return strings.TrimSuffix(u.Path, "/")
+}
+
+// optBool is a boolean flag that knows whether it was set.
+type optBool struct{ set, v bool }
+
+func (b *optBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.set, b.v = true, v
+	return nil
+}
+
+func (b *optBool) IsBoolFlag() bool { return true }
+
+// on reports whether the dev inbox is served: as -dev-inbox says, else
+// only when mail goes nowhere else (no -smtp, no -mail-dir), because it
+// shows every link to anyone who opens it.
+func (b optBool) on(o *options) bool {
+	if b.set {
+		return b.v
+	}
+	return o.smtpURL == "" && o.mailDir == ""
 }

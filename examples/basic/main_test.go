@@ -294,7 +294,7 @@ func TestSender(t *testing.T) {
 
 func TestMailDir(t *testing.T) {
 	dir := t.TempDir()
-	ta := newTestApp(t, "-mail-dir", dir)
+	ta := newTestApp(t, "-mail-dir", dir, "-dev-inbox")
 	startSignUp(t, browser(t, false), ta.url, "ada@example.com")
 	waitMessage(t, ta.inbox, "ada@example.com") // the maildir mailer runs first
 	emls, err := filepath.Glob(filepath.Join(dir, "*.eml"))
@@ -309,7 +309,7 @@ func TestMailDir(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	t.Setenv("MAGICLINK_SECRET_KEY", "sk_test")
-	opt := cmp.AllowUnexported(options{})
+	opt := cmp.AllowUnexported(options{}, optBool{})
 	tests := []struct {
 		args []string
 		want options
@@ -507,5 +507,51 @@ func TestBehindPathProxy(t *testing.T) {
 	res, _ = get(t, c, base+"/account")
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/app/sign-in?redirect_url=%2Faccount" {
 		t.Fatalf("/app/account signed out: %d to %q", res.StatusCode, loc)
+	}
+}
+
+// TestDevInbox: the dev inbox, which shows every link to anyone, is
+// served by default only when mail goes nowhere else; -smtp or -mail-dir
+// turn it off unless -dev-inbox says otherwise.
+func TestDevInbox(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		on   bool
+	}{
+		{nil, true},
+		{[]string{"-dev-inbox=false"}, false},
+		{[]string{"-mail-dir", dir}, false},
+		{[]string{"-smtp", "smtp://127.0.0.1:1"}, false},
+		{[]string{"-mail-dir", dir, "-dev-inbox"}, true},
+	} {
+		ta := newTestApp(t, c.args...)
+		c1 := browser(t, false)
+		res, body := get(t, c1, ta.url+"/dev/mail")
+		if got := res.StatusCode == 200 && strings.Contains(body, "not for production"); got != c.on {
+			t.Errorf("%q: GET /dev/mail = %d; want served %v", c.args, res.StatusCode, c.on)
+		}
+		if _, home := get(t, c1, ta.url+"/"); strings.Contains(home, `href="/dev/mail"`) != c.on {
+			t.Errorf("%q: the home page links to the dev inbox: %v; want %v", c.args, !c.on, c.on)
+		}
+		if !c.on {
+			startSignUp(t, c1, ta.url, "ada@example.com")
+			if msgs, _, _ := ta.inbox.messages(); len(msgs) != 0 {
+				t.Errorf("%q: the inbox kept %d messages while off", c.args, len(msgs))
+			}
+		}
+	}
+}
+
+// TestServerLimits: the example's server bounds how long a client may
+// take to send a request and how long a connection may idle, and lets
+// the longest answer (a long poll) be written.
+func TestServerLimits(t *testing.T) {
+	srv := newServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<16 {
+		t.Fatalf("server limits: header %v, read %v, idle %v, header bytes %d", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+	if srv.WriteTimeout <= srv.ReadTimeout+longestAnswer {
+		t.Fatalf("WriteTimeout %v does not leave room for a request read in %v and a %v long poll", srv.WriteTimeout, srv.ReadTimeout, longestAnswer)
 	}
 }

@@ -53,8 +53,12 @@ var funcs = template.FuncMap{
 // basePath is the path of -base-url ("" or e.g. "/app"): behind a proxy
 // that strips it, every link and form of the pages carries it, through
 // the template function path.
-func parsePages(basePath string) (map[string]*template.Template, error) {
+//
+// devInbox says whether the dev inbox is served, for the pages that link
+// to it.
+func parsePages(basePath string, devInbox bool) (map[string]*template.Template, error) {
 	funcs := maps.Clone(funcs)
+	funcs["devInbox"] = func() bool { return devInbox }
 	funcs["path"] = func(u string) string {
 		if u == "" || strings.HasPrefix(u, "/") {
 			return basePath + u
