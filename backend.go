@@ -79,14 +79,14 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, noRoute(r))
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.traced(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secretKey == "" || !bearerMatches(r, &want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="magiclink"`)
 			a.writeError(w, r, newError(http.StatusUnauthorized, "authentication_invalid", ErrUnauthenticated, "unauthorized", "bad_secret_key"))
 			return
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // bearerMatches reports, in constant time, whether r carries

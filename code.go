@@ -316,6 +316,9 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 			}
 			return nil, nil, err
 		}
+		if right || f.Ver.Status == string(VerificationFailed) {
+			a.observeSettled(ctx, &f, StrategyEmailCode)
+		}
 		return &f, fresh, answer
 	}
 	return nil, nil, fmt.Errorf("magiclink: attempting a code for %s: too much contention", key)

@@ -67,7 +67,7 @@ func (a *Auth) Handler() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, newError(http.StatusForbidden, "cross_origin_request", ErrInvalidParam, "cross_origin", "cross_origin"))
 	}))
-	return a.withClientIP(withUserAgent(cop.Handler(mux)))
+	return a.withClientIP(withUserAgent(a.traced(mux, cop.Handler(mux))))
 }
 
 // waitParam reads ?wait=N: seconds, capped at 30.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -185,6 +186,10 @@ func (a *Auth) allow(ctx context.Context, now time.Time, limits ...ratelimit.Lim
 		return err
 	}
 	if !ok {
+		// The rule family ("send", "create", "attempt", "add") is the
+		// first part of the first limit's key.
+		rule, _, _ := strings.Cut(limits[0].Key, "/")
+		a.observe(ctx, Observation{Kind: ObserveLimit, Name: rule})
 		return tooManyRequests(max(1, int(math.Ceil(wait.Seconds()))))
 	}
 	return nil

@@ -357,6 +357,9 @@ func New(cfg Config) (*Auth, error) {
 		}
 		announce.Info("magiclink: no Config.Store; opened a bbolt file, closed by Auth.Close", "path", path)
 	}
+	if cfg.Observer != nil {
+		a.st = &observedStore{Store: a.st, o: cfg.Observer}
+	}
 	a.cfg = cfg
 	a.SignIns = &SignIns{a: a}
 	a.SignUps = &SignUps{a: a}

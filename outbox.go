@@ -430,6 +430,7 @@ func (s *sender) transmit(h *held, msg *mailer.Message, err error, sec secrets, 
 	switch {
 	case err == nil:
 		s.drop(h.key, raw, sent(r)...)
+		s.a.observe(s.ctx, Observation{Kind: ObserveSend, Name: string(r.Kind), Outcome: "ok"})
 	case mailer.IsPermanent(err):
 		s.fail(h.key, raw, r, scrub(err, sec))
 	default:
@@ -598,6 +599,7 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 	if !done {
 		return
 	}
+	a.observe(s.ctx, Observation{Kind: ObserveSend, Name: string(r.Kind), Outcome: "failed"})
 	a.log.Error("magiclink: email not delivered", slog.String("kind", string(r.Kind)),
 		slog.String("flow_id", flowID(key)), slog.Int("attempts", r.Attempts), slog.Any("error", cause))
 	if hook := a.cfg.OnSendFailure; hook != nil {

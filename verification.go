@@ -216,6 +216,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 			client.saved()
 		}
 		a.sender.kick()
+		a.observeFlow(ctx, f.Kind, strategy, "started")
 		return &f, nil
 	}
 	return nil, fmt.Errorf("magiclink: preparing %s: too much contention", key)
@@ -332,6 +333,9 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		res.FlowID = f.ID
 		now := a.now()
 		if dead := deadLink(&link, &f, hash, now); dead != "" {
+			if dead == LinkExpired {
+				a.observeFlow(ctx, f.Kind, StrategyEmailLink, "expired")
+			}
 			res.Status = dead
 			return res, nil
 		}
@@ -359,6 +363,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		if f.Ver.Status == string(VerificationVerified) {
 			res.Status = LinkVerified
 		}
+		a.observeSettled(ctx, &f, StrategyEmailLink)
 		res.SessionID = f.SessionID
 		res.NewSession = fresh
 		return res, nil
@@ -535,6 +540,8 @@ func (a *Auth) watchFlow(ctx context.Context, key string, d time.Duration, done 
 	if err != nil {
 		return nil, err
 	}
+	a.observe(ctx, Observation{Kind: ObserveWaiting, Value: 1})
+	defer a.observe(ctx, Observation{Kind: ObserveWaiting, Value: -1})
 	var timeout <-chan time.Time
 	if d > 0 {
 		t := time.NewTimer(d)
@@ -549,6 +556,10 @@ func (a *Auth) watchFlow(ctx context.Context, key string, d time.Duration, done 
 			return nil, err
 		}
 		if done(&l.v, first) {
+			if v := l.v.Ver; !first && v != nil && v.Status == string(VerificationVerified) {
+				// Woken by the confirmation, which last wrote the flow.
+				a.observe(ctx, Observation{Kind: ObserveWake, Duration: a.now().Sub(fromMS(l.v.UpdatedAt))})
+			}
 			return &l.v, nil
 		}
 		expiry.Stop()
