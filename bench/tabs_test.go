@@ -43,6 +43,10 @@ func BenchmarkWaitingTabs(b *testing.B) {
 		answered  chan time.Time
 	}
 	all := make([]*tab, tabs)
+	// One transport for every tab, so that the connections of finished
+	// requests are shared: each waiting poll holds one of its own.
+	transport := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(transport.CloseIdleConnections)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 32 {
@@ -53,7 +57,7 @@ func BenchmarkWaitingTabs(b *testing.B) {
 					return
 				}
 				br := newHTTPBrowser(b, []string{srv.base}, 0, fmt.Sprintf("user%d@example.com", i))
-				br.client.Transport = &http.Transport{MaxIdleConnsPerHost: 2}
+				br.client.Transport = transport
 				si, err := br.api("POST", "/auth/sign_ins", `{"identifier":"`+br.addr+`"}`)
 				if err != nil {
 					b.Error(err)
