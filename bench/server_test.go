@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,11 +36,12 @@ import (
 // would run: Auth.Handler on a loopback listener, links mailed to a
 // maildir, send limits off (a load test; examples/basic -rate-limits=false).
 const (
-	serverEnv   = "MAGICLINK_BENCH_SERVER"            // "bolt:<file>" or "pg:<DSN>"
-	maildirEnv  = "MAGICLINK_BENCH_MAILDIR"           // where the server writes mail
-	usersEnv    = "MAGICLINK_BENCH_USERS"             // users the server creates: user0@example.com …
-	poolSizeEnv = "MAGICLINK_BENCH_PG_CONNS"          // the server's pgx pool size; default pgstore.DefaultMaxConns
-	profileEnv  = "MAGICLINK_BENCH_SERVER_CPUPROFILE" // a file for the server's CPU profile
+	serverEnv   = "MAGICLINK_BENCH_SERVER"             // "bolt:<file>" or "pg:<DSN>"
+	maildirEnv  = "MAGICLINK_BENCH_MAILDIR"            // where the server writes mail
+	usersEnv    = "MAGICLINK_BENCH_USERS"              // users the server creates: user0@example.com …
+	poolSizeEnv = "MAGICLINK_BENCH_PG_CONNS"           // the server's pgx pool size; default pgstore.DefaultMaxConns
+	profileEnv  = "MAGICLINK_BENCH_SERVER_CPUPROFILE"  // a file for the server's CPU profile
+	heapEnv     = "MAGICLINK_BENCH_SERVER_HEAPPROFILE" // a file for its heap profile, written on SIGUSR1
 )
 
 func TestMain(m *testing.M) {
@@ -65,6 +69,19 @@ func serve(spec string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if p := os.Getenv(heapEnv); p != "" {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGUSR1)
+		go func() {
+			for range sig {
+				runtime.GC()
+				if f, err := os.Create(p); err == nil {
+					pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+		}()
 	}
 	kind, arg, _ := strings.Cut(spec, ":")
 	var st store.Store

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,6 +103,10 @@ func BenchmarkWaitingTabs(b *testing.B) {
 			break
 		}
 		rss1 = r
+	}
+	if os.Getenv(heapEnv) != "" {
+		srv.cmd.Process.Signal(syscall.SIGUSR1)
+		time.Sleep(2 * time.Second)
 	}
 	b.ResetTimer()
 	start := time.Now()
