@@ -76,7 +76,10 @@
         obj.cancelMagicLinkFlow();
         controller = new AbortController();
         var signal = controller.signal;
-        var body = { strategy: params.strategy || "email_link" };
+        // The strategy: as given, else the sign-in's first factor (email_code when the server
+        // sends codes only), else email_link.
+        var first = (obj.supported_first_factors || [])[0];
+        var body = { strategy: params.strategy || (first && first.strategy) || "email_link" };
         if (params.redirectUrl) body.redirect_url = params.redirectUrl;
         if (opts.factorId) body.email_address_id = opts.factorId(obj);
         return request("POST", opts.path(obj) + "/" + opts.prepare, body, signal).then(function (prepared) {
