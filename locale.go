@@ -103,4 +103,5 @@ func (a *Auth) loadText(overrides fs.FS, defaultLocale string) error {
 
 // emailKinds are the kinds of email the library sends.
 var emailKinds = []mailer.Kind{mailer.KindSignIn, mailer.KindSignUp, mailer.KindVerifyEmail,
-	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome, mailer.KindAddressInUse}
+	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome, mailer.KindAddressInUse,
+	mailer.KindAccountSuspended, mailer.KindPrimaryEmailChanged, mailer.KindReverification}

@@ -64,6 +64,9 @@ type Messages interface {
 	T(key string, args ...string) string
 	// Duration writes d for a reader, as in "10 minutes".
 	Duration(d time.Duration) string
+	// Date writes an instant for a reader, as in "2 December 2026, 14:05
+	// UTC".
+	Date(t time.Time) string
 	// Lang returns the language's BCP 47 tag.
 	Lang() string
 	// Dir returns "rtl" or "ltr".
@@ -84,7 +87,7 @@ func (d Data) T(key string, args ...string) string {
 	}
 	return m.T(key, append(args, "app", d.AppName, "email", d.To, "expires_in", d.ExpiresIn,
 		"support", d.Brand.SupportEmail, "new_email", d.NewEmailAddress,
-		"when", d.OccurredAt.UTC().Format("2 January 2006, 15:04 UTC"), "device", device)...)
+		"when", m.Date(d.OccurredAt), "device", device)...)
 }
 
 // Part returns the message email.<Kind>.<name>, as T does: Part "subject"

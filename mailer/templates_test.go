@@ -16,6 +16,7 @@ import (
 var allKinds = []mailer.Kind{
 	mailer.KindSignIn, mailer.KindSignUp, mailer.KindVerifyEmail,
 	mailer.KindNoAccount, mailer.KindSignUpExisting, mailer.KindWelcome, mailer.KindAddressInUse,
+	mailer.KindAccountSuspended, mailer.KindPrimaryEmailChanged, mailer.KindReverification,
 }
 
 func testData() mailer.Data {
@@ -52,7 +53,7 @@ func TestDefaultTemplates(t *testing.T) {
 			if !strings.Contains(msg.HTML, `href="`+html.EscapeString(data.Link)+`"`) {
 				t.Errorf("html lacks the escaped link:\n%s", msg.HTML)
 			}
-			if kind != mailer.KindNoAccount && kind != mailer.KindAddressInUse {
+			if (mailer.Data{Kind: kind}).OneTime() {
 				const want = "This link expires in 10 minutes and works once."
 				if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
 					t.Errorf("message does not say %q:\n%s\n%s", want, msg.Text, msg.HTML)
@@ -221,24 +222,25 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 	const code = "493817"
 	for _, kind := range allKinds {
 		for _, loc := range allLocales {
-			for _, variant := range []string{"link", "code", "both"} {
-				oneTime := kind != mailer.KindNoAccount && kind != mailer.KindAddressInUse
-				if !oneTime || kind == mailer.KindWelcome {
-					if variant != "link" {
-						continue
-					}
+			for _, variant := range []string{"link", "code", "both", "none"} {
+				oneTime := (mailer.Data{Kind: kind}).OneTime()
+				switch {
+				case variant == "none" && oneTime, variant == "code" && !oneTime, variant == "both" && !oneTime,
+					kind == mailer.KindWelcome && variant != "link":
+					continue
 				}
 				t.Run(string(kind)+"/"+loc+"/"+variant, func(t *testing.T) {
 					data := testData()
 					data.ExpiresIn, data.ValidFor = "", 10*time.Minute
 					data.Locale = loc
 					data.Brand = mailer.Brand{SupportEmail: "help@example.com", AccentColor: "#0a7c55"}
-					if variant != "link" {
+					if variant == "code" || variant == "both" {
 						data.Code = code
 					}
-					if variant == "code" {
+					if variant == "code" || variant == "none" {
 						data.Link = ""
 					}
+					data.NewEmailAddress, data.OccurredAt = "grace@example.com", testNow
 					msg, err := mailer.DefaultTemplates().Render(kind, data)
 					if err != nil {
 						t.Fatal(err)
@@ -251,10 +253,18 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 					// Whether the message says its link or code works once,
 					// and for how long.
 					m := i18n.Default().Printer(loc)
-					validity := map[string]string{"link": "email.expires", "code": "email.code.expires", "both": "email.both.expires"}[variant]
+					validity := map[string]string{"link": "email.expires", "code": "email.code.expires", "both": "email.both.expires", "none": "email.expires"}[variant]
 					want := m.T(validity, "expires_in", m.Duration(10*time.Minute))
 					if strings.Contains(msg.Text, want) != oneTime || strings.Contains(msg.HTML, html.EscapeString(want)) != oneTime {
 						t.Errorf("message saying %q: %v, want %v:\n%s", want, !oneTime, oneTime, msg.Text)
+					}
+					// The message says what it is about, with or without a
+					// link (a code alone is introduced by the code's line).
+					d := data
+					d.Kind = kind
+					if intro := d.Part("intro"); variant != "code" &&
+						(!strings.Contains(msg.Text, intro) || !strings.Contains(msg.HTML, html.EscapeString(intro))) {
+						t.Errorf("message lacks its intro %q:\n%s", intro, msg.Text)
 					}
 					if strings.Contains(msg.Subject, code) {
 						t.Errorf("subject shows the code: %q", msg.Subject)

@@ -1,6 +1,9 @@
 package i18n
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Duration writes d for a reader, as in "This link expires in 10 minutes":
 // in the largest unit (days, hours, minutes, seconds) that expresses d
@@ -31,4 +34,12 @@ func (p *Printer) Duration(d time.Duration) string {
 		return p.T("duration.under_a_second")
 	}
 	return p.N("duration.seconds", int(d/time.Second))
+}
+
+// Date writes the instant t for a reader, in UTC, as in "2 December 2026,
+// 14:05 UTC": the message date.datetime with the month's name.
+func (p *Printer) Date(t time.Time) string {
+	t = t.UTC()
+	return p.T("date.datetime", "day", strconv.Itoa(t.Day()), "month", p.T("date.month."+strconv.Itoa(int(t.Month()))),
+		"year", strconv.Itoa(t.Year()), "time", t.Format("15:04"))
 }
