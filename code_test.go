@@ -51,6 +51,21 @@ func useBolt(t *testing.T, c *magiclink.Config) {
 	c.Store = bs
 }
 
+// eachStore runs test once on memstore and once on boltstore: onStore
+// puts the store in a Config (for memstore, the test helpers' default,
+// it changes nothing).
+func eachStore(t *testing.T, test func(t *testing.T, onStore func(*magiclink.Config))) {
+	for _, name := range []string{"memstore", "boltstore"} {
+		t.Run(name, func(t *testing.T) {
+			test(t, func(c *magiclink.Config) {
+				if name == "boltstore" {
+					useBolt(t, c)
+				}
+			})
+		})
+	}
+}
+
 // wrongCode returns a well-formed code other than code.
 func wrongCode(code string) string {
 	b := []byte(code)
@@ -315,56 +330,52 @@ func TestCodeWaitingTabEnds(t *testing.T) {
 // TestCodeConcurrentAttempts: 64 concurrent attempts with the right code
 // create exactly one session, on memstore and on boltstore.
 func TestCodeConcurrentAttempts(t *testing.T) {
-	for _, name := range []string{"memstore", "boltstore"} {
-		t.Run(name, func(t *testing.T) {
-			s := newSite(t, func(c *magiclink.Config) {
-				if name == "boltstore" {
-					useBolt(t, c)
-				}
-				c.Limits.Disabled = true
-			})
-			b := s.signedOut(t, "ada@example.com")
-			id, n := b.startSignIn("ada@example.com", "email_code")
-			body := fmt.Sprintf(`{"strategy":"email_code","code":%q}`, s.code(t, n))
-			const k = 64
-			var ok, sessions atomic.Int32
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for range k {
-				wg.Go(func() {
-					<-start
-					req, _ := http.NewRequest("POST", s.srv.URL+"/auth/sign_ins/"+id+"/attempt_first_factor", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					res, err := b.http.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					res.Body.Close()
-					if res.StatusCode == 200 {
-						ok.Add(1)
-					} else if res.StatusCode != 400 {
-						t.Errorf("attempt = %d", res.StatusCode)
-					}
-					for _, c := range res.Cookies() {
-						if c.Name == s.auth.SessionCookieName() && c.Value != "" {
-							sessions.Add(1)
-						}
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			if ok.Load() != 1 || sessions.Load() != 1 {
-				t.Fatalf("%d attempts succeeded, %d session cookies; want 1 and 1", ok.Load(), sessions.Load())
-			}
-			me := b.api("GET", "/auth/me", nil, 200)
-			got, err := s.auth.Sessions.RevokeUser(context.Background(), me["id"].(string))
-			if err != nil || got != 1 {
-				t.Fatalf("RevokeUser = %d, %v; want exactly one session", got, err)
-			}
+	eachStore(t, func(t *testing.T, onStore func(*magiclink.Config)) {
+		s := newSite(t, func(c *magiclink.Config) {
+			onStore(c)
+			c.Limits.Disabled = true
 		})
-	}
+		b := s.signedOut(t, "ada@example.com")
+		id, n := b.startSignIn("ada@example.com", "email_code")
+		body := fmt.Sprintf(`{"strategy":"email_code","code":%q}`, s.code(t, n))
+		const k = 64
+		var ok, sessions atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range k {
+			wg.Go(func() {
+				<-start
+				req, _ := http.NewRequest("POST", s.srv.URL+"/auth/sign_ins/"+id+"/attempt_first_factor", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				res, err := b.http.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					ok.Add(1)
+				} else if res.StatusCode != 400 {
+					t.Errorf("attempt = %d", res.StatusCode)
+				}
+				for _, c := range res.Cookies() {
+					if c.Name == s.auth.SessionCookieName() && c.Value != "" {
+						sessions.Add(1)
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if ok.Load() != 1 || sessions.Load() != 1 {
+			t.Fatalf("%d attempts succeeded, %d session cookies; want 1 and 1", ok.Load(), sessions.Load())
+		}
+		me := b.api("GET", "/auth/me", nil, 200)
+		got, err := s.auth.Sessions.RevokeUser(context.Background(), me["id"].(string))
+		if err != nil || got != 1 {
+			t.Fatalf("RevokeUser = %d, %v; want exactly one session", got, err)
+		}
+	})
 }
 
 // TestCodeGoAPI: the same contract through the Go API, with ClaimSession.

@@ -56,49 +56,43 @@ func TestSessionTimeoutsAndActivity(t *testing.T) {
 }
 
 func TestMiddlewareSeesRevocationAtOnce(t *testing.T) {
-	for _, name := range []string{"memstore", "boltstore"} {
-		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, func(c *magiclink.Config) {
-				if name == "boltstore" {
-					// Its read cache must not outlive a revocation.
-					useBolt(t, c)
-				}
-			})
-			s := e.signUp(t, e.client(t), "ada@example.com")
-			var seen *magiclink.Session
-			ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = magiclink.SessionFrom(r.Context()) })
-			serve := func(h http.Handler, cookie string) int {
-				seen = nil
-				r := httptest.NewRequest(http.MethodGet, "/account", nil)
-				if cookie != "" {
-					r.AddCookie(&http.Cookie{Name: e.auth.SessionCookieName(), Value: cookie})
-				}
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				return w.Code
+	// On boltstore, its read cache must not outlive a revocation.
+	eachStore(t, func(t *testing.T, onStore func(*magiclink.Config)) {
+		e := newEnv(t, onStore)
+		s := e.signUp(t, e.client(t), "ada@example.com")
+		var seen *magiclink.Session
+		ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = magiclink.SessionFrom(r.Context()) })
+		serve := func(h http.Handler, cookie string) int {
+			seen = nil
+			r := httptest.NewRequest(http.MethodGet, "/account", nil)
+			if cookie != "" {
+				r.AddCookie(&http.Cookie{Name: e.auth.SessionCookieName(), Value: cookie})
 			}
-			require, load := e.auth.RequireSession(ok), e.auth.LoadSession(ok)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Code
+		}
+		require, load := e.auth.RequireSession(ok), e.auth.LoadSession(ok)
 
-			if code := serve(require, s.Token); code != http.StatusOK || seen == nil || seen.ID != s.ID || seen.UserID != s.UserID {
-				t.Fatalf("RequireSession with the cookie: %d, session %+v", code, seen)
+		if code := serve(require, s.Token); code != http.StatusOK || seen == nil || seen.ID != s.ID || seen.UserID != s.UserID {
+			t.Fatalf("RequireSession with the cookie: %d, session %+v", code, seen)
+		}
+		if code := serve(load, s.Token); code != http.StatusOK || seen == nil || seen.ID != s.ID {
+			t.Fatalf("LoadSession with the cookie: %d, session %+v", code, seen)
+		}
+		if _, err := e.auth.Sessions.Revoke(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+		if code := serve(require, s.Token); code != http.StatusUnauthorized || seen != nil {
+			t.Errorf("RequireSession after revocation: %d, session %+v", code, seen)
+		}
+		if code := serve(load, s.Token); code != http.StatusOK || seen != nil {
+			t.Errorf("LoadSession after revocation: %d, session %+v", code, seen)
+		}
+		for _, bad := range []string{"", "x", s.Token[:42] + "B"} {
+			if code := serve(require, bad); code != http.StatusUnauthorized {
+				t.Errorf("RequireSession with cookie %q: %d", bad, code)
 			}
-			if code := serve(load, s.Token); code != http.StatusOK || seen == nil || seen.ID != s.ID {
-				t.Fatalf("LoadSession with the cookie: %d, session %+v", code, seen)
-			}
-			if _, err := e.auth.Sessions.Revoke(context.Background(), s.ID); err != nil {
-				t.Fatal(err)
-			}
-			if code := serve(require, s.Token); code != http.StatusUnauthorized || seen != nil {
-				t.Errorf("RequireSession after revocation: %d, session %+v", code, seen)
-			}
-			if code := serve(load, s.Token); code != http.StatusOK || seen != nil {
-				t.Errorf("LoadSession after revocation: %d, session %+v", code, seen)
-			}
-			for _, bad := range []string{"", "x", s.Token[:42] + "B"} {
-				if code := serve(require, bad); code != http.StatusUnauthorized {
-					t.Errorf("RequireSession with cookie %q: %d", bad, code)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -263,52 +263,46 @@ func TestTicketCreateErrors(t *testing.T) {
 }
 
 func TestTicketConcurrentRedemption(t *testing.T) {
-	for _, name := range []string{"memstore", "boltstore"} {
-		t.Run(name, func(t *testing.T) {
-			e := newTicketEnv(t, func(c *magiclink.Config) {
-				if name == "boltstore" {
-					useBolt(t, c)
-				}
-			})
-			u := e.user(t, "ada@example.com")
-			tok := e.token(t, u.ID, 0)
-			const n = 64
-			clients := make([]*magiclink.Client, n)
-			for i := range clients {
-				clients[i] = e.client(t)
+	eachStore(t, func(t *testing.T, onStore func(*magiclink.Config)) {
+		e := newTicketEnv(t, onStore)
+		u := e.user(t, "ada@example.com")
+		tok := e.token(t, u.ID, 0)
+		const n = 64
+		clients := make([]*magiclink.Client, n)
+		for i := range clients {
+			clients[i] = e.client(t)
+		}
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, n)
+		)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, errs[i] = e.auth.SignIns.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "sign_in_token_already_used_code":
+				t.Errorf("redemption: %v", err)
 			}
-			var (
-				wg    sync.WaitGroup
-				start = make(chan struct{})
-				errs  = make([]error, n)
-			)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					_, errs[i] = e.auth.SignIns.Create(context.Background(), clients[i], magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
-				}()
-			}
-			close(start)
-			wg.Wait()
-			ok := 0
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					ok++
-				case magiclink.AsError(err) == nil || magiclink.AsError(err).Code != "sign_in_token_already_used_code":
-					t.Errorf("redemption: %v", err)
-				}
-			}
-			if ok != 1 {
-				t.Fatalf("%d redemptions succeeded; want exactly 1", ok)
-			}
-			if s := e.sessions(t, u.ID); s != 1 {
-				t.Fatalf("%d sessions; want exactly 1", s)
-			}
-		})
-	}
+		}
+		if ok != 1 {
+			t.Fatalf("%d redemptions succeeded; want exactly 1", ok)
+		}
+		if s := e.sessions(t, u.ID); s != 1 {
+			t.Fatalf("%d sessions; want exactly 1", s)
+		}
+	})
 }
 
 // sitForge builds a compact JWS from header and claims, signed by sign.

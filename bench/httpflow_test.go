@@ -209,8 +209,7 @@ func (br *httpBrowser) signIn(inbox *maildirInbox) (wake, wakeSent time.Duration
 // maildirInbox reads the messages a server writes into a maildir and
 // hands each link's token to whoever awaits mail for its recipient.
 type maildirInbox struct {
-	mu     sync.Mutex
-	byAddr map[string]chan string
+	byAddr mailboxes[string]
 }
 
 var (
@@ -221,7 +220,7 @@ var (
 // watchMaildir reads dir/new every millisecond until tb ends, removing
 // each message it has read.
 func watchMaildir(tb testing.TB, dir string) *maildirInbox {
-	in := &maildirInbox{byAddr: map[string]chan string{}}
+	in := &maildirInbox{byAddr: mailboxes[string]{size: 64}}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	tb.Cleanup(func() { close(done); <-stopped })
@@ -261,16 +260,7 @@ func watchMaildir(tb testing.TB, dir string) *maildirInbox {
 	return in
 }
 
-func (in *maildirInbox) inbox(addr string) chan string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	ch := in.byAddr[addr]
-	if ch == nil {
-		ch = make(chan string, 64)
-		in.byAddr[addr] = ch
-	}
-	return ch
-}
+func (in *maildirInbox) inbox(addr string) chan string { return in.byAddr.of(addr) }
 
 // await returns the token of the next link mailed to addr.
 func (in *maildirInbox) await(addr string) (string, error) {

@@ -22,22 +22,34 @@ import (
 // whether a token is minted when the link is prepared or later, when a
 // background sender sends it.
 type linkMailer struct {
-	mu    sync.Mutex
-	sents map[string]chan sent
+	sents mailboxes[sent]
 }
 
 // sent is what one message carried.
 type sent struct{ token, code string }
 
-func newLinkMailer() *linkMailer { return &linkMailer{sents: map[string]chan sent{}} }
+func newLinkMailer() *linkMailer { return &linkMailer{sents: mailboxes[sent]{size: 1024}} }
 
-func (m *linkMailer) inbox(to string) chan sent {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ch := m.sents[to]
+func (m *linkMailer) inbox(to string) chan sent { return m.sents.of(to) }
+
+// mailboxes hands out one buffered channel of size per address, made on
+// first use.
+type mailboxes[T any] struct {
+	size int
+	mu   sync.Mutex
+	m    map[string]chan T
+}
+
+func (b *mailboxes[T]) of(addr string) chan T {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := b.m[addr]
 	if ch == nil {
-		ch = make(chan sent, 1024)
-		m.sents[to] = ch
+		if b.m == nil {
+			b.m = map[string]chan T{}
+		}
+		ch = make(chan T, b.size)
+		b.m[addr] = ch
 	}
 	return ch
 }
