@@ -541,6 +541,20 @@ func TestSignInCodeWrongFiveTimes(t *testing.T) {
 	landedOnAccount(waiting, addr)
 }
 
+// 2d. Sign-up by code: the email's code typed in the waiting tab creates
+// the account and signs the tab in.
+func TestSignUpCode(t *testing.T) {
+	a := startApp(t)
+	addr := "grete@example.com"
+	waiting := newBrowser(t, "a").tab("waiting")
+	waiting.navigate(a.base + "/sign-up")
+	waiting.waitPage("/sign-up", "Create your account")
+	waiting.fillAndSubmit("form#start", "input#email", addr)
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	typeCode(waiting, a.waitMail(addr).code(t))
+	landedOnAccount(waiting, addr)
+}
+
 func mustAtoi(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)
