@@ -30,6 +30,13 @@
 //	-require-same-client     links work only in the browser that asked for
 //	                         them (default true)
 //	-rate-limits             limit how often links are sent (default true)
+//	-webhook URL             deliver every event to URL, signed per Standard
+//	                         Webhooks (docs/webhooks.md); https, or http to a
+//	                         loopback host
+//	-webhook-secret whsec_…  the secret deliveries are signed with (or the
+//	                         environment variable MAGICLINK_WEBHOOK_SECRET)
+//	-webhook-insecure        allow an http -webhook URL to another host
+//	-metrics host:port       serve Prometheus metrics at http://host:port/metrics
 //
 // The Frontend API is mounted at /auth and the Backend API at /v1, with
 // the key from the environment variable MAGICLINK_SECRET_KEY; when it is
@@ -96,6 +103,9 @@ type options struct {
 	sameClient, rateLimits              bool
 	devInbox                            optBool // -dev-inbox; unset: on only when mail goes nowhere else
 	secretKey                           string  // from MAGICLINK_SECRET_KEY
+	webhook, webhookSecret              string
+	webhookInsecure                     bool
+	metrics                             string // listen address; empty: none
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -114,6 +124,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.sameClient, "require-same-client", true, "links work only in the browser that asked for them")
 	fs.BoolVar(&o.rateLimits, "rate-limits", true, "limit how often links are sent (false for load tests)")
 	fs.Var(&o.devInbox, "dev-inbox", "serve the dev inbox at /dev/mail, which shows every link to anyone: development only (default: on unless -smtp or -mail-dir send the mail elsewhere)")
+	fs.StringVar(&o.webhook, "webhook", "", "deliver every event to this `URL`, signed per Standard Webhooks (https, or http to a loopback host)")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "the `whsec_…` secret deliveries are signed with (default $MAGICLINK_WEBHOOK_SECRET)")
+	fs.BoolVar(&o.webhookInsecure, "webhook-insecure", false, "allow an http -webhook URL to a host that is not loopback")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -259,6 +273,7 @@ type app struct {
 	handler    http.Handler
 	closeStore func() error // closes the PostgreSQL store, after auth
 	store      store.Store  // the store given to magiclink; nil: its bbolt file
+	metrics    *metrics     // the -metrics server, or nil
 }
 
 // newApp opens the store and wires the mailers, magiclink and the routes.
@@ -285,6 +300,14 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 			return nil, err
 		}
 		mailers = append(mailers, m)
+	}
+	hooks, err := webhookEndpoints(o)
+	if err != nil {
+		return nil, err
+	}
+	met, err := newMetrics(o.metrics, logger)
+	if err != nil {
+		return nil, err
 	}
 	var st store.Store // nil: the bbolt file at o.db
 	closeStore := func() error { return nil }
@@ -314,14 +337,24 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		SignUpURL:        "/sign-up",
 		SignInURL:        "/sign-in",
 		Logger:           logger,
+		Webhooks:         hooks,
+		Observer:         met.observer(),
 	})
 	if err != nil {
+		met.close()
+		closeStore()
+		return nil, err
+	}
+	if err := met.serve(auth, logger); err != nil {
+		auth.Close()
+		met.close()
 		closeStore()
 		return nil, err
 	}
 	pages, err := parsePages(basePath(o.baseURL), devInbox)
 	if err != nil {
 		auth.Close()
+		met.close()
 		closeStore()
 		return nil, err
 	}
@@ -345,7 +378,7 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		mux.HandleFunc("GET /dev/mail/wait", s.handleInboxWait)
 	}
 	page("/", s.notFound)
-	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore, store: st}, nil
+	return &app{auth: auth, inbox: in, handler: mux, closeStore: closeStore, store: st, metrics: met}, nil
 }
 
 // openPostgres connects to the database at dsn, creates pgstore's schema
@@ -406,6 +439,7 @@ func sender(o *options) string {
 // close closes magiclink, which closes the bbolt file, then the
 // PostgreSQL store if there is one. It may be called more than once.
 func (a *app) close() error {
+	a.metrics.close()
 	return errors.Join(a.auth.Close(), a.closeStore())
 }
 
