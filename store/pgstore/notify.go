@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -28,8 +27,10 @@ const flushTimeout = 5 * time.Second
 // WAL flush), which ends group commit: every Apply would wait for the
 // flushes of all before it. Instead, the keys of committed Applies are
 // collected here, and one goroutine sends them in batches, each batch one
-// transaction of its own with synchronous_commit off (a notification has
-// nothing to make durable, so the lock is held for microseconds). While
+// statement in a transaction of its own. That transaction writes nothing
+// to the WAL but its commit record, which PostgreSQL does not wait to
+// flush (a notification has nothing to make durable), so the lock is held
+// for microseconds. While
 // one batch is on its way, the keys of the Applies committing meanwhile
 // gather for the next: the busier the store, the larger the batches, with
 // no timer. Keys are packed into payloads of up to maxPayload bytes.
@@ -126,14 +127,10 @@ func (n *notifier) run(ctx context.Context) {
 	}
 }
 
-// send notifies keys in one transaction with synchronous_commit off.
+// send notifies keys in one statement, its own transaction.
 func (n *notifier) send(ctx context.Context, keys []string) error {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit TO off")
-	b.Queue(n.query, n.channel, payloads(n.self, keys))
-	b.Queue("COMMIT")
-	return n.pool.SendBatch(ctx, b).Close()
+	_, err := n.pool.Exec(ctx, n.query, n.channel, payloads(n.self, keys))
+	return err
 }
 
 // payloads packs keys into notification payloads of at most maxPayload
