@@ -265,3 +265,73 @@ func TestSubscribe(t *testing.T) {
 	}
 	unsub()
 }
+
+// TestLifecycleEventsOverWebhook: each Backend API change of a user and
+// its sessions reaches a real receiver as exactly one event.
+func TestLifecycleEventsOverWebhook(t *testing.T) {
+	var rcv *receiver
+	s := newTicketServer(t, func(c *magiclink.Config) {
+		rcv = newReceiver(t, c.Now)
+		c.Webhooks = []magiclink.WebhookEndpoint{rcv.endpoint()}
+	})
+	ctx := context.Background()
+	bearer := "Bearer " + sitSecretKey
+	call := func(method, path string, body any) map[string]any {
+		t.Helper()
+		status, _, out := s.do(t, nil, method, path, bearer, body)
+		if status != 200 {
+			t.Fatalf("%s %s = %d %v", method, path, status, out)
+		}
+		return out
+	}
+	user := call("POST", "/v1/users", map[string]any{"email_address": "ada@example.com"})
+	id := user["id"].(string)
+	var sessions []string
+	for range 2 {
+		tok, err := s.auth.SignInTokens.Create(ctx, id, magiclink.SignInTokenParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := s.auth.Clients.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := s.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, si.CreatedSessionID)
+	}
+	call("PATCH", "/v1/users/"+id, map[string]any{"first_name": "Ada"})
+	call("PATCH", "/v1/users/"+id+"/metadata", map[string]any{"public_metadata": map[string]any{"plan": "pro"}})
+	call("POST", "/v1/sessions/"+sessions[0]+"/revoke", nil)
+	call("POST", "/v1/users/"+id+"/ban", nil)
+	call("POST", "/v1/users/"+id+"/unban", nil)
+	want := map[string]int{"user.created": 1, "sign_in_token.created": 2, "sign_in_token.accepted": 2, "session.created": 2,
+		"user.updated": 4, "session.revoked": 2}
+	got := rcv.waitTypes(want)
+	revoked := map[string]bool{}
+	for _, d := range got {
+		data := d.event["data"].(map[string]any)
+		switch d.event["type"] {
+		case "session.revoked":
+			revoked[data["id"].(string)] = true
+		case "user.updated":
+			if data["id"] != id {
+				t.Errorf("user.updated of %v", data["id"])
+			}
+		}
+	}
+	if !revoked[sessions[0]] || !revoked[sessions[1]] {
+		t.Errorf("revoked %v, want both of %v", revoked, sessions)
+	}
+	call("DELETE", "/v1/users/"+id, nil)
+	want["user.deleted"] = 1
+	for _, d := range rcv.waitTypes(want) {
+		if d.event["type"] == "user.deleted" {
+			if data := d.event["data"].(map[string]any); data["id"] != id || data["deleted"] != true {
+				t.Errorf("user.deleted data %v", data)
+			}
+		}
+	}
+}
