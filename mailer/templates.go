@@ -81,13 +81,17 @@ func (d Data) T(key string, args ...string) string {
 	if m == nil {
 		m = builtin(d.Locale)
 	}
-	device := d.Device
-	if device == "" {
-		device = m.T("email.device_unknown")
+	args = append(args, "app", d.AppName, "email", d.To, "expires_in", d.ExpiresIn,
+		"support", d.Brand.SupportEmail, "new_email", d.NewEmailAddress)
+	if !d.OccurredAt.IsZero() {
+		// A notice: when and from where.
+		device := d.Device
+		if device == "" {
+			device = m.T("email.device_unknown")
+		}
+		args = append(args, "when", m.Date(d.OccurredAt), "device", device)
 	}
-	return m.T(key, append(args, "app", d.AppName, "email", d.To, "expires_in", d.ExpiresIn,
-		"support", d.Brand.SupportEmail, "new_email", d.NewEmailAddress,
-		"when", m.Date(d.OccurredAt), "device", device)...)
+	return m.T(key, args...)
 }
 
 // Part returns the message email.<Kind>.<name>, as T does: Part "subject"
@@ -106,6 +110,17 @@ func (d Data) OneTime() bool {
 		return false
 	}
 	return true
+}
+
+// templateFuncs are the functions every template may call besides Data's
+// methods: {{t . "key"}} is {{.T "key"}}, {{part . "intro"}} is
+// {{.Part "intro"}}, {{oneTime .}} is {{.OneTime}}. The default layout
+// uses them because a function call costs text/template far less than a
+// method call on Data.
+var templateFuncs = map[string]any{
+	"t":       func(d Data, key string, args ...string) string { return d.T(key, args...) },
+	"part":    func(d Data, name string) string { return d.Part(name) },
+	"oneTime": func(d Data) bool { return d.OneTime() },
 }
 
 // builtin returns the embedded catalogue that best matches locale.
@@ -318,7 +333,7 @@ func parseTemplates(fsys fs.FS) (*Templates, error) {
 			if err != nil {
 				return nil, fmt.Errorf("mailer: templates: %w", err)
 			}
-			kt.html, err = htmltemplate.New(htmlName).Option("missingkey=error").Parse(string(src))
+			kt.html, err = htmltemplate.New(htmlName).Option("missingkey=error").Funcs(templateFuncs).Parse(string(src))
 			if err != nil {
 				return nil, fmt.Errorf("mailer: templates: %w", err)
 			}
@@ -337,7 +352,7 @@ func parseText(fsys fs.FS, name string) (*texttemplate.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailer: templates: %w", err)
 	}
-	t, err := texttemplate.New(name).Option("missingkey=error").Parse(string(src))
+	t, err := texttemplate.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("mailer: templates: %w", err)
 	}

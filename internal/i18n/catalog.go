@@ -396,17 +396,36 @@ func (p *Printer) Has(key string) bool {
 	return ok
 }
 
+// fill replaces each {name} of text that args (pairs of name and value)
+// has; others stay as they are.
 func fill(text string, args []string) string {
-	if !strings.Contains(text, "{") {
+	i := strings.IndexByte(text, '{')
+	if i < 0 {
 		return text
 	}
-	return placeholder.ReplaceAllStringFunc(text, func(m string) string {
-		name := m[1 : len(m)-1]
-		for i := 0; i+1 < len(args); i += 2 {
-			if args[i] == name {
-				return args[i+1]
+	var b strings.Builder
+	b.Grow(len(text) + 32)
+	for i >= 0 {
+		b.WriteString(text[:i])
+		text = text[i:]
+		end := strings.IndexByte(text, '}')
+		if end < 0 {
+			break
+		}
+		name, found := text[1:end], false
+		for j := 0; j+1 < len(args); j += 2 {
+			if args[j] == name {
+				b.WriteString(args[j+1])
+				found = true
+				break
 			}
 		}
-		return m
-	})
+		if !found {
+			b.WriteString(text[:end+1])
+		}
+		text = text[end+1:]
+		i = strings.IndexByte(text, '{')
+	}
+	b.WriteString(text)
+	return b.String()
 }
