@@ -121,6 +121,20 @@ var templateFuncs = map[string]any{
 	"t":       func(d Data, key string, args ...string) string { return d.T(key, args...) },
 	"part":    func(d Data, name string) string { return d.Part(name) },
 	"oneTime": func(d Data) bool { return d.OneTime() },
+	"subject": func(d Data) string { return d.Subject() },
+}
+
+// Subject returns the subject of the message: email.<Kind>.subject, or
+// for a message that carries a code and no link, email.<Kind>.subject_code
+// when the catalogue has it.
+func (d Data) Subject() string {
+	if d.Code != "" && d.Link == "" {
+		key := "email." + string(d.Kind) + ".subject_code"
+		if s := d.T(key); s != key {
+			return s
+		}
+	}
+	return d.Part("subject")
 }
 
 // builtin returns the embedded catalogue that best matches locale.

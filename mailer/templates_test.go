@@ -269,6 +269,9 @@ func TestEveryKindInEveryLanguage(t *testing.T) {
 					if strings.Contains(msg.Subject, code) {
 						t.Errorf("subject shows the code: %q", msg.Subject)
 					}
+					if want := m.T("email."+string(kind)+".subject_code", "app", "Example"); variant == "code" && msg.Subject != want {
+						t.Errorf("code-only subject = %q, want %q", msg.Subject, want)
+					}
 					if !strings.Contains(msg.Subject, "Example") {
 						t.Errorf("subject lacks the app's name: %q", msg.Subject)
 					}
