@@ -16,7 +16,7 @@ import (
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
-func newCodeTestAuth(t *testing.T, st store.Store, codes EmailCodes) (*Auth, *mailtest.Mailer) {
+func newCodeTestAuth(t testing.TB, st store.Store, codes EmailCodes) (*Auth, *mailtest.Mailer) {
 	t.Helper()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	if st == nil {
@@ -190,4 +190,29 @@ func matchKnownCode(t *testing.T, a *Auth, mt *mailtest.Mailer, key string, n in
 	if err := a.st.Apply(ctx, l.swap(f, flowExpiry(&f))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzNormalizeCode: whatever is typed, an accepted code is exactly the
+// configured number of ASCII digits, is accepted again as it is, and is
+// what is left of the input without its spaces and dashes.
+func FuzzNormalizeCode(f *testing.F) {
+	for _, s := range []string{"123456", "123 456", "12-34-56", "１２３４５６", "12345", "1234567", " ", "-", "12a456", "\x00123456"} {
+		f.Add(s)
+	}
+	a, _ := newCodeTestAuth(f, nil, EmailCodes{})
+	f.Fuzz(func(t *testing.T, in string) {
+		code, ok := a.normalizeCode(in)
+		if !ok {
+			return
+		}
+		if len(code) != DefaultCodeLength || strings.Trim(code, "0123456789") != "" {
+			t.Fatalf("normalizeCode(%q) accepted %q", in, code)
+		}
+		if again, ok := a.normalizeCode(code); !ok || again != code {
+			t.Fatalf("the accepted %q is not accepted as it is", code)
+		}
+		if strings.NewReplacer(" ", "", "-", "").Replace(in) != code {
+			t.Fatalf("normalizeCode(%q) = %q: more than spaces and dashes went", in, code)
+		}
+	})
 }
