@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/internal/sendtiming"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
@@ -324,7 +325,7 @@ func checkCrashRound(t *testing.T, db, mailDir string, round int, acks crashAcks
 			t.Fatal(err)
 		}
 		if to := headerTo(string(data)); !gone(to) {
-			tokens = append(tokens, smtpMessage{Data: string(data)}.token(t))
+			tokens = append(tokens, deliverytest.Message{Data: string(data)}.Token(t))
 		}
 	}
 	for _, m := range mt.Messages() {

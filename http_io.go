@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/magiclink-go/magiclink/store"
 )
 
 // maxBodyBytes bounds a request body.
@@ -129,6 +131,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// unavailableRetryAfter is the Retry-After, in seconds, of a request
+// refused because the store is unavailable. magiclink.js retries such a
+// request five times, so its retries span a database restart.
+const unavailableRetryAfter = 2
+
 // writeError answers with err in the API's error shape. Errors that are
 // not *Error are logged and served as a 500 without detail.
 func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -138,6 +145,13 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// shutting down): say so, in case someone still listens.
 		e = newError(http.StatusServiceUnavailable, "request_interrupted", nil, "interrupted", "interrupted")
 		e.RetryAfterSeconds = 1
+	}
+	if e == nil && errors.Is(err, store.ErrUnavailable) {
+		// The database is down, restarting, read-only or out of disk:
+		// nothing was written, and the same request may work shortly.
+		a.log.Warn("magiclink: store unavailable", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+		e = newError(http.StatusServiceUnavailable, "service_unavailable", nil, "unavailable", "unavailable")
+		e.RetryAfterSeconds = unavailableRetryAfter
 	}
 	if e == nil {
 		a.log.Error("magiclink: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/internal/sendtiming"
+	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -64,14 +64,6 @@ func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Cli
 		t.Fatal(err)
 	}
 	return c, su
-}
-
-// shortLeases shortens the outbox's lease and renewal for one test.
-func shortLeases(t *testing.T, lease, renew time.Duration) {
-	t.Helper()
-	l, r := sendtiming.Lease, sendtiming.Renew
-	sendtiming.Lease, sendtiming.Renew = lease, renew
-	t.Cleanup(func() { sendtiming.Lease, sendtiming.Renew = l, r })
 }
 
 // lostAnswer delivers every message, but while fail is set it then
@@ -192,7 +184,7 @@ func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 // sender renews the lease while it works, so another instance does not
 // take the entry over and send it again.
 func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
-	shortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
+	deliverytest.ShortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
 	ctx := context.Background()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	st := memstore.New(memstore.Config{Now: clock.Now})

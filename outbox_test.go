@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
@@ -39,13 +40,13 @@ func gone(raw []byte) bool { return raw == nil }
 // does not.
 func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	ctx := context.Background()
-	srv := startSMTP(t)
+	srv := deliverytest.StartSMTP(t)
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	db := filepath.Join(t.TempDir(), "magiclink.db")
 	var failures atomic.Int32
 	open := func() *magiclink.Auth {
 		t.Helper()
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: srv.mailer(t), Now: clock.Now,
+		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: srv.Mailer(t), Now: clock.Now,
 			OnSendFailure: func(context.Context, magiclink.SendFailure) { failures.Add(1) }})
 		if err != nil {
 			t.Fatal(err)
@@ -65,14 +66,14 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"}); err != nil {
 		t.Fatal(err)
 	}
-	first := srv.wait(t, 1)[0]
+	first := srv.Wait(t, 1)[0]
 	if first.To != "outage@example.com" {
 		t.Fatalf("first message to %s", first.To)
 	}
-	old := first.token(t)
+	old := first.Token(t)
 
 	// The server goes down; a new link is asked for and accepted.
-	srv.setMode("down")
+	srv.SetMode(deliverytest.Down)
 	clock.Advance(time.Minute) // past the send cooldown
 	su2, err := su.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/welcome"})
 	if err != nil {
@@ -88,19 +89,19 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(srv.messages()); n != 1 {
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d messages accepted while the server was down", n-1)
 	}
-	srv.setMode("up")
+	srv.SetMode(deliverytest.Up)
 	clock.Advance(time.Minute) // past the retry's backoff
 	a = open()
 	defer a.Close()
-	second := srv.wait(t, 2)[1]
+	second := srv.Wait(t, 2)[1]
 	waitOutbox(t, a.Store(), key, gone)
 	if second.To != "outage@example.com" {
 		t.Fatalf("second message to %s", second.To)
 	}
-	tok := second.token(t)
+	tok := second.Token(t)
 
 	if res, err := a.ConfirmLink(ctx, old, c); err != nil || res.Status != magiclink.LinkFailed {
 		t.Fatalf("superseded link: %+v, %v; want failed", res, err)
@@ -112,7 +113,7 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(srv.messages()); n != 2 {
+	if n := len(srv.Messages()); n != 2 {
 		t.Fatalf("server accepted %d messages; want 2 (no duplicate)", n)
 	}
 	if n := failures.Load(); n != 0 {

@@ -8,7 +8,9 @@
  *
  * Objects returned are the API's JSON (snake_case fields) with methods added.
  * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code,
- * and retryAfter (seconds, from Retry-After; 0 when absent) for 429 too_many_requests.
+ * and retryAfter (seconds, from Retry-After; 0 when absent) for 429 too_many_requests and 503.
+ * A 503 service_unavailable (the server's database briefly down; nothing written) is retried
+ * after its Retry-After, a few times, before it rejects; a long poll keeps retrying 429s and 5xx.
  */
 (function (global) {
   "use strict";
@@ -35,7 +37,16 @@
   function create(prefix) {
     prefix = prefix || defaultPrefix;
 
-    function request(method, path, body, signal) {
+    // A 503 service_unavailable means the server's store is briefly down
+    // (restarting, out of disk) and nothing was written: the request is
+    // made again after Retry-After, up to unavailableTries times.
+    var unavailableTries = 5;
+
+    function retryDelay(err) {
+      return Math.min(err.retryAfter || 1, 10) * 1000;
+    }
+
+    function request(method, path, body, signal, tries) {
       var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" }, signal: signal };
       if (body !== undefined) {
         init.headers["Content-Type"] = "application/json";
@@ -45,7 +56,15 @@
         return res.text().then(function (text) {
           var data = null;
           try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-          if (!res.ok) { var err = new MagiclinkError(res.status, data); err.retryAfter = Number(res.headers.get("Retry-After")) || 0; throw err; }
+          if (!res.ok) {
+            var err = new MagiclinkError(res.status, data);
+            err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
+            tries = tries || 0;
+            if (res.status === 503 && err.code === "service_unavailable" && tries < unavailableTries) {
+              return sleep(retryDelay(err), signal).then(function () { return request(method, path, body, signal, tries + 1); });
+            }
+            throw err;
+          }
           return data;
         });
       });
@@ -104,7 +123,7 @@
           function (err) {
             if (err && err.name === "AbortError") throw err;
             if (err instanceof MagiclinkError && err.status !== 0 && err.status < 500 && err.status !== 429) throw err;
-            return sleep(1000, signal).then(function () { return poll(current, signal); });
+            return sleep(err instanceof MagiclinkError && err.retryAfter ? retryDelay(err) : 1000, signal).then(function () { return poll(current, signal); });
           });
       }
       function settled(current) {

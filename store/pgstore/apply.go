@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -88,7 +87,7 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	}
 	var pgErr *pgconn.PgError
 	if err != nil && errors.As(err, &pgErr) {
-		return fmt.Errorf("pgstore: apply: %w", err) // the server refused it: nothing committed
+		return opError("apply", err) // the server refused it: nothing committed
 	}
 	// Committed, or perhaps committed: a spurious wake-up is allowed, a
 	// missed one is not.
@@ -101,7 +100,7 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	s.hub.Notify(written...)
 	s.notify.add(written)
 	if err != nil {
-		return fmt.Errorf("pgstore: apply: %w", err)
+		return opError("apply", err)
 	}
 	return nil
 }

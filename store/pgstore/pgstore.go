@@ -253,7 +253,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: get: %w", err)
+		return nil, opError("get", err)
 	}
 	return nonNil(v), nil
 }
@@ -277,7 +277,7 @@ func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([
 	}
 	rows, err := s.pool.Query(ctx, s.q.list, []byte(max(prefix, from)), prefixEnd(prefix), s.now(), lim)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: list: %w", err)
+		return nil, opError("list", err)
 	}
 	var items []store.Item
 	for rows.Next() {
@@ -288,7 +288,7 @@ func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([
 		)
 		if err := rows.Scan(&key, &it.Value, &exp); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("pgstore: list: %w", err)
+			return nil, opError("list", err)
 		}
 		it.Key, it.Value = string(key), nonNil(it.Value)
 		if exp != nil {
@@ -297,7 +297,7 @@ func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([
 		items = append(items, it)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: list: %w", err)
+		return nil, opError("list", err)
 	}
 	return items, nil
 }

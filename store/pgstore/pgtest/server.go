@@ -139,12 +139,19 @@ func initAndStart(bin, dir string, cred *syscall.Credential) (*server, error) {
 	return nil, err
 }
 
-// launch starts postgres and waits until it accepts connections.
+// launch starts postgres on a free port and waits until it accepts
+// connections.
 func launch(bin, dir string, cred *syscall.Credential) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	return launchOn(bin, dir, cred, port)
+}
+
+// launchOn starts postgres on port and waits until it accepts
+// connections.
+func launchOn(bin, dir string, cred *syscall.Credential, port int) (*server, error) {
 	s := &server{dir: dir, port: port, done: make(chan struct{}), log: &logTail{closed: make(chan struct{})}}
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
 		"-p", strconv.Itoa(port),
@@ -206,6 +213,11 @@ func (s *server) dsn(name string) string {
 // fast) and removes its directory.
 func (s *server) stop() error {
 	defer os.RemoveAll(s.dir)
+	return s.halt()
+}
+
+// halt shuts the server down (fast shutdown) and keeps its files.
+func (s *server) halt() error {
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
