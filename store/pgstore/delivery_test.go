@@ -54,7 +54,7 @@ func prepareSignUps(t *testing.T, addrs []string, auths ...*magiclink.Auth) map[
 				errs <- err
 				return
 			}
-			su, err := a.SignUp.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+			su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 			if err != nil {
 				errs <- err
 				return
