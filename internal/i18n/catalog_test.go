@@ -170,3 +170,24 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMatch checks that no preference, however malformed, fails or picks
+// something other than a catalogue, and that a Printer for it fills
+// messages without leaving a placeholder.
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"de", "pt-PT", "zz", "de;q=0.5, fr", "*", ";;;q=", "en-US,en;q=0.9", "x-klingon", "ar-EG-u-nu-arab", strings.Repeat("de,", 200)} {
+		f.Add(s)
+	}
+	c := Default()
+	locales := c.Locales()
+	f.Fuzz(func(t *testing.T, pref string) {
+		got := c.Match(pref)
+		if !slices.Contains(locales, got) {
+			t.Fatalf("Match(%q) = %q, not a catalogue", pref, got)
+		}
+		p := c.Printer(got)
+		if s := p.T("page.sign_in.text", "email", pref, "app", "x"); strings.Contains(s, "{email}") {
+			t.Fatalf("placeholder left: %q", s)
+		}
+	})
+}
