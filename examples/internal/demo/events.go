@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"errors"
@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/otelmagiclink"
 )
 
 // webhookEndpoints returns the -webhook endpoint, which receives every
@@ -33,10 +32,9 @@ func webhookEndpoints(o *options) ([]magiclink.WebhookEndpoint, error) {
 	return []magiclink.WebhookEndpoint{{URL: o.webhook, Secrets: []string{secret}, AllowInsecure: o.webhookInsecure}}, nil
 }
 
-// metrics is the -metrics server: Prometheus text at /metrics, through
-// the OpenTelemetry Prometheus exporter.
+// metrics is the -metrics server: Prometheus text at /metrics.
 type metrics struct {
-	obs *otelmagiclink.Observer
+	obs *promObserver
 	srv *http.Server
 	ln  net.Listener
 }
@@ -47,16 +45,13 @@ func newMetrics(addr string, logger *slog.Logger) (*metrics, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	obs, h, err := otelmagiclink.NewPrometheus(nil)
-	if err != nil {
-		return nil, err
-	}
+	obs := newPromObserver()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", h)
+	mux.Handle("GET /metrics", obs)
 	return &metrics{obs: obs, srv: newServer(mux, logger), ln: ln}, nil
 }
 
@@ -68,14 +63,14 @@ func (m *metrics) observer() magiclink.Observer {
 	return m.obs
 }
 
-// serve registers auth's queue gauge and serves until close.
+// serve counts auth's outbox depth too and serves until close.
 func (m *metrics) serve(auth *magiclink.Auth, logger *slog.Logger) error {
 	if m == nil {
 		return nil
 	}
-	if err := m.obs.ObserveQueues(auth); err != nil {
-		return err
-	}
+	m.obs.mu.Lock()
+	m.obs.auth = auth
+	m.obs.mu.Unlock()
 	go func() {
 		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics server", slog.Any("error", err))
