@@ -277,6 +277,14 @@ func checkCrashRound(t *testing.T, db, mailDir string, round int, acks crashAcks
 	// before it died, or by the restarted app now.
 	delivered := map[string]int{}
 	files, _ := filepath.Glob(filepath.Join(mailDir, "*.eml"))
+	// A message being written at the kill leaves its temporary file: the
+	// next maildir on the folder removes it.
+	if _, err := maildir.New(mailDir, maildir.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(mailDir, ".tmp-*")); len(tmps) > 0 {
+		t.Errorf("round %d: %d temporary files left in the mail folder after maildir.New", round, len(tmps))
+	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

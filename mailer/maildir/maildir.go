@@ -4,7 +4,10 @@
 //
 // Files appear atomically: each is written under a temporary name in the
 // same folder (a hidden name not ending in .eml), synced, and renamed, so a
-// reader that looks only at *.eml never sees a partial message. Messages are
+// reader that looks only at *.eml never sees a partial message. A process
+// that dies while writing leaves its temporary file behind: New removes
+// those no process is writing (on Unix, those whose lock it can take; a
+// writer holds an flock on its file). Messages are
 // composed by mailer.WriteMIME, as the smtp mailer's are.
 //
 // The files hold the messages' links, which are secrets: they are created
@@ -69,7 +72,40 @@ func New(dir string, cfg Config) (*Mailer, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("maildir: %s is not a folder", dir)
 	}
+	// Temporary files of writers that died.
+	tmps, _ := filepath.Glob(filepath.Join(dir, tempPattern))
+	for _, p := range tmps {
+		removeAbandoned(p)
+	}
 	return m, nil
+}
+
+// tempPattern names the temporary files messages are written to.
+const tempPattern = ".tmp-*"
+
+// createTemp creates a temporary file in m's folder and locks it. It
+// tries again if a clean-up removed the file before the lock was taken.
+func (m *Mailer) createTemp() (*os.File, error) {
+	for {
+		f, err := os.CreateTemp(m.dir, tempPattern)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockTemp(f); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
+		mine, err1 := f.Stat()
+		named, err2 := os.Stat(f.Name())
+		if err1 == nil && err2 == nil && os.SameFile(mine, named) {
+			return f, nil
+		}
+		f.Close()
+		if err1 != nil {
+			return nil, err1
+		}
+	}
 }
 
 // Dir returns the folder the Mailer writes into.
@@ -103,7 +139,7 @@ func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
 
 // write stores data atomically as a new .eml file.
 func (m *Mailer) write(data []byte, now time.Time) (err error) {
-	f, err := os.CreateTemp(m.dir, ".tmp-*")
+	f, err := m.createTemp()
 	if err != nil {
 		return err
 	}
