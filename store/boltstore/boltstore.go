@@ -152,7 +152,7 @@ func open(path string, o Config) (*Store, error) {
 		interval:   o.SweepInterval,
 		queue:      make(chan *request, maxBatch),
 		stop:       make(chan struct{}),
-		sweepChunk: 1000,
+		sweepChunk: 256,
 		sweepScan:  10000,
 		cache:      cache{limit: maxCacheBytes},
 	}, nil
