@@ -36,7 +36,11 @@ import (
 // compare-and-swap that counts the attempt, leases the entry for
 // deliveryLease and schedules the next attempt; several instances sharing
 // a store thus share the queue, and an instance that dies holding a lease
-// only delays the entry until the lease lapses. A 2xx answer deletes the
+// only delays the entry until the lease lapses (on a store only one
+// process can open, not at all). An entry is born leased to the process
+// whose change queued it, which hands it to its consumer straight after
+// the commit (wake): the first attempt reads the entry back instead of
+// writing a claim, so a delivered event costs one write, its deletion. A 2xx answer deletes the
 // entry; 410 disables the endpoint; anything else (a timeout, a refused
 // connection, a redirect, another status) is retried with exponential
 // backoff and jitter until deliveryGiveUp after the event. Delivery is at
@@ -59,6 +63,7 @@ const (
 	deliveryScan       = 5 * time.Second // picks up other instances' entries and lapsed leases
 	deliveryWorkers    = 4               // attempts in flight per consumer and instance
 	deliveryPage       = 512             // entries read per pass
+	deliveryFresh      = 1024            // entries just queued waiting for a worker, per consumer; beyond, a pass reads them
 	deliveryMaxBody    = 4 << 10         // of an answer, read and thrown away
 	deliveryCloseGrace = 5 * time.Second
 )
@@ -103,6 +108,7 @@ type consumer struct {
 	secrets []string // of a webhook
 	types   map[EventType]bool
 	kickc   chan struct{}
+	fresh   chan store.Item // entries this process just queued, handed over without a read
 	slots   chan struct{}
 	busy    sync.Map // keys of the entries this instance is attempting
 }
@@ -142,6 +148,7 @@ func newDeliverer(a *Auth, eps []WebhookEndpoint) (*deliverer, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxResponseHeaderBytes = 16 << 10
+	tr.MaxIdleConnsPerHost = deliveryWorkers // every worker keeps its connection
 	tr.ResponseHeaderTimeout = deliveryTimeout
 	d.client = &http.Client{Transport: tr, Timeout: deliveryTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -159,14 +166,16 @@ func newDeliverer(a *Auth, eps []WebhookEndpoint) (*deliverer, error) {
 	}
 	d.subs = d.consumer(subscribers)
 	for _, c := range append([]*consumer{d.subs}, d.endpoints...) {
-		d.loops.Add(1)
+		d.loops.Add(2)
 		go c.run()
+		go c.runFresh()
 	}
 	return d, nil
 }
 
 func (d *deliverer) consumer(id string) *consumer {
-	c := &consumer{d: d, id: id, kickc: make(chan struct{}, 1), slots: make(chan struct{}, deliveryWorkers)}
+	c := &consumer{d: d, id: id, kickc: make(chan struct{}, 1), fresh: make(chan store.Item, deliveryFresh),
+		slots: make(chan struct{}, deliveryWorkers)}
 	for range deliveryWorkers {
 		c.slots <- struct{}{}
 	}
@@ -236,7 +245,10 @@ func loopbackHost(h string) bool {
 // every consumer that takes it.
 func (d *deliverer) queue(id string, t EventType, now time.Time) []store.Op {
 	var ops []store.Op
-	rec := encode(deliveryRec{NextAt: ms(now), CreatedAt: ms(now)})
+	// Born leased to this process, which the commit's wake-up sends it
+	// off: its first attempt writes no claim, and other instances leave
+	// it alone unless this one dies.
+	rec := encode(deliveryRec{NextAt: ms(now), LeaseUntil: ms(now.Add(deliveryLease)), Owner: processID, CreatedAt: ms(now)})
 	add := func(c *consumer) {
 		ops = append(ops, store.Insert(keyDelivery+c.id+"/"+id, rec, now.Add(2*deliveryGiveUp)))
 	}
@@ -251,17 +263,72 @@ func (d *deliverer) queue(id string, t EventType, now time.Time) []store.Op {
 	return ops
 }
 
-// wake kicks the consumers after an Apply of ops committed, if they
-// queued deliveries.
+// wake hands the deliveries an Apply of ops queued, now committed, to
+// their consumers, so that the common case reads nothing back; a consumer
+// with too many waiting is kicked to read its queue instead.
 func (d *deliverer) wake(ops []store.Op) {
 	for _, op := range ops {
-		if strings.HasPrefix(op.Key, keyDelivery) {
-			for _, c := range append(d.endpoints, d.subs) {
+		rest, ok := strings.CutPrefix(op.Key, keyDelivery)
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, "/")
+		for _, c := range append(d.endpoints, d.subs) {
+			if c.id != id {
+				continue
+			}
+			select {
+			case c.fresh <- store.Item{Key: op.Key, Value: op.Value, ExpiresAt: op.ExpiresAt}:
+			default:
 				c.kick()
 			}
-			return
 		}
 	}
+}
+
+// runFresh starts an attempt at each entry wake hands over, as workers
+// free up.
+func (c *consumer) runFresh() {
+	defer c.d.loops.Done()
+	for {
+		select {
+		case <-c.d.stop:
+			return
+		case it := <-c.fresh:
+			var r deliveryRec
+			if json.Unmarshal(it.Value, &r) == nil && !c.start(it, r, true) {
+				return
+			}
+		}
+	}
+}
+
+// start begins an attempt at the entry it, unless one of this process is
+// at it already. It waits for a free worker if wait, else reports false
+// at once when there is none; it also reports false when stopping.
+func (c *consumer) start(it store.Item, r deliveryRec, wait bool) bool {
+	if wait {
+		select {
+		case <-c.d.stop:
+			return false
+		case <-c.slots:
+		}
+	} else {
+		select {
+		case <-c.d.stop:
+			return false
+		case <-c.slots:
+		default:
+			return false
+		}
+	}
+	if _, busy := c.busy.LoadOrStore(it.Key, true); busy {
+		c.slots <- struct{}{}
+		return true
+	}
+	c.d.work.Add(1)
+	go c.attempt(it, r)
+	return true
 }
 
 func (c *consumer) kick() {
@@ -312,16 +379,9 @@ func (c *consumer) pass() time.Time {
 			}
 			continue
 		}
-		select {
-		case <-c.d.stop:
-			return time.Time{}
-		case <-c.slots:
-		default:
-			return time.Time{} // a worker kicks when it is done
+		if !c.start(it, r, false) {
+			return time.Time{} // stopping, or no free worker: one kicks when it is done
 		}
-		c.busy.Store(it.Key, true)
-		c.d.work.Add(1)
-		go c.attempt(it, r)
 	}
 	return next
 }
@@ -355,15 +415,28 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		}
 		return
 	}
+	born := r.Attempts == 0 && r.Owner == processID && now.Before(fromMS(r.LeaseUntil).Add(-deliveryTimeout))
 	r.Attempts++
 	r.LeaseUntil, r.Owner = ms(now.Add(deliveryLease)), processID
 	r.NextAt = ms(now.Add(deliveryBackoff(r.Attempts)))
-	raw := encode(r)
-	if err := a.st.Apply(ctx, store.Swap(it.Key, it.Value, raw, it.ExpiresAt)); err != nil {
-		if !isConflict(err) && ctx.Err() == nil {
-			a.log.Warn("magiclink: claiming a delivery failed", slog.String("endpoint", c.id), slog.Any("error", err))
+	raw := it.Value
+	if born {
+		// No claim to write, but a pass may have listed the entry before
+		// an attempt of this process delivered and deleted it: make sure
+		// it is still there, unchanged.
+		if cur, err := a.st.Get(ctx, it.Key); err != nil || !bytes.Equal(cur, it.Value) {
+			return
 		}
-		return // another instance has it, or the store is unwell: the scan comes back
+	} else {
+		// Claim it, in one compare-and-swap that counts the attempt
+		// and schedules the next, so that of several instances one wins.
+		raw = encode(r)
+		if err := a.st.Apply(ctx, store.Swap(it.Key, it.Value, raw, it.ExpiresAt)); err != nil {
+			if !isConflict(err) && ctx.Err() == nil {
+				a.log.Warn("magiclink: claiming a delivery failed", slog.String("endpoint", c.id), slog.Any("error", err))
+			}
+			return // another instance has it, or the store is unwell: the scan comes back
+		}
 	}
 	l, err := load[eventRec](ctx, a.st, keyEvent+invertID(eventID))
 	if isNotFound(err) {
@@ -405,7 +478,12 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 // was left by a process that is gone: the entry is due at once, as the
 // outbox's.
 func (d *deliverer) dueAt(r *deliveryRec) time.Time {
-	if r.LeaseUntil != 0 && d.exclusive && r.Owner != processID {
+	if r.Owner == processID {
+		// Leased to this process: pass skips the entries its attempts
+		// hold, so one it does not is free to go.
+		return fromMS(r.NextAt)
+	}
+	if r.LeaseUntil != 0 && d.exclusive {
 		return time.Time{}
 	}
 	return fromMS(max(r.NextAt, r.LeaseUntil))

@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/webhook"
 )
 
 // fsyncNanos is the latest BenchmarkFsync result (ns per durable 4 KiB
@@ -87,11 +93,19 @@ func fsyncCeiling(b *testing.B) float64 {
 // per flow, which bounds flows/s at cores/(CPU time per flow) however
 // fast the disk, and the store writes (Applies) per flow: a code costs no
 // more than a link.
+//
+// The "events/" runs deliver every event (a sign-in's email.created and
+// session.created) to one webhook endpoint on loopback that answers 204:
+// the cost of the event stream, against the runs without.
 func BenchmarkFlow(b *testing.B) {
-	for _, by := range []string{"", "code/"} {
+	for _, by := range []string{"", "code/", "events/"} {
 		for _, callers := range []int{1, 8, 64} {
 			b.Run(by+"callers="+strconv.Itoa(callers), func(b *testing.B) {
-				e := newEnv(b)
+				var mods []func(*magiclink.Config)
+				if by == "events/" {
+					mods = append(mods, webhookEndpoint(b))
+				}
+				e := newEnv(b, mods...)
 				signIn := e.signIn
 				if by == "code/" {
 					signIn = e.signInByCode
@@ -124,5 +138,18 @@ func BenchmarkFlow(b *testing.B) {
 				b.ReportMetric(float64(e.watch.applies.Load()-applies0)/float64(b.N), "applies/flow")
 			})
 		}
+	}
+}
+
+// webhookEndpoint configures one webhook endpoint, a loopback server that
+// answers every delivery 204, for every event type.
+func webhookEndpoint(b *testing.B) func(*magiclink.Config) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	return func(c *magiclink.Config) {
+		c.Webhooks = []magiclink.WebhookEndpoint{{URL: srv.URL, Secrets: []string{webhook.NewSecret()}}}
 	}
 }

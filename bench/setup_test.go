@@ -111,28 +111,32 @@ type env struct {
 	watch *watchSignal
 }
 
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB, mods ...func(*magiclink.Config)) *env {
 	tb.Helper()
 	bs, err := boltstore.Open(filepath.Join(tb.TempDir(), "magiclink.db"), boltstore.Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { bs.Close() })
-	return newEnvOn(tb, bs)
+	return newEnvOn(tb, bs, mods...)
 }
 
 // newEnvOn is an Auth on st, which the caller closes, with a capturing
-// mailer and send limits off.
-func newEnvOn(tb testing.TB, st store.Store) *env {
+// mailer and send limits off; mods change its Config further.
+func newEnvOn(tb testing.TB, st store.Store, mods ...func(*magiclink.Config)) *env {
 	tb.Helper()
 	e := &env{mail: newLinkMailer(), watch: &watchSignal{Store: st, watching: make(chan string, 1)}}
-	var err error
-	e.auth, err = magiclink.New(magiclink.Config{
+	cfg := magiclink.Config{
 		BaseURL: "http://app.test",
 		Store:   e.watch,
 		Mailer:  e.mail,
 		Limits:  magiclink.Limits{Disabled: true},
-	})
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	var err error
+	e.auth, err = magiclink.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
