@@ -154,7 +154,8 @@ func (s *syncBuffer) String() string {
 // one skips before building anything.
 func startApp(t *testing.T, flags ...string) *app {
 	t.Helper()
-	return startExample(t, "basic", flags...)
+	// The tests read the dev inbox too, which -mail-dir turns off.
+	return startExample(t, "basic", append([]string{"-dev-inbox"}, flags...)...)
 }
 
 // startExample is startApp for examples/<name>, which takes the flags
@@ -166,7 +167,7 @@ func startExample(t *testing.T, name string, flags ...string) *app {
 	bin := exampleBinary(t, name)
 	dir := t.TempDir()
 	a := &app{t: t, mailDir: filepath.Join(dir, "mail"), secret: "sk_e2e_" + rand.Text(), taken: map[string]bool{}}
-	args := append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "basic.db"), "-mail-dir", a.mailDir, "-dev-inbox"}, flags...)
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "basic.db"), "-mail-dir", a.mailDir}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MAGICLINK_SECRET_KEY="+a.secret)
 	setParentDeathSignal(cmd)
