@@ -239,3 +239,17 @@ func (a *Auth) prepareReverification(w http.ResponseWriter, r *http.Request, s *
 	}
 	return rv.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], EmailAddressID: v[1], RedirectURL: v[2]})
 }
+
+// attemptReverification serves POST /session/verify/attempt_first_factor
+// {strategy:"email_code", code}.
+func (a *Auth) attemptReverification(w http.ResponseWriter, r *http.Request, s *Session) (any, error) {
+	p, client, err := a.attemptRequest(w, r, false, "session verification")
+	if err != nil {
+		return nil, err
+	}
+	rv, err := a.Sessions.Reverification(r.Context(), client, s)
+	if err != nil {
+		return nil, err
+	}
+	return rv.AttemptFirstFactor(r.Context(), p)
+}

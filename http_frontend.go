@@ -53,6 +53,7 @@ func (a *Auth) Handler() http.Handler {
 	handle("POST "+p+"/session/verify", a.mine(a.postReverification))
 	handle("GET "+p+"/session/verify", a.mine(a.getReverification))
 	handle("POST "+p+"/session/verify/prepare_first_factor", a.mine(a.prepareReverification))
+	handle("POST "+p+"/session/verify/attempt_first_factor", a.mine(a.attemptReverification))
 	mux.HandleFunc("GET "+p+"/verify", a.verifyPage)
 	mux.HandleFunc("POST "+p+"/verify", a.verifyPost)
 	mux.HandleFunc("POST "+p+"/verify/deny", a.denyPost)

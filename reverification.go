@@ -122,9 +122,9 @@ func (ss *Sessions) WaitReverification(ctx context.Context, client *Client, s *S
 	return ss.a.reverification(f, client), nil
 }
 
-// PrepareVerification emails a magic link to the primary address; once
-// confirmed, the session counts as verified now. A new link supersedes
-// earlier ones.
+// PrepareVerification emails a magic link (and, with Config.EmailCodes,
+// a code) to the primary address; once confirmed, the session counts as
+// verified now. A new email supersedes earlier ones.
 func (rv *Reverification) PrepareVerification(ctx context.Context, p PrepareParams) (*Reverification, error) {
 	f, err := rv.a.prepare(ctx, keyReverify+rv.SessionID, nil, func(f *flowRec) error {
 		if !rv.client.owns(f) {
@@ -141,6 +141,26 @@ func (rv *Reverification) PrepareVerification(ctx context.Context, p PreparePara
 	return rv.a.reverification(f, rv.client), nil
 }
 
+// AttemptFirstFactor checks a code from the reverification email, typed
+// by the client that started the reverification; a right one completes
+// it, as confirming the link does. Wrong codes count, as for a sign-in's.
+func (rv *Reverification) AttemptFirstFactor(ctx context.Context, p AttemptParams) (*Reverification, error) {
+	ctx = rv.client.context(ctx)
+	if rv.client == nil {
+		return nil, paramMissing("client")
+	}
+	f, _, err := rv.a.attemptCode(ctx, keyReverify+rv.SessionID, func(f *flowRec) error {
+		if !rv.client.owns(f) {
+			return notFound("session verification")
+		}
+		return nil
+	}, rv.client.ID, p)
+	if f == nil {
+		return nil, err
+	}
+	return rv.a.reverification(f, rv.client), err
+}
+
 // StartMagicLinkFlow sends a link, then blocks until it is confirmed,
 // expires or fails, or ctx ends.
 func (rv *Reverification) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*Reverification, error) {
@@ -155,8 +175,12 @@ func (rv *Reverification) StartMagicLinkFlow(ctx context.Context, p FlowParams) 
 }
 
 func (a *Auth) reverification(f *flowRec, client *Client) *Reverification {
+	var factors []FirstFactor
+	for _, s := range a.factors() {
+		factors = append(factors, FirstFactor{Strategy: s, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID})
+	}
 	rv := &Reverification{SessionID: f.ID, Status: ReverificationStatus(f.Status),
-		SupportedFirstFactors:   []FirstFactor{{Strategy: StrategyEmailLink, SafeIdentifier: f.Address, EmailAddressID: f.EmailAddressID}},
+		SupportedFirstFactors:   factors,
 		FirstFactorVerification: a.verification(f.Ver, f.ClientID),
 		CreatedAt:               fromMS(f.CreatedAt), UpdatedAt: fromMS(f.UpdatedAt), a: a, client: client}
 	if f.abandoned(a.now()) {

@@ -351,6 +351,30 @@ func testReverification(t *testing.T, open OpenStore) {
 	if d := b.api("DELETE", "/auth/me/email_addresses/"+extra.ID, nil, 200); d["deleted"] != true || d["object"] != "email_address" || d["id"] != extra.ID {
 		t.Fatalf("DELETE address = %v", d)
 	}
+	// Later, a code from the email does it too; a wrong one counts.
+	e.clock.Advance(11 * time.Minute)
+	b.api("GET", "/sensitive", nil, 403)
+	b.api("POST", "/auth/session/verify", nil, 200)
+	n := len(e.mail.Messages()) + 1
+	b.api("POST", "/auth/session/verify/prepare_first_factor", obj{"strategy": "email_code"}, 200)
+	m := e.message(n)
+	if m.Kind != mailer.KindReverification || m.Code == "" {
+		t.Fatalf("reverification email: %s, code %q", m.Kind, m.Code)
+	}
+	wrong := "000000"
+	if m.Code == wrong {
+		wrong = "111111"
+	}
+	if got := code(b.api("POST", "/auth/session/verify/attempt_first_factor", obj{"strategy": "email_code", "code": wrong}, 422)); got != "form_code_incorrect" {
+		t.Fatalf("a wrong code: %q", got)
+	}
+	b.api("GET", "/sensitive", nil, 403)
+	if rv := b.api("POST", "/auth/session/verify/attempt_first_factor", obj{"strategy": "email_code", "code": m.Code}, 200); rv["status"] != "complete" {
+		t.Fatalf("the right code: %v", rv)
+	}
+	if st, _ := e.do(b.http, "GET", "/sensitive", "", nil); st != 200 {
+		t.Fatalf("/sensitive after a code = %d", st)
+	}
 	// Without a session: 401, not 403.
 	if st, _ := e.do(e.browser().http, "GET", "/sensitive", "", nil); st != 401 {
 		t.Fatalf("/sensitive without a session = %d", st)
