@@ -161,6 +161,8 @@
     }
 
     function wrapEmailAddress(ea) {
+      // destroy() removes the address (sensitive: may need a reverification).
+      ea.destroy = function () { return request("DELETE", "/me/email_addresses/" + encodeURIComponent(ea.id)); };
       return flow(ea, {
         path: function (o) { return "/me/email_addresses/" + o.id; },
         prepare: "prepare_verification",
@@ -168,6 +170,74 @@
         attemptName: "attemptVerification",
         verification: function (o) { return o.verification; },
         wrap: wrapEmailAddress
+      });
+    }
+
+    // The signed-in user, with Clerk's methods. update() takes camelCase
+    // or snake_case fields; changing primaryEmailAddressId, destroying an
+    // address and delete() are sensitive: wrap them in withReverification.
+    function wrapUser(u) {
+      if (!u) return u;
+      u.email_addresses = (u.email_addresses || []).map(wrapEmailAddress);
+      u.update = function (params) {
+        params = params || {};
+        var body = {};
+        [["firstName", "first_name"], ["lastName", "last_name"], ["unsafeMetadata", "unsafe_metadata"],
+         ["primaryEmailAddressId", "primary_email_address_id"]].forEach(function (n) {
+          if (params[n[0]] !== undefined) body[n[1]] = params[n[0]];
+          else if (params[n[1]] !== undefined) body[n[1]] = params[n[1]];
+        });
+        return request("PATCH", "/me", body).then(wrapUser);
+      };
+      u.delete = function () { return request("DELETE", "/me"); };
+      u.getSessions = function () { return request("GET", "/me/sessions").then(function (l) { return (l || []).map(wrapSession); }); };
+      u.revokeOtherSessions = function () { return request("POST", "/me/sessions/revoke_others").then(function (l) { return (l || []).map(wrapSession); }); };
+      return u;
+    }
+
+    // A session, with revoke() ending it (one of the user's own).
+    function wrapSession(s) {
+      if (!s) return s;
+      s.revoke = function () { return request("POST", "/me/sessions/" + encodeURIComponent(s.id) + "/revoke").then(wrapSession); };
+      return s;
+    }
+
+    // The reverification of this session: a flow like a sign-in's, whose
+    // link or code goes to the primary address.
+    function wrapReverification(rv) {
+      return flow(rv, {
+        path: function () { return "/session/verify"; },
+        prepare: "prepare_first_factor",
+        attempt: "attempt_first_factor",
+        attemptName: "attemptFirstFactor",
+        verification: function (o) { return o.first_factor_verification; },
+        wrap: wrapReverification
+      });
+    }
+
+    // withReverification(fn, opts) calls fn, and when the answer is 403
+    // session_reverification_required, runs a reverification and calls fn
+    // again. opts.onNeedsReverification(rv) is called with the started
+    // reverification (show "check your email"; rv.attemptFirstFactor({code})
+    // takes a typed code); opts.redirectUrl is where the emailed link lands;
+    // opts.strategy is "email_link" (default) or "email_code". A
+    // reverification that does not complete rejects with its status.
+    function withReverification(fn, opts) {
+      opts = opts || {};
+      return Promise.resolve().then(fn).catch(function (err) {
+        if (!(err instanceof MagiclinkError) || err.code !== "session_reverification_required") throw err;
+        return request("POST", "/session/verify").then(wrapReverification).then(function (rv) {
+          var done = rv.startMagicLinkFlow({ redirectUrl: opts.redirectUrl, strategy: opts.strategy });
+          if (opts.onNeedsReverification) opts.onNeedsReverification(rv);
+          return done;
+        }).then(function (rv) {
+          if (rv.status !== "complete") {
+            var v = rv.first_factor_verification || {};
+            throw new MagiclinkError(0, { errors: [{ code: "reverification_" + (v.status || "failed"),
+              message: "The verification did not complete.", long_message: "The verification did not complete (" + (v.status || "failed") + "). Try again." }] });
+          }
+          return fn();
+        });
       });
     }
 
@@ -205,8 +275,9 @@
         },
         get: function (id) { return request("GET", "/me/email_addresses/" + encodeURIComponent(id)).then(wrapEmailAddress); }
       },
-      user: function () { return request("GET", "/me"); },
-      session: function () { return request("GET", "/session"); },
+      user: function () { return request("GET", "/me").then(wrapUser); },
+      session: function () { return request("GET", "/session").then(wrapSession); },
+      withReverification: withReverification,
       signOut: function () { return request("DELETE", "/session"); },
 
       // On the page a link lands on: read magiclink_status and act on it.
