@@ -505,6 +505,10 @@ func watchConsole(t *testing.T, name string, ctx context.Context) {
 			case strings.Contains(m.URL, "/attempt_") && strings.Contains(m.String(), "status of 422"):
 				// A wrong email code: a normal answer, which the page shows.
 				t.Log(line)
+			case strings.Contains(m.URL, "/auth/me") && strings.Contains(m.String(), "status of 403"):
+				// session_reverification_required: a normal answer, on
+				// which the page runs a reverification.
+				t.Log(line)
 			case m.IsException() || m.Type == chromedp.ConsoleError:
 				t.Error(line)
 			default:

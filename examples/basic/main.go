@@ -25,6 +25,9 @@
 //	                         the sender is the SMTP user when it is an address,
 //	                         else no-reply@ the base URL's host
 //	-link-ttl duration       how long a magic link works (default 10m)
+//	-reverify-after duration how long after signing in (or confirming it
+//	                         is them) a person may make a sensitive change
+//	                         without confirming again (default 10m)
 //	-require-same-client     links work only in the browser that asked for
 //	                         them (default true)
 //	-rate-limits             limit how often links are sent (default true)

@@ -31,6 +31,7 @@ func Run(t *testing.T, open OpenStore) {
 		{"PrimaryAddress", testPrimaryAddress},
 		{"RemoveAddress", testRemoveAddress},
 		{"Ban", testBan},
+		{"BanBeforeClaim", testBanBeforeClaim},
 		{"Delete", testDelete},
 		{"DeleteMe", testDeleteMe},
 		{"ConcurrentMetadata", testConcurrentMetadata},
@@ -482,6 +483,12 @@ func testBan(t *testing.T, open OpenStore) {
 	b := e.browser()
 	b.signInTicket(id)
 	tok := e.backend("POST", "/sign_in_tokens", obj{"user_id": id}, 200)["token"].(string)
+	// A link sent before the ban, confirmed after it.
+	early := e.browser()
+	esi := early.api("POST", "/auth/sign_ins", obj{"identifier": "banned@example.com"}, 200)
+	n := len(e.mail.Messages()) + 1
+	early.api("POST", "/auth/sign_ins/"+esi["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
+	earlyLink := token(t, e.message(n))
 	if u := e.backend("POST", "/users/"+id+"/ban", nil, 200); u["banned"] != true {
 		t.Fatalf("ban = %v", u)
 	}
@@ -489,6 +496,10 @@ func testBan(t *testing.T, open OpenStore) {
 	if l := e.backendList("/sessions?user_id=" + id); len(l) != 0 {
 		t.Fatalf("a banned user keeps sessions: %v", l)
 	}
+	if st := early.confirmStatus(earlyLink); st != "failed" {
+		t.Fatalf("a link sent before the ban, confirmed after: %s", st)
+	}
+	early.api("GET", "/auth/me", nil, 401)
 	// Signing in answers as for anyone; the email says suspended and
 	// carries no link.
 	c := e.browser()
@@ -497,7 +508,7 @@ func testBan(t *testing.T, open OpenStore) {
 	if si["status"] != unknown["status"] || len(si["supported_first_factors"].([]any)) != len(unknown["supported_first_factors"].([]any)) {
 		t.Fatalf("a banned user's sign-in looks different: %v vs %v", si, unknown)
 	}
-	n := len(e.mail.Messages()) + 1
+	n = len(e.mail.Messages()) + 1
 	c.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
 	m := e.message(n)
 	if m.Kind != mailer.KindAccountSuspended || m.Link != "" || strings.Contains(m.Text, "token=") || !strings.Contains(m.Text, "suspended") {
@@ -512,6 +523,35 @@ func testBan(t *testing.T, open OpenStore) {
 	}
 	c.signInLink("banned@example.com")
 	c.api("GET", "/auth/me", nil, 200)
+}
+
+// With cross-device links, a link confirmed in another browser leaves
+// the session for the browser that asked; a ban (or deletion) in between
+// means it never gets one.
+func testBanBeforeClaim(t *testing.T, open OpenStore) {
+	e := newEnv(t, open, func(c *magiclink.Config) { c.AllowCrossClient = true })
+	for _, action := range []string{"ban", "delete"} {
+		addr := action + "-claim@example.com"
+		id := e.newUser(addr)
+		laptop, phone := e.browser(), e.browser()
+		si := laptop.api("POST", "/auth/sign_ins", obj{"identifier": addr}, 200)
+		n := len(e.mail.Messages()) + 1
+		laptop.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
+		if st := phone.confirmStatus(token(t, e.message(n))); st != "verified" {
+			t.Fatalf("%s: the link confirmed on the phone: %s", action, st)
+		}
+		if action == "ban" {
+			e.backend("POST", "/users/"+id+"/ban", nil, 200)
+		} else {
+			e.backend("DELETE", "/users/"+id, nil, 200)
+		}
+		if st, _ := e.do(laptop.http, "GET", "/auth/sign_ins/"+si["id"].(string), "", nil); st != 200 && st != 404 {
+			t.Fatalf("%s: reading the sign-in: %d", action, st)
+		}
+		if got := code(laptop.api("GET", "/auth/me", nil, 401)); got != "authentication_invalid" {
+			t.Fatalf("%s: the laptop got a session after the %s: %q", action, action, got)
+		}
+	}
 }
 
 func testDelete(t *testing.T, open OpenStore) {

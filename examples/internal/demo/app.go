@@ -67,7 +67,7 @@ type options struct {
 	stores                              []storeChoice
 	trustedProxies                      string // comma-separated CIDRs
 	clientIPHeader                      string
-	linkTTL                             time.Duration
+	linkTTL, reverifyAfter              time.Duration
 	sameClient, rateLimits              bool
 	devInbox                            optBool // -dev-inbox; unset: on only when mail goes nowhere else
 	secretKey                           string  // from MAGICLINK_SECRET_KEY
@@ -97,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer, extra ...StoreFlag) (*options, 
 	fs.StringVar(&o.mailDir, "mail-dir", "", "also write each email as an .eml file in `dir`")
 	fs.StringVar(&o.smtpURL, "smtp", "", "also send emails through this SMTP server: smtp://user:pass@host:587 or smtps://…")
 	fs.DurationVar(&o.linkTTL, "link-ttl", magiclink.DefaultLinkTTL, "how long a magic link works")
+	fs.DurationVar(&o.reverifyAfter, "reverify-after", magiclink.DefaultReverificationMaxAge, "how long after signing in (or confirming it is them) a person may change their primary address, remove an address or delete their account without confirming again")
 	fs.BoolVar(&o.sameClient, "require-same-client", true, "links work only in the browser that asked for them")
 	fs.BoolVar(&o.rateLimits, "rate-limits", true, "limit how often links are sent (false for load tests)")
 	fs.Var(&o.devInbox, "dev-inbox", "serve the dev inbox at /dev/mail, which shows every link to anyone: development only (default: on unless -smtp or -mail-dir send the mail elsewhere)")
@@ -112,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer, extra ...StoreFlag) (*options, 
 	}
 	if o.linkTTL <= 0 {
 		return nil, fmt.Errorf("-link-ttl must be positive, got %v", o.linkTTL)
+	}
+	if o.reverifyAfter <= 0 {
+		return nil, fmt.Errorf("-reverify-after must be positive, got %v", o.reverifyAfter)
 	}
 	o.secretKey = os.Getenv("MAGICLINK_SECRET_KEY")
 	return &o, nil
@@ -327,23 +331,24 @@ func newApp(o *options, logger *slog.Logger) (*app, error) {
 		break
 	}
 	auth, err := magiclink.New(magiclink.Config{
-		BaseURL:          o.baseURL,
-		Brand:            mailer.Brand{Name: "magiclink demo"},
-		Store:            st,
-		DBPath:           o.db,
-		Mailer:           mailer.Multi(mailers...),
-		LinkTTL:          o.linkTTL,
-		AllowCrossClient: !o.sameClient,
-		Limits:           limits,
-		TrustedProxies:   splitList(o.trustedProxies),
-		ClientIPHeader:   clientIPHeader(o),
-		FallbackURL:      "/verified",
-		AfterSignInURL:   "/account",
-		SignUpURL:        "/sign-up",
-		SignInURL:        "/sign-in",
-		Logger:           logger,
-		Webhooks:         hooks,
-		Observer:         met.observer(),
+		BaseURL:              o.baseURL,
+		Brand:                mailer.Brand{Name: "magiclink demo"},
+		Store:                st,
+		DBPath:               o.db,
+		Mailer:               mailer.Multi(mailers...),
+		LinkTTL:              o.linkTTL,
+		AllowCrossClient:     !o.sameClient,
+		ReverificationMaxAge: o.reverifyAfter,
+		Limits:               limits,
+		TrustedProxies:       splitList(o.trustedProxies),
+		ClientIPHeader:       clientIPHeader(o),
+		FallbackURL:          "/verified",
+		AfterSignInURL:       "/account",
+		SignUpURL:            "/sign-up",
+		SignInURL:            "/sign-in",
+		Logger:               logger,
+		Webhooks:             hooks,
+		Observer:             met.observer(),
 	})
 	if err != nil {
 		met.close()

@@ -168,8 +168,9 @@ type outcome struct {
 // verified serves /verified, where magic links land: POST /auth/verify
 // redirects here with magiclink_status, and magiclink_created_session
 // when this browser was signed in. Address verification adds
-// ?flow=email to its redirect_url, as the account page does, and sign-up
-// adds ?flow=sign-up, so that a link that did not work leads back to the
+// ?flow=email to its redirect_url, as the account page does (and
+// ?flow=reverify for the reverification of a sensitive change), and
+// sign-up adds ?flow=sign-up, so that a link that did not work leads back to the
 // page that sends a new one of its kind.
 func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -177,7 +178,7 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 	switch q.Get("flow") {
 	case "sign-up":
 		again = "/sign-up"
-	case "email":
+	case "email", "reverify":
 		again = "/account"
 	}
 	var o outcome
@@ -186,6 +187,8 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case q.Get("flow") == "email":
 			o = outcome{"ok", "Email address verified", "The address is now verified on your account.", "/account", "Go to your account"}
+		case q.Get("flow") == "reverify":
+			o = outcome{"ok", "It’s you: confirmed", "The change you asked for goes ahead in the tab where you asked for it. You can close this page.", "/account", "Go to your account"}
 		case q.Get("magiclink_created_session") != "":
 			o = outcome{"ok", "You’re signed in", "Your link worked. Welcome!", "/account", "Go to your account"}
 		default:
@@ -204,7 +207,7 @@ func (s *site) verified(w http.ResponseWriter, r *http.Request) {
 	// A sign-in or sign-up link that no longer works, opened by someone
 	// signed in (often the link just used, posted again after the back
 	// button): they need no new link.
-	if st := q.Get("magiclink_status"); (st == "failed" || st == "expired") && q.Get("flow") != "email" {
+	if st := q.Get("magiclink_status"); (st == "failed" || st == "expired") && q.Get("flow") != "email" && q.Get("flow") != "reverify" {
 		if u, _ := magiclink.UserFrom(r.Context()); u != nil { // an error shows when the page renders
 			o = outcome{"ok", "You’re already signed in", "This link can’t be used again, and you don’t need it: you’re signed in as " + u.PrimaryEmailAddress() + ".", "/account", "Go to your account"}
 		}
@@ -218,11 +221,25 @@ func (s *site) account(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
+	sess := magiclink.SessionFrom(r.Context())
+	all, err := s.auth.Sessions.List(r.Context(), sess.UserID)
+	if err != nil {
+		s.log.Error("listing sessions", slog.Any("error", err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var active []*magiclink.Session
+	for _, x := range all {
+		if x.Status == magiclink.SessionActive {
+			active = append(active, x)
+		}
+	}
 	s.render(w, r, "account.html", "Your account", struct {
 		Session    *magiclink.Session
+		Sessions   []*magiclink.Session
 		LinkTTL    string
 		CodeLength int
-	}{magiclink.SessionFrom(r.Context()), s.linkTTL, magiclink.DefaultCodeLength})
+	}{sess, active, s.linkTTL, magiclink.DefaultCodeLength})
 }
 
 // acceptToken serves /accept-token?token=…, the custom flow for
