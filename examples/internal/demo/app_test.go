@@ -314,11 +314,11 @@ func TestParseFlags(t *testing.T) {
 		args []string
 		want options
 	}{
-		{nil, options{addr: "localhost:8080", db: "magiclink-basic.db", clientIPHeader: "X-Forwarded-For", linkTTL: 10 * time.Minute, sameClient: true, rateLimits: true, secretKey: "sk_test"}},
+		{nil, options{addr: "localhost:8080", db: "magiclink-basic.db", clientIPHeader: "X-Forwarded-For", linkTTL: 10 * time.Minute, reverifyAfter: 10 * time.Minute, sameClient: true, rateLimits: true, secretKey: "sk_test"}},
 		{[]string{"-addr", "127.0.0.1:0", "-db", "x.db", "-base-url", "https://demo.example", "-mail-dir", "mail",
 			"-smtp", "smtp://u:p@mail.example:587", "-link-ttl", "2s", "-require-same-client=false", "-rate-limits=false"},
 			options{addr: "127.0.0.1:0", db: "x.db", clientIPHeader: "X-Forwarded-For", baseURL: "https://demo.example", mailDir: "mail", smtpURL: "smtp://u:p@mail.example:587",
-				linkTTL: 2 * time.Second, secretKey: "sk_test"}},
+				linkTTL: 2 * time.Second, reverifyAfter: 10 * time.Minute, secretKey: "sk_test"}},
 	}
 	for _, tt := range tests {
 		got, err := parseFlags(tt.args, io.Discard)
