@@ -86,7 +86,6 @@ func TestAccountLifecycle(t *testing.T) {
 	if !strings.Contains(notice.Subject, "primary email address") || !strings.Contains(notice.Text, second) {
 		t.Fatalf("notice to %s: %q\n%s", first, notice.Subject, notice.Text)
 	}
-	laptop.screenshot("account")
 
 	// Sign out of all other devices: the phone's session dies at once.
 	phone.navigate(a.base + "/account")
