@@ -121,18 +121,19 @@ func (a *Auth) denyPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, _ := p.str("token")
+	locale := a.cat.Match(a.linkLanguage(r.Context(), token), r.Header.Get("Accept-Language"))
 	denied, err := a.DenyLink(r.Context(), token)
 	if err != nil {
 		a.pageHeaders(w, "")
 		a.writeError(w, r, err)
 		return
 	}
-	m := a.msgs(a.requestLocale(r))
+	m := a.msgs(locale)
 	out := page{Title: m.T("page.link.used.title"), Text: m.T("page.link.used.text")}
 	if denied {
 		out = page{Title: m.T("page.denied.title"), Text: m.T("page.denied.text")}
 	}
-	a.renderPage(w, out, a.requestLocale(r))
+	a.renderPage(w, out, locale)
 }
 
 // verifyPost consumes a magic link and redirects to the flow's

@@ -39,6 +39,23 @@ func (a *Auth) flowLanguage(ctx context.Context, f *flowRec) string {
 	return a.cat.Match(f.Locale)
 }
 
+// linkLanguage returns the language of the flow of the link with token,
+// or "" when there is none.
+func (a *Auth) linkLanguage(ctx context.Context, token string) string {
+	if !validToken(token) {
+		return ""
+	}
+	link, err := load[linkRec](ctx, a.st, keyLink+hashToken(token))
+	if err != nil {
+		return ""
+	}
+	f, err := load[flowRec](ctx, a.st, link.v.FlowKey)
+	if err != nil {
+		return ""
+	}
+	return a.flowLanguage(ctx, &f.v)
+}
+
 // requestLocale returns the language of an answer to r that concerns no
 // flow: its Accept-Language, else the default.
 func (a *Auth) requestLocale(r *http.Request) string {

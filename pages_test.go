@@ -329,3 +329,40 @@ func TestPageLogo(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossDevicePagesInEveryLanguage opens a link in another browser
+// than the one that asked for it, with same-client binding off: the
+// warning and its "This wasn't me" button, and the page after pressing
+// it, are in the flow's language, whatever the other browser asks for.
+func TestCrossDevicePagesInEveryLanguage(t *testing.T) {
+	for _, lang := range locales {
+		t.Run(lang, func(t *testing.T) {
+			s := newSite(t, func(c *magiclink.Config) { c.AllowCrossClient = true })
+			asker := s.browser(t)
+			su := asker.apiIn("", "POST", "/auth/sign_ups", map[string]any{"email_address": "ada@example.com", "locale": lang}, 200)
+			n := len(s.mail.Messages()) + 1
+			asker.apiIn("", "POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+			token := s.token(t, n)
+			s.clock.Advance(3 * time.Minute)
+
+			m := msgs(lang)
+			other := s.browser(t)
+			res, body := other.do("GET", "/auth/verify?token="+url.QueryEscape(token), "", "", "Accept-Language", "zz, ja;q=0.1")
+			page := string(body)
+			esc := html.EscapeString
+			for _, want := range []string{`<html lang="` + lang + `"`, `action="/auth/verify/deny"`,
+				`class="secondary">` + esc(m.T("page.cross_device.deny")) + "</button>", esc(m.Duration(3 * time.Minute))} {
+				if !strings.Contains(page, want) {
+					t.Errorf("cross-device page lacks %s:\n%s", want, page)
+				}
+			}
+			if missingPageKey.MatchString(page) || res.Header.Get("Content-Language") != lang {
+				t.Errorf("cross-device page: %v\n%s", res.Header, page)
+			}
+			res, body = other.do("POST", "/auth/verify/deny", "application/x-www-form-urlencoded", "token="+url.QueryEscape(token), "Accept-Language", "zz")
+			if !strings.Contains(string(body), "<h1>"+esc(m.T("page.denied.title"))+"</h1>") || res.Header.Get("Content-Language") != lang {
+				t.Errorf("denied page not in %s:\n%s", lang, body)
+			}
+		})
+	}
+}
