@@ -397,7 +397,7 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 	if sec.token != "" {
 		data.Link = a.linkURL(sec.token)
 	}
-	switch h.rec.Kind {
+	switch h.kind {
 	case mailer.KindNoAccount:
 		data.Link, data.Code, data.ExpiresAt, data.ValidFor = a.absolute(a.cfg.SignUpURL), "", time.Time{}, 0
 	case mailer.KindAddressInUse:
@@ -407,7 +407,7 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 	case mailer.KindAccountSuspended:
 		data.Link, data.Code, data.ExpiresAt, data.ValidFor = "", "", time.Time{}, 0
 	}
-	msg, err := a.tpl.Render(h.rec.Kind, data)
+	msg, err := a.tpl.Render(h.kind, data)
 	s.transmit(h, msg, err, sec, free, func(r outboxRec) []store.Op {
 		return a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())
 	})
@@ -444,9 +444,10 @@ func (s *sender) transmit(h *held, msg *mailer.Message, err error, sec secrets, 
 type held struct {
 	s    *sender
 	key  string
-	exp  time.Time // the entry's expiry, kept by each renewal
-	raw  []byte    // the entry as last written: the claim or its latest renewal
-	rec  outboxRec
+	exp  time.Time   // the entry's expiry, kept by each renewal
+	raw  []byte      // the entry as last written: the claim or its latest renewal
+	rec  outboxRec   // written by the renewals: read it only after end
+	kind mailer.Kind // rec's kind, which renewals do not change
 	stop chan struct{}
 	done chan struct{}
 }
@@ -454,7 +455,7 @@ type held struct {
 // hold starts renewing the lease of the entry at key, claimed as raw
 // (rec).
 func (s *sender) hold(key string, raw []byte, rec outboxRec, exp time.Time) *held {
-	h := &held{s: s, key: key, exp: exp, raw: raw, rec: rec, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &held{s: s, key: key, exp: exp, raw: raw, rec: rec, kind: rec.Kind, stop: make(chan struct{}), done: make(chan struct{})}
 	go h.renewing()
 	return h
 }
