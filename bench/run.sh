@@ -6,14 +6,17 @@
 # Usage: bench/run.sh [count]
 #   count      runs of each benchmark (default 6; benchstat wants >= 6)
 #   BENCHTIME  -benchtime of each run (default 1s)
-#   BENCH      -bench pattern (default .)
+#   BENCH      -bench pattern (default: session check, fsync, flows, wake-ups
+#              and verify, on bbolt; the
+#              PostgreSQL, HTTP, growth and tab benchmarks have their own
+#              commands in BENCHMARKS.md)
 #   OUT        file to keep the raw results in (default: a temporary file)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 count="${1:-${COUNT:-6}}"
 benchtime="${BENCHTIME:-1s}"
-pattern="${BENCH:-.}"
+pattern="${BENCH:-^Benchmark(SessionCheck|Fsync|Flow|Wakeup|VerifyHTTP)$}"
 out="${OUT:-$(mktemp "${TMPDIR:-/tmp}/magiclink-bench.XXXXXX")}"
 tmp="${TMPDIR:-/tmp}"
 
