@@ -258,26 +258,7 @@ func growthSession(b *testing.B, e *env, perM func() float64) {
 
 // growthFlow is BenchmarkFlow at 16 callers on e's store.
 func growthFlow(b *testing.B, e *env) {
-	users := e.users(b, 16)
-	ctx := context.Background()
-	var next atomic.Int64
-	cpu0 := cpuTime()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for _, u := range users {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				token := e.signIn(b, u)
-				if _, err := e.auth.Sessions.Lookup(ctx, token); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := runFlows(b, e, e.users(b, 16), e.signIn)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "flows/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/flow")
 }
