@@ -100,26 +100,29 @@ func (e *Error) in(p *i18n.Printer) *Error {
 	return &c
 }
 
-// paramInvalid refuses the parameter param; long is the key of the long
-// message (error.long.<long>), args its placeholders besides {param}.
-func paramInvalid(param, long string, args ...string) *Error {
-	e := newError(http.StatusUnprocessableEntity, "form_param_format_invalid", ErrInvalidParam, "invalid", long, append(args, "param", param)...)
+// paramError refuses the parameter param with a 422 of code: msg and
+// long are the keys of its messages, args the long one's placeholders
+// besides {param}; meta.param_name names param.
+func paramError(code, msg, param, long string, args ...string) *Error {
+	e := newError(http.StatusUnprocessableEntity, code, ErrInvalidParam, msg, long, append(args, "param", param)...)
 	e.Meta = map[string]any{"param_name": param}
 	return e
 }
 
+// paramInvalid refuses the parameter param; long is the key of the long
+// message (error.long.<long>), args its placeholders besides {param}.
+func paramInvalid(param, long string, args ...string) *Error {
+	return paramError("form_param_format_invalid", "invalid", param, long, args...)
+}
+
 func paramMissing(param string) *Error {
-	e := newError(http.StatusUnprocessableEntity, "form_param_missing", ErrInvalidParam, "missing", "param_missing", "param", param)
-	e.Meta = map[string]any{"param_name": param}
-	return e
+	return paramError("form_param_missing", "missing", param, "param_missing")
 }
 
 // paramValue refuses the value of param; long is the key of the long
 // message (error.long.<long>), args its placeholders besides {param}.
 func paramValue(param, long string, args ...string) *Error {
-	e := newError(http.StatusUnprocessableEntity, "form_param_value_invalid", ErrInvalidParam, "invalid", long, append(args, "param", param)...)
-	e.Meta = map[string]any{"param_name": param}
-	return e
+	return paramError("form_param_value_invalid", "invalid", param, long, args...)
 }
 
 // paramsConflict refuses parameters that cannot go together, naming
@@ -186,15 +189,11 @@ func tooManyRequests(retryAfter int) *Error {
 }
 
 func metadataTooLarge(param string) *Error {
-	e := newError(http.StatusUnprocessableEntity, "form_param_exceeds_allowed_size", ErrInvalidParam, "too_large", "metadata_too_large", "param", param)
-	e.Meta = map[string]any{"param_name": param}
-	return e
+	return paramError("form_param_exceeds_allowed_size", "too_large", param, "metadata_too_large")
 }
 
 func paramUnknown(param string) *Error {
-	e := newError(http.StatusUnprocessableEntity, "form_param_unknown", ErrInvalidParam, "unknown", "param_unknown", "param", param)
-	e.Meta = map[string]any{"param_name": param}
-	return e
+	return paramError("form_param_unknown", "unknown", param, "param_unknown")
 }
 
 func primaryNotDeletable() *Error {
