@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/i18n"
@@ -197,5 +198,24 @@ func TestHTTPStoredLocaleWins(t *testing.T) {
 	}
 	if u, err = s.auth.Users.Update(context.Background(), userID, magiclink.UserUpdate{Locale: &none}); err != nil || u.Locale != "" {
 		t.Errorf("Update(locale \"\") = %v, %v", u, err)
+	}
+}
+
+// TestHTTPAccountEmailsKeepTheSignUpLanguage: a user who signed up in
+// German, without choosing a locale, gets the reverification email in
+// German too, whatever the browser asking for it says.
+func TestHTTPAccountEmailsKeepTheSignUpLanguage(t *testing.T) {
+	s := newSite(t, nil)
+	b := s.browser(t)
+	_, n := b.startSignUp("de", "ada@example.com", nil)
+	if u := b.confirm(s.token(t, n)); u.Query().Get("magiclink_status") != "verified" {
+		t.Fatalf("sign-up landed on %s", u)
+	}
+	s.clock.Advance(time.Minute) // past the address's send cooldown
+	b.apiIn("en", "POST", "/auth/session/verify", nil, 200)
+	n = len(s.mail.Messages()) + 1
+	b.apiIn("en", "POST", "/auth/session/verify/prepare_first_factor", map[string]any{"strategy": "email_link"}, 200)
+	if msg := s.message(t, n); msg.Kind != "reverification" || !strings.Contains(msg.HTML, `<html lang="de"`) {
+		t.Errorf("reverification email %s not in German: %q", msg.Kind, msg.Subject)
 	}
 }

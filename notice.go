@@ -61,7 +61,7 @@ func (a *Auth) setPrimary(ctx context.Context, r *userRec, id string) ([]store.O
 	ops := []store.Op{store.Check(l.key, l.raw)}
 	now := a.now()
 	if old, err := load[flowRec](ctx, a.st, keyEmail+r.PrimaryEmailAddressID); err == nil {
-		ops = append(ops, a.noticePut(r.ID, mailer.KindPrimaryEmailChanged, noticeRec{UserID: r.ID, To: old.v.Address, Locale: r.Locale,
+		ops = append(ops, a.noticePut(r.ID, mailer.KindPrimaryEmailChanged, noticeRec{UserID: r.ID, To: old.v.Address, Locale: a.cat.Match(r.Locale, old.v.Locale),
 			NewEmailAddress: l.v.Address, Device: describeActivity(activityFrom(ctx)), At: ms(now)}, now))
 	} else if !isNotFound(err) {
 		return nil, err

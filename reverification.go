@@ -94,7 +94,7 @@ func (ss *Sessions) StartReverification(ctx context.Context, client *Client, s *
 	}
 	now := ss.a.now()
 	f := flowRec{ID: s.ID, Kind: kindReverify, ClientID: client.ID, Status: string(ReverificationNeedsFirstFactor),
-		Address: e.v.Address, UserID: s.UserID, EmailAddressID: e.v.ID, SessionID: s.ID,
+		Address: e.v.Address, UserID: s.UserID, EmailAddressID: e.v.ID, SessionID: s.ID, Locale: e.v.Locale,
 		CreatedAt: ms(now), UpdatedAt: ms(now), AbandonAt: ms(now.Add(reverifyLifetime))}
 	if err := ss.a.st.Apply(ctx, client.withSave([]store.Op{store.Put(keyReverify+f.ID, encode(f), flowExpiry(&f)), userFlowIndex(&f)})...); err != nil {
 		return nil, err

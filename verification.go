@@ -464,6 +464,7 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 		userID, emailID := newID(prefixUser), newAddressID()
 		addr := flowRec{ID: emailID, Kind: kindEmail, Status: "active", Address: f.Address, UserID: userID,
 			Ver:       &verRec{Strategy: StrategyEmailLink, Status: string(VerificationVerified), ExpireAt: f.Ver.ExpireAt, VerifiedClientID: f.Ver.VerifiedClientID},
+			Locale:    f.Locale, // the address's later emails speak the sign-up's language
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
 		user := userRec{ID: userID, PrimaryEmailAddressID: emailID, EmailAddressIDs: []string{emailID}, LastSignInAt: ms(now),
 			CreatedAt: ms(now), UpdatedAt: ms(now)}
