@@ -136,10 +136,24 @@ func (s *SMTPServer) Drop() {
 	s.dropped = make(chan struct{})
 }
 
+// Addr returns the server's address, host:port.
+func (s *SMTPServer) Addr() string { return s.ln.Addr().String() }
+
 // Mailer returns an SMTP mailer that sends to s.
 func (s *SMTPServer) Mailer(t testing.TB) *smtp.Mailer {
 	t.Helper()
-	m, err := smtp.New(smtp.Config{Host: "127.0.0.1", Port: s.ln.Addr().(*net.TCPAddr).Port,
+	return MailerAt(t, s.Addr())
+}
+
+// MailerAt returns an SMTP mailer that sends to the test server at addr
+// (another process's SMTPServer.Addr).
+func MailerAt(t testing.TB, addr string) *smtp.Mailer {
+	t.Helper()
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := smtp.New(smtp.Config{Host: tcp.IP.String(), Port: tcp.Port,
 		From: "App <app@example.com>", TLS: smtp.NoTLS, Timeout: 10 * time.Second, HELO: "client.test"})
 	if err != nil {
 		t.Fatal(err)
