@@ -93,10 +93,12 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 		ur := lu.v
 		ur.EmailAddressIDs = append(append([]string(nil), ur.EmailAddressIDs...), f.ID)
 		ur.UpdatedAt = ms(now)
-		err = es.a.st.Apply(ctx,
+		u.EmailAddresses = append(u.EmailAddresses, es.a.emailAddress(&f))
+		u.UpdatedAt = now
+		err = es.a.apply(ctx, append(es.a.emit(ctx, EventUserUpdated, userID, u, now),
 			lu.swap(ur, time.Time{}),
 			store.Check(keyAddress+addressKey(addr), raw),
-			store.Insert(keyEmail+f.ID, encode(f), time.Time{}))
+			store.Insert(keyEmail+f.ID, encode(f), time.Time{}))...)
 		if isConflict(err) {
 			continue
 		}
@@ -257,4 +259,27 @@ func (es *EmailAddresses) SetPrimary(ctx context.Context, userID, id string) (*U
 		}
 		return es.a.setPrimary(ctx, r, id)
 	})
+}
+
+// addressChanged returns the ops that emit user.updated for the change of
+// the owner's address f (as it will be written) at now, with a check that
+// the user is as read, so that the event shows the user as changed.
+func (a *Auth) addressChanged(ctx context.Context, f *flowRec, now time.Time) ([]store.Op, error) {
+	lu, err := load[userRec](ctx, a.st, keyUser+f.UserID)
+	if isNotFound(err) || (err == nil && lu.v.Deleted) {
+		return nil, nil // the user is gone or going: nothing to tell
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.user(ctx, &lu.v)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range u.EmailAddresses {
+		if e.ID == f.ID {
+			u.EmailAddresses[i] = a.emailAddress(f)
+		}
+	}
+	return append(a.emit(ctx, EventUserUpdated, u.ID, u, now), store.Check(lu.key, lu.raw)), nil
 }

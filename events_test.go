@@ -166,8 +166,37 @@ func TestEventsOverWebhook(t *testing.T) {
 
 	sess := b.api("GET", "/auth/session", nil, 200)
 	userID := sess["user_id"].(string)
+
+	// An address added, then verified: the user changes twice.
+	ea := b.api("POST", "/auth/me/email_addresses", map[string]any{"email_address": "ada@work.example"}, 200)
+	b.api("POST", "/auth/me/email_addresses/"+ea["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	if u := b.confirm(s.token(t, 2)); u.Query().Get("magiclink_status") != "verified" {
+		t.Fatalf("address confirmation landed on %s", u)
+	}
+	var updates []map[string]any
+	for _, d := range rcv.waitTypes(map[string]int{"email.created": 2, "user.created": 1, "session.created": 1, "user.updated": 2}) {
+		if d.event["type"] == "user.updated" {
+			updates = append(updates, d.event["data"].(map[string]any))
+		}
+	}
+	status := func(u map[string]any) string { // of the added address
+		for _, e := range u["email_addresses"].([]any) {
+			e := e.(map[string]any)
+			if e["email_address"] == "ada@work.example" {
+				if v, ok := e["verification"].(map[string]any); ok {
+					return v["status"].(string)
+				}
+				return "none"
+			}
+		}
+		return "absent"
+	}
+	if got := []string{status(updates[0]), status(updates[1])}; !(got[0] == "none" && got[1] == "verified") && !(got[1] == "none" && got[0] == "verified") {
+		t.Errorf("user.updated shows the added address as %v; want none, then verified", got)
+	}
+
 	b.api("DELETE", "/auth/session", nil, 200)
-	rcv.waitTypes(map[string]int{"email.created": 1, "user.created": 1, "session.created": 1, "session.ended": 1})
+	rcv.waitTypes(map[string]int{"email.created": 2, "user.created": 1, "session.created": 1, "session.ended": 1, "user.updated": 2})
 
 	tok, err := s.auth.SignInTokens.Create(ctx, userID, magiclink.SignInTokenParams{})
 	if err != nil {
@@ -187,7 +216,7 @@ func TestEventsOverWebhook(t *testing.T) {
 	if _, err := s.auth.Sessions.Revoke(ctx, si.CreatedSessionID); err != nil {
 		t.Fatal(err)
 	}
-	got := rcv.waitTypes(map[string]int{"email.created": 1, "user.created": 1, "session.created": 2, "session.ended": 1,
+	got := rcv.waitTypes(map[string]int{"email.created": 2, "user.updated": 2, "user.created": 1, "session.created": 2, "session.ended": 1,
 		"sign_in_token.created": 2, "sign_in_token.revoked": 1, "sign_in_token.accepted": 1, "session.revoked": 1})
 
 	ids := map[string]bool{}
@@ -235,6 +264,9 @@ func TestEventsOverWebhook(t *testing.T) {
 				t.Errorf("sign_in_token.accepted data %v", data)
 			}
 		case "email.created":
+			if data["to_email_address"] == "ada@work.example" {
+				break
+			}
 			if data["to_email_address"] != "ada@example.com" || data["slug"] != "sign_up" || data["status"] != "sent" {
 				t.Errorf("email.created data %v", data)
 			}

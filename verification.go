@@ -403,7 +403,13 @@ func (a *Auth) settle(ctx context.Context, f *flowRec, clientID string, now time
 		}
 		if !ok {
 			f.Ver.Status = string(VerificationFailed)
+			break
 		}
+		more, err := a.addressChanged(ctx, f, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, more...)
 	case kindReverify:
 		if ops, ok, err = a.completeReverify(ctx, f, now); err != nil {
 			return nil, nil, err
