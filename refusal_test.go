@@ -100,6 +100,13 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 		{"GET", "/auth/me", "", ""},
 		{"DELETE", "/auth/session", "", ""},
 		{"POST", "/auth/nope", json, `{}`},
+		// Email codes: someone else's flow, unknown ids, bad parameters.
+		{"POST", "/auth/sign_ins/" + otherSI + "/attempt_first_factor", json, `{"strategy":"email_code","code":"123456"}`},
+		{"POST", "/auth/sign_ins/sia_0196f0c0a1b27c3d8e9f000000000000/attempt_first_factor", json, `{"strategy":"email_code","code":"123456"}`},
+		{"POST", "/auth/sign_ins/" + otherSI + "/attempt_first_factor", json, `{"code":"123456"}`},
+		{"POST", "/auth/sign_ins/" + otherSI + "/attempt_first_factor", json, `{"strategy":"email_code","code":123456}`},
+		{"POST", "/auth/sign_ups/sua_0196f0c0a1b27c3d8e9f000000000000/attempt_verification", json, `{"strategy":"email_code","code":"123456"}`},
+		{"POST", "/auth/me/email_addresses/" + addrID + "/attempt_verification", json, `{"code":"123456"}`},
 		// Links and tickets that do not work.
 		{"POST", "/auth/verify", form, "token=" + strings.Repeat("A", 43)},
 		{"POST", "/auth/verify", form, "token=junk"},
@@ -114,6 +121,8 @@ func TestRefusedRequestsWriteNothing(t *testing.T) {
 		{"POST", "/auth/me/email_addresses/" + addrID + "/prepare_verification", json, `{"strategy":"email_link","redirect_url":"//evil.example"}`},
 		{"POST", "/auth/me/email_addresses/idn_0196f0c0a1b27c3d8e9f000000000000/prepare_verification", json, `{"strategy":"email_link"}`},
 		{"GET", "/auth/me/email_addresses/idn_0196f0c0a1b27c3d8e9f000000000000", "", ""},
+		{"POST", "/auth/me/email_addresses/" + addrID + "/attempt_verification", json, `{"code":"123456"}`}, // nothing prepared
+		{"POST", "/auth/me/email_addresses/" + addrID + "/attempt_verification", json, `{}`},
 	}
 	sent := 0
 	for range 60 {
