@@ -20,32 +20,16 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 64
 		e := newEnv(t, h)
 		e.apply(store.Put("token", []byte("flow-1"), start.Add(10*time.Minute)))
-		var (
-			read  sync.WaitGroup
-			done  sync.WaitGroup
-			begin = make(chan struct{})
-			errs  = make([]error, n)
-		)
-		read.Add(n)
-		done.Add(n)
-		for i := range n {
-			go func() {
-				defer done.Done()
-				v, err := e.s.Get(context.Background(), "token")
-				read.Done()
-				if err != nil {
-					errs[i] = fmt.Errorf("Get: %w", err)
-					return
-				}
-				<-begin
-				errs[i] = e.s.Apply(context.Background(),
-					store.DeleteIf("token", v),
-					store.Insert(fmt.Sprintf("session/%02d", i), []byte("s"), time.Time{}))
-			}()
-		}
-		read.Wait()
-		close(begin)
-		done.Wait()
+		errs := race(n, func(i int, start func()) error {
+			v, err := e.s.Get(context.Background(), "token")
+			if err != nil {
+				return fmt.Errorf("Get: %w", err)
+			}
+			start()
+			return e.s.Apply(context.Background(),
+				store.DeleteIf("token", v),
+				store.Insert(fmt.Sprintf("session/%02d", i), []byte("s"), time.Time{}))
+		})
 		wins := 0
 		for i, err := range errs {
 			switch {
@@ -68,21 +52,10 @@ func testConcurrency(t *testing.T, h Harness) {
 	t.Run("InsertRace", func(t *testing.T) {
 		const n = 64
 		e := newEnv(t, h)
-		var (
-			done  sync.WaitGroup
-			begin = make(chan struct{})
-			errs  = make([]error, n)
-		)
-		done.Add(n)
-		for i := range n {
-			go func() {
-				defer done.Done()
-				<-begin
-				errs[i] = e.s.Apply(context.Background(), store.Insert("k", []byte(strconv.Itoa(i)), time.Time{}))
-			}()
-		}
-		close(begin)
-		done.Wait()
+		errs := race(n, func(i int, start func()) error {
+			start()
+			return e.s.Apply(context.Background(), store.Insert("k", []byte(strconv.Itoa(i)), time.Time{}))
+		})
 		winner := -1
 		for i, err := range errs {
 			switch {
@@ -108,26 +81,11 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 32
 		e := newEnv(t, h)
 		e.apply(store.Insert("counter", []byte("0"), time.Time{}))
-		var (
-			done  sync.WaitGroup
-			begin = make(chan struct{})
-			errs  = make([]error, n)
-		)
-		done.Add(n)
-		for i := range n {
-			go func() {
-				defer done.Done()
-				<-begin
-				errs[i] = increment(e.s, "counter")
-			}()
-		}
-		close(begin)
-		done.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("caller %d: %v", i, err)
-			}
-		}
+		errs := race(n, func(_ int, start func()) error {
+			start()
+			return increment(e.s, "counter")
+		})
+		noErrors(t, errs)
 		e.want("counter", strconv.Itoa(n))
 	})
 	// Concurrent Applies on different keys do not conflict with each
@@ -135,27 +93,12 @@ func testConcurrency(t *testing.T, h Harness) {
 	t.Run("DisjointWriters", func(t *testing.T) {
 		const n = 32
 		e := newEnv(t, h)
-		var (
-			done  sync.WaitGroup
-			begin = make(chan struct{})
-			errs  = make([]error, n)
-		)
-		done.Add(n)
-		for i := range n {
-			go func() {
-				defer done.Done()
-				<-begin
-				k := fmt.Sprintf("d/%02d", i)
-				errs[i] = e.s.Apply(context.Background(), store.Insert(k, []byte(k), time.Time{}), store.Check("d/none", nil))
-			}()
-		}
-		close(begin)
-		done.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("caller %d: %v", i, err)
-			}
-		}
+		errs := race(n, func(i int, start func()) error {
+			start()
+			k := fmt.Sprintf("d/%02d", i)
+			return e.s.Apply(context.Background(), store.Insert(k, []byte(k), time.Time{}), store.Check("d/none", nil))
+		})
+		noErrors(t, errs)
 		if items := e.list("d/", 0); len(items) != n {
 			t.Fatalf("%d records after %d disjoint inserts", len(items), n)
 		}
@@ -229,4 +172,46 @@ func increment(s store.Store, key string) error {
 		}
 	}
 	return errors.New("no progress after 10000 attempts")
+}
+
+// race runs f(0) to f(n-1) in n goroutines and returns their errors, by
+// caller. Each f calls start when it is ready to race (after any reads of
+// its own): no f runs past start until every other has called it or
+// returned, so the racing steps run as closely together as the scheduler
+// allows. An f that does not call start races from its first line.
+func race(n int, f func(i int, start func()) error) []error {
+	var (
+		ready sync.WaitGroup
+		done  sync.WaitGroup
+		begin = make(chan struct{})
+		errs  = make([]error, n)
+	)
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			var once sync.Once
+			arrived := func() { once.Do(ready.Done) }
+			defer arrived()
+			errs[i] = f(i, func() {
+				arrived()
+				<-begin
+			})
+		}()
+	}
+	ready.Wait()
+	close(begin)
+	done.Wait()
+	return errs
+}
+
+// noErrors fails t for each caller whose error is not nil.
+func noErrors(t *testing.T, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
 }
