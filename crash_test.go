@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -111,21 +109,8 @@ type crashAcks struct {
 // the acknowledgements it printed.
 func runCrashChild(t *testing.T, db, mailDir string, round int) crashAcks {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDBEnv+"="+db, crashMailEnv+"="+mailDir, crashTagEnv+"="+strconv.Itoa(round))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // the child exits when it closes: never an orphan
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := deliverytest.StartChild(t, "TestCrashChild",
+		crashDBEnv+"="+db, crashMailEnv+"="+mailDir, crashTagEnv+"="+strconv.Itoa(round))
 	lines := make(chan string, 1024)
 	go func() {
 		defer close(lines)
@@ -426,10 +411,7 @@ func TestCrashChild(t *testing.T) {
 	if db == "" {
 		t.Skip("the child process of TestCrashSafety")
 	}
-	go func() {
-		io.Copy(io.Discard, os.Stdin) // the parent is gone: stop
-		os.Exit(3)
-	}()
+	deliverytest.ExitWithParent()
 	fail := func(format string, args ...any) {
 		fmt.Printf("error "+format+"\n", args...)
 		os.Exit(2)

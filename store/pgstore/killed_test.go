@@ -3,9 +3,7 @@ package pgstore_test
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,21 +36,8 @@ func TestInstanceKilledMidSendTakenOver(t *testing.T) {
 	held.Hold()
 	dsn := pgtest.Start(t)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestInstanceKilledChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDSNEnv+"="+dsn, killSMTPEnv+"="+held.Addr(), killLeaseEnv+"="+lease.String())
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // the child exits when it closes: never an orphan
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := deliverytest.StartChild(t, "TestInstanceKilledChild",
+		killDSNEnv+"="+dsn, killSMTPEnv+"="+held.Addr(), killLeaseEnv+"="+lease.String())
 	flows := map[string]prepared{}
 	r := bufio.NewScanner(stdout)
 	for r.Scan() {
@@ -96,10 +81,7 @@ func TestInstanceKilledChild(t *testing.T) {
 	if dsn == "" {
 		t.Skip("the child process of TestInstanceKilledMidSendTakenOver")
 	}
-	go func() {
-		io.Copy(io.Discard, os.Stdin) // the parent is gone: stop
-		os.Exit(3)
-	}()
+	deliverytest.ExitWithParent()
 	lease, err := time.ParseDuration(os.Getenv(killLeaseEnv))
 	if err != nil {
 		t.Fatal(err)
