@@ -184,12 +184,6 @@ func (e *env) message(n int) *mailer.Message {
 	return msgs[n-1]
 }
 
-// next waits for the message after those already seen and returns it.
-func (e *env) next() *mailer.Message {
-	e.t.Helper()
-	return e.message(len(e.mail.Messages()) + 1)
-}
-
 // token returns the token in a message's link.
 func token(t *testing.T, m *mailer.Message) string {
 	t.Helper()
