@@ -3,7 +3,6 @@ package magiclink_test
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,16 +17,7 @@ import (
 // skipped without them unless MAGICLINK_REQUIRE_NODE=1, as in CI.
 func TestJWKSIndependentVerification(t *testing.T) {
 	dir := filepath.Join("internal", "jwkscheck")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "jose"))
-	}
-	if err != nil {
-		if os.Getenv("MAGICLINK_REQUIRE_NODE") == "1" {
-			t.Fatalf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
-		}
-		t.Skipf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
-	}
+	node := requireNode(t, dir, "jose")
 	s := newTicketServer(t, nil)
 	_, tok := s.createToken(t, "ada@example.com", 3600)
 	token := tok["token"].(string)

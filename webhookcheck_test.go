@@ -29,16 +29,7 @@ import (
 // unless MAGICLINK_REQUIRE_NODE=1, as in CI.
 func TestWebhookStandardWebhooksInterop(t *testing.T) {
 	dir := filepath.Join("internal", "webhookcheck")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
-	}
-	if err != nil {
-		if os.Getenv("MAGICLINK_REQUIRE_NODE") == "1" {
-			t.Fatalf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
-		}
-		t.Skipf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
-	}
+	node := requireNode(t, dir, "standardwebhooks")
 	type raw struct {
 		h    http.Header
 		body []byte
@@ -116,4 +107,23 @@ func TestWebhookStandardWebhooksInterop(t *testing.T) {
 	if err := webhook.Verify(oldSecret, stale, d.body); !errors.Is(err, webhook.ErrTimestamp) {
 		t.Errorf("webhook.Verify on a stale timestamp: %v", err)
 	}
+}
+
+// requireNode returns the node binary for an independent check whose
+// script lives in dir and needs the npm package pkg installed there (npm
+// ci). Without them the test is skipped, or fails when
+// MAGICLINK_REQUIRE_NODE=1, as in CI.
+func requireNode(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(dir, "node_modules", pkg))
+	}
+	if err != nil {
+		if os.Getenv("MAGICLINK_REQUIRE_NODE") == "1" {
+			t.Fatalf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
+		}
+		t.Skipf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
+	}
+	return node
 }
