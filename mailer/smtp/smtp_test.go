@@ -26,9 +26,6 @@ const (
 	testLink = "https://app.example/auth/verify?token=Zm9vYmFyYmF6cXV4&x=1"
 )
 
-// wantKeys are the header fields of every message, and the only ones.
-var wantKeys = []string{"Auto-Submitted", "Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To"}
-
 // env is a test server and a Mailer pointed at it.
 type env struct {
 	srv  *testServer
@@ -92,7 +89,7 @@ func checkDelivered(t *testing.T, srv *testServer, msg *mailer.Message) received
 	if err != nil {
 		t.Fatalf("parse received message: %v\n%s", err, r.data)
 	}
-	if diff := cmp.Diff(wantKeys, p.Keys()); diff != "" {
+	if diff := cmp.Diff(mimetest.HeaderKeys, p.Keys()); diff != "" {
 		t.Errorf("header fields (-want +got):\n%s", diff)
 	}
 	if a, err := mail.ParseAddress(p.Header.Get("From")); err != nil || a.Name != "Example" || a.Address != "no-reply@example.com" {
@@ -620,16 +617,11 @@ func TestTLSPolicyString(t *testing.T) {
 // connecting, or the server receives exactly one MAIL FROM, one RCPT TO
 // and a message with exactly the expected header fields.
 func FuzzHeaders(f *testing.F) {
-	f.Add("ada@example.com", "Example <no-reply@example.com>", "Your sign-in link")
-	f.Add("ada@example.com\r\nBcc: eve@example.com", "no-reply@example.com", "hi")
+	mimetest.AddHeaderSeeds(f)
 	f.Add("ada@example.com>\r\nRCPT TO:<eve@example.com", "no-reply@example.com", "hi")
 	f.Add("ada@example.com", "no-reply@example.com>\r\nRCPT TO:<eve@example.com", "hi")
-	f.Add("ada@example.com", "\"x\r\nBcc: eve@example.com\" <no-reply@example.com>", "hi")
-	f.Add("ada@example.com", "no-reply@example.com", "hi\r\nBcc: eve@example.com")
 	f.Add("ada@example.com", "no-reply@example.com", "hi\n.\r\nMAIL FROM:<eve@example.com>")
-	f.Add("ada@example.com", "no-reply@example.com", "hi\rBcc: eve@example.com")
 	f.Add("ada@example.com", "", "default sender")
-	f.Add("ada@example.com", "Café <no-reply@example.com>", "Anmeldelink für Café "+strings.Repeat("ü", 80))
 
 	cert, pool := newCert(f)
 	srv := startServer(f, serverOpts{cert: cert})
@@ -642,16 +634,9 @@ func FuzzHeaders(f *testing.F) {
 		mu.Lock()
 		defer mu.Unlock()
 		before := len(srv.messages())
-		msg := &mailer.Message{To: to, From: from, Subject: subject, Text: "text", HTML: "<p>html</p>"}
-		err := m.Send(context.Background(), msg)
+		err := m.Send(context.Background(), mimetest.FuzzMessage(to, from, subject))
 		got := srv.messages()[before:]
-		if strings.ContainsAny(to+from+subject, "\r\n") && err == nil {
-			t.Fatalf("accepted CR or LF: to %q, from %q, subject %q", to, from, subject)
-		}
-		if err != nil {
-			if !errors.Is(err, mailer.ErrInvalidMessage) {
-				t.Fatalf("Send() = %v, want ErrInvalidMessage", err)
-			}
+		if mimetest.Rejected(t, err, to, from, subject) {
 			if len(got) != 0 {
 				t.Fatalf("a rejected message was delivered: %+v", got)
 			}
@@ -667,15 +652,6 @@ func FuzzHeaders(f *testing.F) {
 		if got[0].from != wantFrom.Address || !cmp.Equal(got[0].rcpts, []string{to}) {
 			t.Fatalf("envelope: MAIL FROM %q, RCPT TO %q; want %q, %q", got[0].from, got[0].rcpts, wantFrom.Address, to)
 		}
-		p, err := mimetest.Parse(got[0].data)
-		if err != nil {
-			t.Fatalf("parse: %v\n%s", err, got[0].data)
-		}
-		if diff := cmp.Diff(wantKeys, p.Keys()); diff != "" {
-			t.Fatalf("header fields (-want +got):\n%s", diff)
-		}
-		if p.Text != "text\n" || p.HTML != "<p>html</p>\n" {
-			t.Fatalf("bodies changed: %q, %q", p.Text, p.HTML)
-		}
+		mimetest.CheckFuzzed(t, got[0].data, to, from, subject)
 	})
 }
