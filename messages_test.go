@@ -34,6 +34,7 @@ func TestMessageKeysExist(t *testing.T) {
 	funcs := map[string][]keyArg{
 		"newError":       {{3, "error.message."}, {4, "error.long."}},
 		"ticketError":    {{2, "error.message."}, {3, "error.long."}},
+		"paramError":     {{1, "error.message."}, {3, "error.long."}},
 		"paramInvalid":   {{1, "error.long."}},
 		"paramValue":     {{1, "error.long."}},
 		"paramsConflict": {{0, "error.long."}},
