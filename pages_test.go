@@ -162,6 +162,18 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 			want := link("page.verify_email.title", "page.verify_email.text", "page.verify_email.button", tok)
 			getPageAs(t, e, verify(tok), lang, want, "ada@work.example")
 
+			// A reverification of the session, before a sensitive change:
+			// the language of the address it goes to.
+			e.clock.Advance(time.Minute)
+			rv, err := e.auth.Sessions.StartReverification(ctx, c, res.NewSession.Session)
+			tok = linkOf(func() error {
+				if err == nil {
+					_, err = rv.PrepareVerification(ctx, magiclink.PrepareParams{Strategy: "email_link"})
+				}
+				return err
+			})
+			getPage(t, e, verify(tok), "", lang, link("page.reverify.title", "page.reverify.text", "page.reverify.button", tok))
+
 			// No such link: the request's language.
 			getPage(t, e, verify("nope"), lang, lang, pageWant{title: "page.link.invalid.title", text: "page.link.invalid.text"})
 
