@@ -6,9 +6,20 @@
  *   // meanwhile, the code from the same email, typed in this tab, completes it too:
  *   await si.attemptFirstFactor({ strategy: "email_code", code: "123456" });
  *
- * Objects returned are the API's JSON (snake_case fields) with methods added.
- * Failed calls reject with a MagiclinkError carrying the API's errors, status and first code,
- * and retryAfter (seconds, from Retry-After; 0 when absent) for 429 too_many_requests and 503.
+ * Objects come back as clerk-js's resources: the API's JSON with camelCase fields (the wire
+ * stays snake_case) and methods added: signIn.firstFactorVerification, signUp.verifications
+ * .emailAddress, createdSessionId, and verification.verifiedFromTheSameClient() (a method, as
+ * in clerk-js). Supported first factors keep their snake_case keys beside the camelCase ones
+ * (email_address_id, safe_identifier), which landing-page code ported from Clerk's magic-link
+ * guides reads. Inputs are camelCase: create({identifier}), create({emailAddress}) (or
+ * {email}), startMagicLinkFlow({redirectUrl, emailAddressId}).
+ * Clerk's current names work too: startEmailLinkFlow, cancelEmailLinkFlow,
+ * createEmailLinkFlow, handleEmailLinkVerification, EmailLinkError, isEmailLinkError and
+ * EmailLinkErrorCode, beside startMagicLinkFlow, createMagicLinkFlow,
+ * handleMagicLinkVerification, MagicLinkError, isMagicLinkError and MagicLinkErrorCode.
+ * Failed calls reject with a MagiclinkError carrying the API's errors (camelCase: code, message,
+ * longMessage, meta), status and first code, and retryAfter (seconds, from Retry-After; 0 when
+ * absent) for 429 too_many_requests and 503.
  * A 503 service_unavailable (the server's database briefly down; nothing written) is retried
  * after its Retry-After, a few times, before it rejects; a long poll keeps retrying 429s and 5xx.
  */
@@ -22,17 +33,56 @@
     if (p) defaultPrefix = p;
   }
 
+  // camel returns v with every object key in camelCase (email_address_id -> emailAddressId).
+  function camel(v) {
+    if (Array.isArray(v)) return v.map(camel);
+    if (!v || typeof v !== "object") return v;
+    var out = {};
+    Object.keys(v).forEach(function (k) {
+      out[k.replace(/_([a-z0-9])/g, function (_, c) { return c.toUpperCase(); })] = camel(v[k]);
+    });
+    return out;
+  }
+
+  // resource returns the API object o as a resource: camelCase, with
+  // verification.verifiedFromTheSameClient() as a method, and the first
+  // factors' snake_case keys kept beside their camelCase ones.
+  function resource(o) {
+    if (!o) return o;
+    var r = camel(o);
+    [r.firstFactorVerification, r.verification, r.verifications && r.verifications.emailAddress].forEach(function (v) {
+      if (!v) return;
+      var same = !!v.verifiedFromTheSameClient;
+      v.verifiedFromTheSameClient = function () { return same; };
+    });
+    (o.supported_first_factors || []).forEach(function (f, i) {
+      Object.keys(f).forEach(function (k) { r.supportedFirstFactors[i][k] = f[k]; });
+    });
+    return r;
+  }
+
   function MagiclinkError(status, body) {
-    var errs = (body && body.errors) || [];
+    var errs = camel((body && body.errors) || []);
     var first = errs[0] || {};
     this.name = "MagiclinkError";
     this.status = status;
     this.errors = errs;
     this.code = first.code || "network_error";
-    this.message = first.long_message || first.message || "Request failed (" + status + ")";
+    this.message = first.longMessage || first.message || "Request failed (" + status + ")";
   }
   MagiclinkError.prototype = Object.create(Error.prototype);
   MagiclinkError.prototype.constructor = MagiclinkError;
+
+  // MagicLinkError is what handleMagicLinkVerification rejects with: code is one of
+  // MagicLinkErrorCode. isMagicLinkError tells it from other errors, as in clerk-js.
+  var MagicLinkErrorCode = { Expired: "expired", Failed: "failed", ClientMismatch: "client_mismatch" };
+  function MagicLinkError(code, message) {
+    MagiclinkError.call(this, 0, { errors: [{ code: code, message: message, long_message: message }] });
+    this.name = "MagicLinkError";
+  }
+  MagicLinkError.prototype = Object.create(MagiclinkError.prototype);
+  MagicLinkError.prototype.constructor = MagicLinkError;
+  function isMagicLinkError(err) { return err instanceof MagicLinkError; }
 
   function create(prefix) {
     prefix = prefix || defaultPrefix;
@@ -65,7 +115,7 @@
             }
             throw err;
           }
-          return data;
+          return resource(data);
         });
       });
     }
@@ -97,10 +147,10 @@
         var signal = controller.signal;
         // The strategy: as given, else the sign-in's first factor (email_code when the server
         // sends codes only), else email_link.
-        var first = (obj.supported_first_factors || [])[0];
+        var first = (obj.supportedFirstFactors || [])[0];
         var body = { strategy: params.strategy || (first && first.strategy) || "email_link" };
         if (params.redirectUrl) body.redirect_url = params.redirectUrl;
-        if (opts.factorId) body.email_address_id = opts.factorId(obj);
+        if (opts.factorId) body.email_address_id = params.emailAddressId || opts.factorId(obj);
         return request("POST", opts.path(obj) + "/" + opts.prepare, body, signal).then(function (prepared) {
           return poll(prepared, signal);
         });
@@ -115,6 +165,15 @@
         params = params || {};
         var body = { strategy: params.strategy || "email_code", code: String(params.code == null ? "" : params.code) };
         return request("POST", opts.path(obj) + "/" + opts.attempt, body).then(opts.wrap);
+      };
+      obj.startEmailLinkFlow = obj.startMagicLinkFlow;
+      obj.cancelEmailLinkFlow = obj.cancelMagicLinkFlow;
+      // createMagicLinkFlow() returns the two functions, as clerk-js's does.
+      obj.createMagicLinkFlow = obj.createEmailLinkFlow = function () {
+        return {
+          startMagicLinkFlow: obj.startMagicLinkFlow, cancelMagicLinkFlow: obj.cancelMagicLinkFlow,
+          startEmailLinkFlow: obj.startMagicLinkFlow, cancelEmailLinkFlow: obj.cancelMagicLinkFlow
+        };
       };
       function poll(current, signal) {
         if (settled(current)) return Promise.resolve(opts.wrap(current));
@@ -141,10 +200,10 @@
         attempt: "attempt_first_factor",
         attemptName: "attemptFirstFactor",
         factorId: function (o) {
-          var f = (o.supported_first_factors || [])[0];
-          return f && f.email_address_id;
+          var f = (o.supportedFirstFactors || [])[0];
+          return f && f.emailAddressId;
         },
-        verification: function (o) { return o.first_factor_verification; },
+        verification: function (o) { return o.firstFactorVerification; },
         wrap: wrapSignIn
       });
     }
@@ -155,7 +214,7 @@
         prepare: "prepare_verification",
         attempt: "attempt_verification",
         attemptName: "attemptVerification",
-        verification: function (o) { return o.verifications && o.verifications.email_address; },
+        verification: function (o) { return o.verifications && o.verifications.emailAddress; },
         wrap: wrapSignUp
       });
     }
@@ -178,7 +237,9 @@
     // address and delete() are sensitive: wrap them in withReverification.
     function wrapUser(u) {
       if (!u) return u;
-      u.email_addresses = (u.email_addresses || []).map(wrapEmailAddress);
+      u.emailAddresses = (u.emailAddresses || []).map(wrapEmailAddress);
+      // createEmailAddress({email}) adds an address, as in clerk-js.
+      u.createEmailAddress = function (params) { return api.emailAddress.create(params); };
       u.update = function (params) {
         params = params || {};
         var body = {};
@@ -210,7 +271,7 @@
         prepare: "prepare_first_factor",
         attempt: "attempt_first_factor",
         attemptName: "attemptFirstFactor",
-        verification: function (o) { return o.first_factor_verification; },
+        verification: function (o) { return o.firstFactorVerification; },
         wrap: wrapReverification
       });
     }
@@ -232,7 +293,7 @@
           return done;
         }).then(function (rv) {
           if (rv.status !== "complete") {
-            var v = rv.first_factor_verification || {};
+            var v = rv.firstFactorVerification || {};
             throw new MagiclinkError(0, { errors: [{ code: "reverification_" + (v.status || "failed"),
               message: "The verification did not complete.", long_message: "The verification did not complete (" + (v.status || "failed") + "). Try again." }] });
           }
@@ -247,9 +308,21 @@
       return params.locale || (global.navigator && global.navigator.language) || undefined;
     }
 
+    // emailParam is the address of create({emailAddress}), create({email}) (the seeds'
+    // parameter) or create({email_address}).
+    function emailParam(params) {
+      return params.emailAddress || params.email || params.email_address;
+    }
+
     var api = {
       prefix: prefix,
       MagiclinkError: MagiclinkError,
+      MagicLinkError: MagicLinkError,
+      EmailLinkError: MagicLinkError,
+      MagicLinkErrorCode: MagicLinkErrorCode,
+      EmailLinkErrorCode: MagicLinkErrorCode,
+      isMagicLinkError: isMagicLinkError,
+      isEmailLinkError: isMagicLinkError,
       signIn: {
         // create({identifier}) or create({strategy: "ticket", ticket})
         create: function (params) {
@@ -264,14 +337,14 @@
       signUp: {
         create: function (params) {
           params = params || {};
-          return request("POST", "/sign_ups", { email_address: params.emailAddress || params.email_address, locale: locale(params) }).then(wrapSignUp);
+          return request("POST", "/sign_ups", { email_address: emailParam(params), locale: locale(params) }).then(wrapSignUp);
         },
         get: function (id) { return request("GET", "/sign_ups/" + encodeURIComponent(id)).then(wrapSignUp); }
       },
       emailAddress: {
         create: function (params) {
           params = params || {};
-          return request("POST", "/me/email_addresses", { email_address: params.emailAddress || params.email_address, locale: locale(params) }).then(wrapEmailAddress);
+          return request("POST", "/me/email_addresses", { email_address: emailParam(params), locale: locale(params) }).then(wrapEmailAddress);
         },
         get: function (id) { return request("GET", "/me/email_addresses/" + encodeURIComponent(id)).then(wrapEmailAddress); }
       },
@@ -280,10 +353,18 @@
       withReverification: withReverification,
       signOut: function () { return request("DELETE", "/session"); },
 
-      // On the page a link lands on: read magiclink_status and act on it.
-      //   verified with a session here      -> go to redirectUrlComplete (or resolve "complete")
-      //   verified, session went elsewhere  -> onVerifiedOnOtherDevice() (or go to redirectUrl)
-      //   expired / failed / client_mismatch -> reject with a MagiclinkError of that code
+      // On the page a link lands on: read magiclink_status and act on it, as clerk-js's
+      // handleMagicLinkVerification does:
+      //   verified, this browser signed in (the flow completed here)
+      //        -> go to redirectUrlComplete, if given; resolves {status: "complete", createdSessionId}
+      //   verified, no session here (the flow completed on another device, or nothing
+      //   more happens here) -> onVerifiedOnOtherDevice() if given; resolves
+      //        {status: "verified_on_other_device"} without navigating
+      //   expired / failed / client_mismatch -> rejects with a MagicLinkError of that code
+      //        (isMagicLinkError(err), err.code === MagicLinkErrorCode.Expired, …)
+      // redirectUrl is where a flow verified here that needs a further step here would go;
+      // none of magiclink's flows needs one (a sign-up completes when its address is
+      // verified), so it is accepted and not used.
       handleMagicLinkVerification: function (params) {
         params = params || {};
         var q = new URLSearchParams(location.search);
@@ -296,7 +377,6 @@
               resolve({ status: "complete", createdSessionId: session });
             } else {
               if (params.onVerifiedOnOtherDevice) params.onVerifiedOnOtherDevice();
-              else if (params.redirectUrl) location.assign(params.redirectUrl);
               resolve({ status: "verified_on_other_device" });
             }
             return;
@@ -307,10 +387,11 @@
             client_mismatch: "Open this link on the device and browser where you asked for it, or type the code from the email there."
           };
           var code = status || "missing_status";
-          reject(new MagiclinkError(0, { errors: [{ code: code, message: messages[code] || "No magic link status on this page.", long_message: messages[code] || "No magic link status on this page." }] }));
+          reject(new MagicLinkError(code, messages[code] || "No magic link status on this page."));
         });
       }
     };
+    api.handleEmailLinkVerification = api.handleMagicLinkVerification;
     return api;
   }
 

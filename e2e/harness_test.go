@@ -216,6 +216,7 @@ func startExample(t *testing.T, name string, flags ...string) *app {
 	select {
 	case a.base = <-listening:
 	case err := <-exited:
+		exited <- err // for the cleanup, which waits for the exit
 		t.Fatalf("examples/%s exited at start-up: %v\n%s", name, err, logs.String())
 	case <-time.After(startTimeout):
 		t.Fatalf("examples/%s did not listen within %v\n%s", name, startTimeout, logs.String())

@@ -58,7 +58,7 @@
         done(await attempt(digits()));
       } catch (err) {
         var e = err && err.errors && err.errors[0];
-        var left = e && e.meta && e.meta.remaining_attempts;
+        var left = e && e.meta && e.meta.remainingAttempts;
         if (err && err.code === "form_code_incorrect" && left > 0) {
           say("That code is not right: " + left + (left === 1 ? " try" : " tries") + " left.");
         } else if (err && (err.code === "form_code_incorrect" || err.code === "verification_failed")) {
