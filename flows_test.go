@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -62,14 +63,7 @@ func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
 		Mailer:  mt,
 		Now:     clock.Now,
 	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	a, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := authtest.New(t, &cfg, mod)
 	return &env{auth: a, mail: mt, clock: clock, watches: watches}
 }
 

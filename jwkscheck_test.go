@@ -2,7 +2,6 @@ package magiclink_test
 
 import (
 	"encoding/json"
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -23,16 +22,8 @@ func TestJWKSIndependentVerification(t *testing.T) {
 	token := tok["token"].(string)
 
 	verify := func(token string) (string, error) {
-		cmd := exec.Command(node, filepath.Join(dir, "verify.mjs"), s.srv.URL+"/auth/.well-known/jwks.json",
-			s.srv.URL, s.srv.URL+"/auth", "magiclink-sit+jwt", strconv.FormatInt(s.clock.Now().Unix(), 10))
-		cmd.Stdin = strings.NewReader(token)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return "", errors.New(strings.TrimSpace(stderr.String()))
-		}
-		return string(out), nil
+		return runScript(exec.Command(node, filepath.Join(dir, "verify.mjs"), s.srv.URL+"/auth/.well-known/jwks.json",
+			s.srv.URL, s.srv.URL+"/auth", "magiclink-sit+jwt", strconv.FormatInt(s.clock.Now().Unix(), 10)), token)
 	}
 	out, err := verify(token)
 	if err != nil {

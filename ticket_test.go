@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -49,14 +50,7 @@ func newTicketEnv(t testing.TB, mod func(*magiclink.Config)) *tenv {
 		Now:         clock.Now,
 		SigningKeys: []ed25519.PrivateKey{sitSigningKey},
 	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	a, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := authtest.New(t, &cfg, mod)
 	return &tenv{auth: a, st: cfg.Store, clock: clock}
 }
 

@@ -63,14 +63,7 @@ func TestWebhookStandardWebhooksInterop(t *testing.T) {
 		cmd := exec.Command(node, filepath.Join(dir, "verify.mjs"),
 			h.Get(webhook.HeaderID), h.Get(webhook.HeaderTimestamp), h.Get(webhook.HeaderSignature))
 		cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+secret)
-		cmd.Stdin = strings.NewReader(string(body))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return "", errors.New(strings.TrimSpace(stderr.String()))
-		}
-		return string(out), nil
+		return runScript(cmd, string(body))
 	}
 	for _, secret := range []string{oldSecret, newSecret} {
 		out, err := verify(secret, d.h, d.body)
@@ -126,4 +119,21 @@ func requireNode(t *testing.T, dir, pkg string) string {
 		t.Skipf("node or %s/node_modules missing (run npm ci there): %v", dir, err)
 	}
 	return node
+}
+
+// runScript runs cmd with stdin as its standard input and returns its
+// output; when it fails, the error is what it wrote to standard error (or
+// how it failed, if it wrote nothing there).
+func runScript(cmd *exec.Cmd, stdin string) (string, error) {
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return "", errors.New(msg)
+		}
+		return "", err
+	}
+	return string(out), nil
 }

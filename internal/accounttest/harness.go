@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -53,14 +54,7 @@ func newEnv(t *testing.T, open OpenStore, mod func(*magiclink.Config)) *env {
 	t.Cleanup(srv.Close)
 	mt := mailtest.New()
 	cfg := magiclink.Config{BaseURL: srv.URL, Store: st, Mailer: mt, Now: clock.Now, Limits: magiclink.Limits{Disabled: true}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	a, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := authtest.New(t, &cfg, mod)
 	mux.Handle("/auth/", a.Handler())
 	mux.Handle("/v1/", a.BackendHandler(secretKey))
 	mux.Handle("/sensitive", a.RequireReverification(0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
