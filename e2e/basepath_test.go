@@ -61,13 +61,9 @@ func TestBehindPathProxy(t *testing.T) {
 
 	waiting.waitPage("/app/account", accountHeading)
 	waiting.signedInAs(addr)
-	if s := waiting.apiStatus("/app/auth/me"); s != http.StatusOK {
-		t.Errorf("GET /app/auth/me signed in: %d, want 200", s)
-	}
+	waiting.wantAPIStatus("/app/auth/me", http.StatusOK)
 	waiting.do("signing out", chromedp.Click(chromedp.CSS("header.top button[data-sign-out]")))
 	waiting.waitPage("/app/", "Sign in without a password")
-	if s := waiting.apiStatus("/app/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /app/auth/me signed out: %d, want 401", s)
-	}
+	waiting.wantAPIStatus("/app/auth/me", http.StatusUnauthorized)
 	waiting.screenshot("final")
 }

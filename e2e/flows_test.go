@@ -135,9 +135,7 @@ func TestSignUpSameBrowser(t *testing.T) {
 	inbox.navigate(a.base + "/account")
 	inbox.waitPage("/account", accountHeading)
 	inbox.signedInAs(addr)
-	if s := inbox.apiStatus("/auth/me"); s != http.StatusOK {
-		t.Errorf("GET /auth/me from the link's tab: %d, want 200", s)
-	}
+	inbox.wantAPIStatus("/auth/me", http.StatusOK)
 	waiting.screenshot("final")
 	inbox.screenshot("link-tab")
 }
@@ -159,9 +157,7 @@ func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
 	}
 	phone.signedOut(addr)
 	phone.screenshot("mismatch")
-	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
-	}
+	phone.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	phone.navigate(a.base + "/account")
 	phone.waitPage("/sign-in", "Sign in")
 	phone.signedOut(addr)
@@ -192,14 +188,10 @@ func TestSignInOtherDeviceCrossClient(t *testing.T) {
 		t.Errorf("browser B landed with %v, want magiclink_status=verified and no session", q)
 	}
 	phone.signedOut(addr)
-	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
-	}
+	phone.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 
 	landedOnAccount(waiting, addr)
-	if s := waiting.apiStatus("/auth/me"); s != http.StatusOK {
-		t.Errorf("GET /auth/me from browser A: %d, want 200", s)
-	}
+	waiting.wantAPIStatus("/auth/me", http.StatusOK)
 	phone.screenshot("final-b")
 	waiting.screenshot("final")
 }
@@ -228,9 +220,7 @@ func TestSignInOtherDeviceThisWasntMe(t *testing.T) {
 	phone.waitText("h1", "Nobody was signed in")
 
 	waiting.waitText("#error", "no longer valid")
-	if s := waiting.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /auth/me from browser A: %d, want 401", s)
-	}
+	waiting.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	// The link is dead: confirming it now signs no one in.
 	phone.confirmLink(link, "Continue")
 	phone.waitFor("the app's page for the outcome", `() => location.pathname === "/verified"`)
@@ -238,9 +228,7 @@ func TestSignInOtherDeviceThisWasntMe(t *testing.T) {
 		t.Errorf("confirming the denied link landed with %v, want magiclink_status=failed", q)
 	}
 	for _, tb := range []*tab{waiting, phone} {
-		if s := tb.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-			t.Errorf("GET /auth/me from %s: %d, want 401", tb.name, s)
-		}
+		tb.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	}
 	waiting.screenshot("final")
 }
@@ -437,9 +425,7 @@ func TestSignOut(t *testing.T) {
 	first.do("signing out", chromedp.Click(chromedp.CSS("header.top button[data-sign-out]")))
 	first.waitPage("/", "Sign in without a password")
 	first.signedOut(addr)
-	if s := first.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /auth/me after signing out: %d, want 401", s)
-	}
+	first.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	// The session is ended on the server, not only forgotten by the browser.
 	if res, _ := httpDo(t, http.MethodGet, a.base+"/auth/me", &http.Cookie{Name: "magiclink_session", Value: session}); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /auth/me with the old session cookie: %s, want 401", res.Status)
@@ -507,9 +493,7 @@ func TestSignInCodeOtherDevice(t *testing.T) {
 	typeCode(waiting, mail.code(t))
 	landedOnAccount(waiting, addr)
 	waiting.screenshot("final")
-	if s := phone.apiStatus("/auth/me"); s != http.StatusUnauthorized {
-		t.Errorf("GET /auth/me from browser B: %d, want 401", s)
-	}
+	phone.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	// The link died with the code: its confirm page says so at once.
 	phone.navigate(link)
 	phone.waitText("h1", "This link is no longer valid")

@@ -664,6 +664,15 @@ func (tb *tab) apiStatus(path string) int {
 	return eval[int](tb, fmt.Sprintf(`fetch(%q, {credentials: "same-origin", headers: {Accept: "application/json"}}).then(r => r.status)`, path+"?"+probeMarker))
 }
 
+// wantAPIStatus fails the test, and lets it go on, unless a JSON GET of
+// path from this tab with its cookies answers want.
+func (tb *tab) wantAPIStatus(path string, want int) {
+	tb.t.Helper()
+	if got := tb.apiStatus(path); got != want {
+		tb.t.Errorf("GET %s from tab %s: %d, want %d", path, tb.name, got, want)
+	}
+}
+
 // cookies returns the browser's cookies for url, HttpOnly ones included,
 // by name.
 func (tb *tab) cookies(url string) map[string]string {
