@@ -3,11 +3,10 @@ package ratelimit
 import (
 	"context"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/boltstore"
 	"github.com/magiclink-go/magiclink/store/memstore"
@@ -83,27 +82,12 @@ func TestConcurrent(t *testing.T) {
 	for name, rl := range limiters(t, clock) {
 		t.Run(name, func(t *testing.T) {
 			const n, limit = 40, 7
-			var ok atomic.Int32
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					allowed, _, err := rl.Allow(ctx, clock.Now(), Limit{Key: "hot", Rules: []Rule{{Limit: limit, Window: time.Minute}}})
-					if err != nil {
-						t.Error(err)
-					}
-					if allowed {
-						ok.Add(1)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if ok.Load() != limit {
-				t.Fatalf("%d of %d concurrent Allows succeeded; want %d", ok.Load(), n, limit)
+			ok := racetest.Burst(t, n, func(int) (bool, error) {
+				allowed, _, err := rl.Allow(ctx, clock.Now(), Limit{Key: "hot", Rules: []Rule{{Limit: limit, Window: time.Minute}}})
+				return allowed, err
+			})
+			if ok != limit {
+				t.Fatalf("%d of %d concurrent Allows succeeded; want %d", ok, n, limit)
 			}
 		})
 	}
@@ -156,27 +140,15 @@ func TestStoreShards(t *testing.T) {
 			all := Limit{Key: "send/all", Rules: []Rule{{Limit: limit, Window: time.Minute}}}
 			instances := []*Store{NewStore(st), NewStore(st), NewStore(st), NewStore(st)}
 			t0 := clock.Now()
-			var ok atomic.Int32
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range calls {
-				wg.Go(func() {
-					<-start
-					allowed, wait, err := instances[i%len(instances)].Allow(ctx, t0, all)
-					if err != nil {
-						t.Error(err)
-					}
-					if allowed {
-						ok.Add(1)
-					} else if wait != time.Minute {
-						t.Errorf("refused with a wait of %v; want %v", wait, time.Minute)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			if ok.Load() != limit {
-				t.Fatalf("%d of %d concurrent Allows succeeded; want %d", ok.Load(), calls, limit)
+			ok := racetest.Burst(t, calls, func(i int) (bool, error) {
+				allowed, wait, err := instances[i%len(instances)].Allow(ctx, t0, all)
+				if err == nil && !allowed && wait != time.Minute {
+					t.Errorf("refused with a wait of %v; want %v", wait, time.Minute)
+				}
+				return allowed, err
+			})
+			if ok != limit {
+				t.Fatalf("%d of %d concurrent Allows succeeded; want %d", ok, calls, limit)
 			}
 			items, err := st.List(ctx, keyRateLimit, 0)
 			if err != nil || len(items) < 2 {

@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/internal/hubtest"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
@@ -584,26 +585,7 @@ func TestCloseWithApplies(t *testing.T) {
 func TestWatchReleased(t *testing.T) {
 	s := mustOpen(t, tempPath(t), Config{})
 	defer s.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	for _, k := range []string{"a", "a", "b"} {
-		if _, err := s.Watch(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := s.hub.Watchers(); n != 3 {
-		t.Fatalf("%d watchers after 3 Watch calls", n)
-	}
-	cancel()
-	// The hub releases a subscription in a goroutine started when the
-	// context ends and reports no event for it, so this polls, with a
-	// generous deadline.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.hub.Watchers() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d watchers 10s after their context ended", s.hub.Watchers())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	hubtest.WatchReleased(t, s, &s.hub)
 }
 
 func BenchmarkApply(b *testing.B) {

@@ -1,12 +1,12 @@
 package memstore
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/internal/hubtest"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
@@ -76,31 +76,7 @@ func TestExpiredDropped(t *testing.T) {
 func TestWatchReleased(t *testing.T) {
 	s := New(Config{})
 	defer s.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	for _, k := range []string{"a", "a", "b"} {
-		if _, err := s.Watch(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := s.hub.Watchers(); n != 3 {
-		t.Fatalf("%d watchers after 3 Watch calls", n)
-	}
-	cancel()
-	waitWatchers(t, &s.hub, 0)
-}
-
-// waitWatchers waits until hub has n subscriptions. The hub releases a
-// subscription in a goroutine started when the context ends and reports
-// no event for it, so this polls, with a generous deadline.
-func waitWatchers(t *testing.T, hub *store.Hub, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for hub.Watchers() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d watchers after 10s, want %d", hub.Watchers(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	hubtest.WatchReleased(t, s, &s.hub)
 }
 
 func ignore(err, want error) error {

@@ -2,13 +2,12 @@ package pgstore_test
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store/pgstore"
 	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
@@ -41,27 +40,12 @@ func TestStoreLimiterAcrossStores(t *testing.T) {
 	}
 	now := time.Now()
 	lim := ratelimit.Limit{Key: "send/all", Rules: []ratelimit.Rule{{Limit: 7, Window: time.Minute}}}
-	var ok atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			allowed, _, err := limiters[i%2].Allow(ctx, now, lim)
-			if err != nil {
-				t.Error(err)
-			}
-			if allowed {
-				ok.Add(1)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if ok.Load() != 7 {
-		t.Fatalf("%d of 40 concurrent Allows across two stores succeeded; want 7", ok.Load())
+	ok := racetest.Burst(t, 40, func(i int) (bool, error) {
+		allowed, _, err := limiters[i%2].Allow(ctx, now, lim)
+		return allowed, err
+	})
+	if ok != 7 {
+		t.Fatalf("%d of 40 concurrent Allows across two stores succeeded; want 7", ok)
 	}
 	for _, l := range limiters {
 		if allowed, wait, err := l.Allow(ctx, now.Add(time.Second), lim); allowed || err != nil || wait != 59*time.Second {

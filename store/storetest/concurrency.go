@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -20,7 +21,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 64
 		e := newEnv(t, h)
 		e.apply(store.Put("token", []byte("flow-1"), start.Add(10*time.Minute)))
-		errs := race(n, func(i int, start func()) error {
+		errs := racetest.Run(n, func(i int, start func()) error {
 			v, err := e.s.Get(context.Background(), "token")
 			if err != nil {
 				return fmt.Errorf("Get: %w", err)
@@ -52,7 +53,7 @@ func testConcurrency(t *testing.T, h Harness) {
 	t.Run("InsertRace", func(t *testing.T) {
 		const n = 64
 		e := newEnv(t, h)
-		errs := race(n, func(i int, start func()) error {
+		errs := racetest.Run(n, func(i int, start func()) error {
 			start()
 			return e.s.Apply(context.Background(), store.Insert("k", []byte(strconv.Itoa(i)), time.Time{}))
 		})
@@ -81,7 +82,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		const n = 32
 		e := newEnv(t, h)
 		e.apply(store.Insert("counter", []byte("0"), time.Time{}))
-		errs := race(n, func(_ int, start func()) error {
+		errs := racetest.Run(n, func(_ int, start func()) error {
 			start()
 			return increment(e.s, "counter")
 		})
@@ -93,7 +94,7 @@ func testConcurrency(t *testing.T, h Harness) {
 	t.Run("DisjointWriters", func(t *testing.T) {
 		const n = 32
 		e := newEnv(t, h)
-		errs := race(n, func(i int, start func()) error {
+		errs := racetest.Run(n, func(i int, start func()) error {
 			start()
 			k := fmt.Sprintf("d/%02d", i)
 			return e.s.Apply(context.Background(), store.Insert(k, []byte(k), time.Time{}), store.Check("d/none", nil))
@@ -172,38 +173,6 @@ func increment(s store.Store, key string) error {
 		}
 	}
 	return errors.New("no progress after 10000 attempts")
-}
-
-// race runs f(0) to f(n-1) in n goroutines and returns their errors, by
-// caller. Each f calls start when it is ready to race (after any reads of
-// its own): no f runs past start until every other has called it or
-// returned, so the racing steps run as closely together as the scheduler
-// allows. An f that does not call start races from its first line.
-func race(n int, f func(i int, start func()) error) []error {
-	var (
-		ready sync.WaitGroup
-		done  sync.WaitGroup
-		begin = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	ready.Add(n)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			var once sync.Once
-			arrived := func() { once.Do(ready.Done) }
-			defer arrived()
-			errs[i] = f(i, func() {
-				arrived()
-				<-begin
-			})
-		}()
-	}
-	ready.Wait()
-	close(begin)
-	done.Wait()
-	return errs
 }
 
 // noErrors fails t for each caller whose error is not nil.
