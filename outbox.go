@@ -409,7 +409,7 @@ func (s *sender) send(h *held, f *flowRec, sec secrets, expire time.Time, free f
 	}
 	msg, err := a.tpl.Render(h.kind, data)
 	s.transmit(h, msg, err, sec, free, func(r outboxRec) []store.Op {
-		return a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now())
+		return flowEvents(f, a.emit(context.Background(), EventEmailCreated, f.UserID, emailEvent(f, r, "sent"), a.now()))
 	})
 }
 

@@ -34,13 +34,17 @@ import (
 // leaves the marker: New finishes every marked deletion before it
 // returns, and deleting the user again finishes it too.
 //
-// The user's events go too (its audit trail, and the webhook deliveries
-// of them not yet made); the last Apply appends the user.deleted event,
+// The user's events go too (its audit trail, the events of its flows
+// appended before it existed, and the webhook deliveries of them not yet
+// made); the last Apply appends the user.deleted event,
 // which names the user's id and nothing else. What else is kept: link
 // records of the user's flows (they name the flow and the client, never
 // the address or the user, and expire with the link) and the per-address
 // send-limit counters (stored under a hash of the address, for at most
-// an hour, so that deleting an account does not reset them).
+// an hour, so that deleting an account does not reset them), and the
+// email events of sign-ups that never completed (the address had no
+// account then, so nothing ties them to the user), for
+// Config.EventRetention.
 
 // deleteBatch bounds the index entries one Apply of step 2 removes.
 const deleteBatch = 128
@@ -119,6 +123,11 @@ func (a *Auth) finishDeletion(ctx context.Context, id string) error {
 				case strings.HasPrefix(prefix, keyUserFlow):
 					_, flowID, _ := strings.Cut(rest, "/")
 					ops = append(ops, store.Delete(rest), store.Delete(keyOutbox+flowID))
+					more, err := a.flowEventOps(ctx, flowID)
+					if err != nil {
+						return err
+					}
+					ops = append(ops, more...)
 				case strings.HasPrefix(prefix, keyUserToken):
 					ops = append(ops, store.Delete(keySignInToken+rest))
 				case strings.HasPrefix(prefix, keyUserEvent):
@@ -174,4 +183,38 @@ func (a *Auth) resumeDeletions(ctx context.Context) error {
 		a.log.Info("magiclink: finished deleting a user", slog.String("user_id", id))
 	}
 	return nil
+}
+
+// keyFlowEvent + flow id + "/" + inverted event id: empty. It indexes the
+// events of a flow that named no user when they were appended (the email
+// of a sign-up, sent before its account existed), so that deleting the
+// account the flow led to finds them.
+const keyFlowEvent = "evtf/"
+
+// flowEvents returns ops, the ops of an event about the flow f, with the
+// event's flow index entry when f names no user yet.
+func flowEvents(f *flowRec, ops []store.Op) []store.Op {
+	if f.UserID != "" {
+		return ops
+	}
+	for _, op := range ops {
+		if inv, ok := strings.CutPrefix(op.Key, keyEvent); ok && op.Kind == store.OpInsert {
+			return append(ops, store.Put(keyFlowEvent+f.ID+"/"+inv, []byte{}, op.ExpiresAt))
+		}
+	}
+	return ops
+}
+
+// flowEventOps returns the ops that delete the events of the flow with
+// flowID that its index holds (a handful: one per email sent).
+func (a *Auth) flowEventOps(ctx context.Context, flowID string) ([]store.Op, error) {
+	items, err := a.st.List(ctx, keyFlowEvent+flowID+"/", 0)
+	if err != nil {
+		return nil, err
+	}
+	var ops []store.Op
+	for _, it := range items {
+		ops = append(ops, store.Delete(it.Key), store.Delete(keyEvent+strings.TrimPrefix(it.Key, keyFlowEvent+flowID+"/")))
+	}
+	return ops, nil
 }

@@ -594,6 +594,19 @@ func testDelete(t *testing.T, open OpenStore) {
 	if err := e.auth.Users.Delete(ctx, id); !errors.Is(err, magiclink.ErrNotFound) {
 		t.Fatalf("Users.Delete of a deleted user = %v", err)
 	}
+
+	// A user who signed up by link: its sign-up's email events, appended
+	// before it existed, go too.
+	d := e.browser()
+	su := d.api("POST", "/auth/sign_ups", obj{"email_address": "signed-up@example.com"}, 200)
+	n = len(e.mail.Messages()) + 1
+	d.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", obj{"strategy": "email_link"}, 200)
+	if st := d.confirmStatus(token(t, e.message(n))); st != "verified" {
+		t.Fatalf("sign-up link: %s", st)
+	}
+	me := d.api("GET", "/auth/me", nil, 200)
+	d.api("DELETE", "/auth/me", nil, 200)
+	assertForgotten(t, e, me["id"].(string), "signed-up@example.com")
 }
 
 // assertForgotten fails unless no record of the store names the user or
