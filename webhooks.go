@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/magiclink-go/magiclink/store"
@@ -111,6 +112,11 @@ type consumer struct {
 	fresh   chan store.Item // entries this process just queued, handed over without a read
 	slots   chan struct{}
 	busy    sync.Map // keys of the entries this instance is attempting
+	// starved is set when a pass left due entries for want of a free
+	// worker: the next worker to finish kicks a pass. Otherwise a
+	// finishing worker kicks only when it scheduled a retry, so that a
+	// busy queue is not read back after every delivery.
+	starved atomic.Bool
 }
 
 // takes reports whether the consumer receives events of type t.
@@ -380,7 +386,8 @@ func (c *consumer) pass() time.Time {
 			continue
 		}
 		if !c.start(it, r, false) {
-			return time.Time{} // stopping, or no free worker: one kicks when it is done
+			c.starved.Store(true) // (or stopping) a worker kicks when it is done
+			return time.Time{}
 		}
 	}
 	return next
@@ -397,10 +404,13 @@ const (
 
 // attempt claims the entry it and makes one delivery attempt.
 func (c *consumer) attempt(it store.Item, r deliveryRec) {
+	retried := false
 	defer func() {
 		c.busy.Delete(it.Key)
 		c.slots <- struct{}{}
-		c.kick()
+		if c.starved.Swap(false) || retried {
+			c.kick()
+		}
 		c.d.work.Done()
 	}()
 	a := c.d.a
@@ -444,6 +454,7 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		return
 	}
 	if err != nil {
+		retried = true
 		c.release(it.Key, raw, r, err.Error())
 		return
 	}
@@ -468,6 +479,7 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		c.settle(it.Key, raw)
 		a.observe(ctx, Observation{Kind: ObserveWebhook, Name: "failed", Endpoint: c.id})
 	default:
+		retried = true
 		c.release(it.Key, raw, r, why)
 		a.observe(ctx, Observation{Kind: ObserveWebhook, Name: "retried", Endpoint: c.id})
 	}
