@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -174,7 +175,7 @@ func everyFlow(t *testing.T, s *site) *secrets {
 // TestNoSecretsInLogs: debug-level logs of every flow, the refused
 // requests included, name no link token, cookie value or JWT.
 func TestNoSecretsInLogs(t *testing.T) {
-	var buf safeBuffer
+	var buf syncbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	prev := slog.Default()
 	slog.SetDefault(logger)
@@ -247,28 +248,4 @@ func (f failingStore) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, errors.New("store unavailable reading " + key)
 	}
 	return f.Store.Get(ctx, key)
-}
-
-// safeBuffer is a bytes.Buffer for concurrent writers.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-func (s *safeBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/storetest"
 	"github.com/magiclink-go/magiclink/webhook"
@@ -82,7 +83,7 @@ func TestWebhooksSurviveDowntimeAndRestart(t *testing.T) {
 // EnableWebhook; another endpoint goes on receiving.
 func TestWebhookGoneDisablesEndpoint(t *testing.T) {
 	var gone, other *receiver
-	var logs safeBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t, func(c *magiclink.Config) {
 		gone, other = newReceiver(t, c.Now), newReceiver(t, c.Now)
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -182,7 +183,7 @@ func TestWebhookSafety(t *testing.T) {
 	defer hang.Close()
 	defer close(release)
 
-	var logs safeBuffer
+	var logs syncbuf.Buffer
 	var good *receiver
 	secret := webhook.NewSecret()
 	e := newEnv(t, func(c *magiclink.Config) {

@@ -28,6 +28,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
 // Time limits. Every wait in the suite is bounded by one of them.
@@ -129,24 +131,6 @@ type app struct {
 	taken   map[string]bool
 }
 
-// syncBuffer collects the app's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startApp starts examples/basic with a fresh database and mail folder on
 // a loopback port of its choosing (-addr 127.0.0.1:0, no race for a free
 // port), with extra flags, and stops it with SIGTERM when the test ends.
@@ -171,7 +155,7 @@ func startExample(t *testing.T, name string, flags ...string) *app {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MAGICLINK_SECRET_KEY="+a.secret)
 	setParentDeathSignal(cmd)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{} // the app's log
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

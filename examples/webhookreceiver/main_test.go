@@ -4,35 +4,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/webhook"
 )
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestReceiver: a signed delivery is printed once however often it comes;
 // a forged one is refused.
 func TestReceiver(t *testing.T) {
 	secret := webhook.NewSecret()
-	var out lockedBuilder
+	var out syncbuf.Buffer
 	srv := httptest.NewServer(newReceiver(secret, &out))
 	defer srv.Close()
 	body := `{"data":{"object":"user","id":"user_1"},"object":"event","type":"user.created","timestamp":1764633600000}`
