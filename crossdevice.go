@@ -2,7 +2,6 @@ package magiclink
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -93,7 +92,7 @@ func (a *Auth) DenyLink(ctx context.Context, token string) (bool, error) {
 		return false, nil
 	}
 	hash := hashToken(token)
-	for range maxRetries {
+	return retryApply("denying a link", func() (bool, error) {
 		ll, err := load[linkRec](ctx, a.st, keyLink+hash)
 		if isNotFound(err) {
 			return false, nil
@@ -117,13 +116,9 @@ func (a *Auth) DenyLink(ctx context.Context, token string) (bool, error) {
 		v.Status = string(VerificationFailed)
 		f.Ver, f.UpdatedAt = &v, ms(now)
 		err = a.st.Apply(ctx, store.Check(ll.key, ll.raw), lf.swap(f, flowExpiry(&f)))
-		if isConflict(err) {
-			continue
-		}
 		if err != nil {
 			return false, err
 		}
 		return true, nil
-	}
-	return false, fmt.Errorf("magiclink: denying a link: too much contention")
+	})
 }

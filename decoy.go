@@ -41,7 +41,7 @@ func (a *Auth) initDecoys() (err error) {
 func (a *Auth) storedKey(key, what string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for range maxRetries {
+	return retryApply("storing the "+what, func() ([]byte, error) {
 		raw, err := a.st.Get(ctx, key)
 		if err == nil {
 			if len(raw) != 32 {
@@ -60,11 +60,8 @@ func (a *Auth) storedKey(key, what string) ([]byte, error) {
 		if err == nil {
 			return fresh, nil
 		}
-		if !isConflict(err) {
-			return nil, fmt.Errorf("magiclink: storing the %s: %w", what, err)
-		}
-	}
-	return nil, fmt.Errorf("magiclink: storing the %s: too much contention", what)
+		return nil, fmt.Errorf("magiclink: storing the %s: %w", what, err) // a conflict: again
+	})
 }
 
 // decoyID returns the stable decoy email address id of addr, which has no

@@ -74,13 +74,6 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// triesOf returns how many verified requests carried webhook-id id.
-func (r *receiver) triesOf(id string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tries[id]
-}
-
 // waitFor waits until cond holds over the receiver's state.
 func (r *receiver) waitFor(what string, cond func() bool) {
 	r.t.Helper()

@@ -159,21 +159,20 @@ func (kr *keyring) current(ctx context.Context) (*keySet, error) {
 	if kr.static != nil {
 		return kr.static, nil
 	}
-	for range maxRetries {
+	return retryApply("creating signing keys", func() (*keySet, error) {
 		raw, err := kr.a.st.Get(ctx, keySigningKeys)
 		if isNotFound(err) {
 			rec := keySetRec{Keys: []keyRec{newKeyRec(kr.a.now())}}
 			err = kr.a.st.Apply(ctx, store.Insert(keySigningKeys, encode(rec), time.Time{}))
 			if err == nil || isConflict(err) {
-				continue // re-read what won
+				return nil, store.ErrConflict // re-read what won
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
 		return kr.parse(raw)
-	}
-	return nil, errors.New("magiclink: creating signing keys: too much contention")
+	})
 }
 
 // parse returns the key set stored as raw, reusing the last parse when
@@ -233,7 +232,7 @@ func (t *SignInTokens) RotateKey(ctx context.Context) (string, error) {
 	if kr.static != nil {
 		return "", errors.New("magiclink: signing keys come from Config.SigningKeys; rotate them there")
 	}
-	for range maxRetries {
+	return retryApply("rotating the signing key", func() (string, error) {
 		if _, err := kr.current(ctx); err != nil {
 			return "", err
 		}
@@ -254,14 +253,10 @@ func (t *SignInTokens) RotateKey(ctx context.Context) (string, error) {
 		fresh := newKeyRec(now)
 		rec := keySetRec{Keys: append(keep, fresh)}
 		if err := t.a.st.Apply(ctx, l.swap(rec, time.Time{})); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return "", err
 		}
 		return fresh.Kid, nil
-	}
-	return "", errors.New("magiclink: rotating the signing key: too much contention")
+	})
 }
 
 // jwk is one public key as the JWKS serves it.

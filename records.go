@@ -196,3 +196,23 @@ var noExpiry time.Time
 
 // maxRetries bounds optimistic-concurrency retries of one operation.
 const maxRetries = 16
+
+// errContention is the error of an operation that lost every
+// compare-and-swap round to concurrent writers (maxRetries of them).
+var errContention = errors.New("magiclink: too much contention")
+
+// retryApply runs attempt, the load → decide → Apply of one operation, until it
+// ends without a store conflict (a record it read changed before its
+// compare-and-swap Apply), at most maxRetries times; each run reads afresh.
+// Its result and any other error are returned as they are; what names the
+// operation in the contention error.
+func retryApply[T any](what string, attempt func() (T, error)) (T, error) {
+	for range maxRetries {
+		v, err := attempt()
+		if !isConflict(err) {
+			return v, err
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("%w: %s", errContention, what)
+}

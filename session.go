@@ -292,7 +292,7 @@ func (ss *Sessions) RevokeOthers(ctx context.Context, userID, keepID string) (in
 // finish removes a session's records, so its cookie stops working, and
 // returns it with status.
 func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus) (*Session, error) {
-	for range maxRetries {
+	return retryApply("ending a session", func() (*Session, error) {
 		l, err := ss.byID(ctx, id)
 		if err != nil {
 			return nil, err
@@ -309,15 +309,11 @@ func (ss *Sessions) finish(ctx context.Context, id string, status SessionStatus)
 			store.DeleteIf(l.key, l.raw),
 			store.Delete(keySession+id),
 			store.Delete(keyUserSession+l.v.UserID+"/"+id))...)
-		if isConflict(err) {
-			continue // touched concurrently: again with fresh bytes
-		}
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
-	}
-	return nil, errors.New("magiclink: ending a session: too much contention")
+	})
 }
 
 // handout hands the session a completed sign-in or sign-up created to
@@ -357,7 +353,7 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 	if client == nil {
 		return nil, nil
 	}
-	for range maxRetries {
+	return retryApply("handing out a session", func() (*NewSession, error) {
 		l, err := load[flowRec](ctx, a.st, key)
 		if err != nil {
 			if isNotFound(err) {
@@ -400,14 +396,10 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 			return nil, nil
 		}
 		if err := a.apply(ctx, ops...); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return nil, err
 		}
 		return fresh, nil
-	}
-	return nil, errors.New("magiclink: handing out a session: too much contention")
+	})
 }
 
 // reissue returns the session with id under a new token, and the ops that

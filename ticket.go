@@ -283,7 +283,7 @@ func (t *SignInTokens) load(ctx context.Context, id string) (*loaded[sitRec], er
 // accepted or revoked) is a sign_in_token_cannot_be_revoked error (400,
 // ErrConflict); an unknown one is resource_not_found.
 func (t *SignInTokens) Revoke(ctx context.Context, id string) (*SignInToken, error) {
-	for range maxRetries {
+	return retryApply("revoking a sign-in token", func() (*SignInToken, error) {
 		l, err := t.load(ctx, id)
 		if err != nil {
 			return nil, err
@@ -296,14 +296,10 @@ func (t *SignInTokens) Revoke(ctx context.Context, id string) (*SignInToken, err
 		r.Status, r.UpdatedAt = string(SignInTokenRevoked), ms(now)
 		ops := append(t.a.emit(ctx, EventSignInTokenRevoked, r.UserID, r.token(), now), l.swap(r, r.storeExpiry()))
 		if err := t.a.apply(ctx, ops...); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return nil, err
 		}
 		return r.token(), nil
-	}
-	return nil, errors.New("magiclink: revoking a sign-in token: too much contention")
+	})
 }
 
 // parseTicket verifies a token's form, header, signature and claims,
@@ -470,7 +466,7 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 	if err != nil {
 		return nil, err
 	}
-	for range maxRetries {
+	return retryApply("redeeming a sign-in token", func() (*SignIn, error) {
 		l, err := a.ticketRecord(ctx, c, ticket)
 		if err != nil {
 			return nil, err
@@ -511,18 +507,15 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 			user.swap(u, noExpiry),
 			store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f)),
 			userFlowIndex(&f))
+		// A conflict (the token used or revoked, or the user changed meanwhile): look again.
 		if err := a.apply(ctx, client.withSave(ops)...); err != nil {
-			if isConflict(err) {
-				continue // used, revoked or the user changed meanwhile: look again
-			}
 			return nil, err
 		}
 		client.saved()
 		si := a.signIn(&f, client)
 		si.fresh = fresh
 		return si, nil
-	}
-	return nil, errors.New("magiclink: redeeming a sign-in token: too much contention")
+	})
 }
 
 // Errors of sign-in tokens, with Clerk's codes. Each wraps ErrTicket

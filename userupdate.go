@@ -3,7 +3,6 @@ package magiclink
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 
 	"github.com/magiclink-go/magiclink/internal/i18n"
@@ -153,7 +152,7 @@ func (us *Users) Unban(ctx context.Context, id string) (*User, error) {
 // loop, with the ops change returns and the user.updated event in the
 // same Apply, and returns the user as changed.
 func (a *Auth) changeUser(ctx context.Context, id string, change func(*userRec) ([]store.Op, error)) (*User, error) {
-	for range maxRetries {
+	return retryApply("changing a user", func() (*User, error) {
 		l, err := a.loadUser(ctx, id)
 		if err != nil {
 			return nil, err
@@ -171,15 +170,11 @@ func (a *Auth) changeUser(ctx context.Context, id string, change func(*userRec) 
 			return nil, err
 		}
 		if err := a.apply(ctx, append(append(ops, l.swap(r, noExpiry)), a.emit(ctx, EventUserUpdated, id, u, now)...)...); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return nil, err
 		}
 		if len(ops) > 0 {
 			a.sender.kick() // a notice may be queued
 		}
 		return u, nil
-	}
-	return nil, errors.New("magiclink: changing a user: too much contention")
+	})
 }

@@ -2,8 +2,6 @@ package magiclink
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -162,7 +160,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		return nil, err
 	}
 	counted := false
-	for range maxRetries {
+	return retryApply("preparing "+key, func() (*flowRec, error) {
 		l, err := load[flowRec](ctx, a.st, key)
 		if err != nil {
 			if isNotFound(err) {
@@ -207,9 +205,6 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 			ops = client.withSave(ops)
 		}
 		if err := a.st.Apply(ctx, ops...); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return nil, err
 		}
 		if client != nil {
@@ -218,8 +213,7 @@ func (a *Auth) prepare(ctx context.Context, key string, client *Client, check fu
 		a.sender.kick()
 		a.observeFlow(ctx, f.Kind, strategy, "started")
 		return &f, nil
-	}
-	return nil, fmt.Errorf("magiclink: preparing %s: too much contention", key)
+	})
 }
 
 // recipient decides which message a flow's link goes out as, refreshing
@@ -309,7 +303,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 	if client != nil {
 		clientID = client.ID
 	}
-	for range maxRetries {
+	return retryApply("confirming a link", func() (*LinkResult, error) {
 		ll, err := load[linkRec](ctx, a.st, keyLink+hash)
 		if isNotFound(err) {
 			return fallback, nil
@@ -355,9 +349,6 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		}
 		ops = append(append(ops, more...), lf.swap(f, flowExpiry(&f)))
 		if err := a.apply(ctx, ops...); err != nil {
-			if isConflict(err) {
-				continue
-			}
 			return nil, err
 		}
 		if f.Ver.Status == string(VerificationVerified) {
@@ -367,8 +358,7 @@ func (a *Auth) ConfirmLink(ctx context.Context, token string, client *Client) (*
 		res.SessionID = f.SessionID
 		res.NewSession = fresh
 		return res, nil
-	}
-	return nil, errors.New("magiclink: confirming a link: too much contention")
+	})
 }
 
 // settle completes the flow f, whose verification clientID has just

@@ -267,20 +267,6 @@ func (a *app) waitMail(addr string) *email {
 	}
 }
 
-// noMailTo fails if an email to addr that was not returned before is in
-// the mail folder.
-func (a *app) noMailTo(addr string) {
-	a.t.Helper()
-	entries, _ := os.ReadDir(a.mailDir)
-	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, ".eml") && !a.taken[name] {
-			if m, err := readEmail(filepath.Join(a.mailDir, name)); err == nil && strings.EqualFold(m.To, addr) {
-				a.t.Fatalf("unexpected email to %s: %q", addr, m.Subject)
-			}
-		}
-	}
-}
-
 // readEmail parses one .eml file: headers, and the text/plain part of a
 // multipart/alternative body or the whole body when it is text only.
 // multipart decodes the parts' quoted-printable; a text-only body is

@@ -1,9 +1,6 @@
 package e2e
 
-import (
-	"fmt"
-	"testing"
-)
+import "testing"
 
 // seedsLandingJS is the landing-page code of Clerk's magic-link guides (the
 // seeds' Verification component), as plain JavaScript against
@@ -106,6 +103,6 @@ func TestSeedsLandingPage(t *testing.T) {
 	// Clerk's current names are the same functions.
 	if got := eval[string](phone, `[magiclink.handleEmailLinkVerification === magiclink.handleMagicLinkVerification,
 		magiclink.EmailLinkErrorCode === magiclink.MagicLinkErrorCode, magiclink.isEmailLinkError === magiclink.isMagicLinkError].join()`); got != "true,true,true" {
-		t.Fatal(fmt.Sprintf("aliases: %s", got))
+		t.Fatalf("aliases: %s", got)
 	}
 }

@@ -192,7 +192,7 @@ func (b *backend) call(ctx context.Context, method, path string, body, out any) 
 			Errors []*apiError `json:"errors"`
 		}
 		if json.Unmarshal(raw, &e) != nil || len(e.Errors) == 0 {
-			return fmt.Errorf("Backend API: %s %s: %s", method, path, resp.Status)
+			return fmt.Errorf("the Backend API: %s %s: %s", method, path, resp.Status)
 		}
 		e.Errors[0].Status = resp.StatusCode
 		return e.Errors[0]

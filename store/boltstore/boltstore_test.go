@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/internal/hubtest"
@@ -481,7 +482,7 @@ func TestCommitFailure(t *testing.T) {
 	s.commit(reqs)
 	for i, r := range reqs {
 		err := <-r.done
-		if !errors.Is(err, bolt.ErrDatabaseNotOpen) || errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, berrors.ErrDatabaseNotOpen) || errors.Is(err, store.ErrConflict) {
 			t.Errorf("Apply %d of a failed commit = %v, want the commit's error", i, err)
 		}
 	}

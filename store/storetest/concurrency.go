@@ -24,7 +24,7 @@ func testConcurrency(t *testing.T, h Harness) {
 		errs := racetest.Run(n, func(i int, start func()) error {
 			v, err := e.s.Get(context.Background(), "token")
 			if err != nil {
-				return fmt.Errorf("Get: %w", err)
+				return fmt.Errorf("store.Get: %w", err)
 			}
 			start()
 			return e.s.Apply(context.Background(),
@@ -129,7 +129,7 @@ func testConcurrency(t *testing.T, h Harness) {
 						return
 					}
 					if s := string(v); s != "aaaa" && s != "bbbb" {
-						errs <- fmt.Errorf("Get returned %q, a value never written", s)
+						errs <- fmt.Errorf("a Get returned %q, a value never written", s)
 						return
 					}
 				}
@@ -158,7 +158,7 @@ func increment(s store.Store, key string) error {
 	for range 10000 {
 		v, err := s.Get(ctx, key)
 		if err != nil {
-			return fmt.Errorf("Get: %w", err)
+			return fmt.Errorf("store.Get: %w", err)
 		}
 		n, err := strconv.Atoi(string(v))
 		if err != nil {
@@ -169,7 +169,7 @@ func increment(s store.Store, key string) error {
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("Swap: %w", err)
+			return fmt.Errorf("store.Swap: %w", err)
 		}
 	}
 	return errors.New("no progress after 10000 attempts")
