@@ -141,11 +141,10 @@ func (s *Store) commit(batch []*request) {
 	}
 	now := s.nowNanos()
 	var results []error
-	var keys []string // written, by the requests whose conditions held
-	began := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		results, keys = make([]error, len(live)), keys[:0]
-		b := tx.Bucket(bucket)
+	// keys are those written, by the requests whose conditions held.
+	keys, err := s.update(func(b *bolt.Bucket) ([]string, error) {
+		results = make([]error, len(live))
+		var keys []string
 		get := func(key string) ([]byte, bool) {
 			v, _, ok := decode(b.Get([]byte(key)), now)
 			return v, ok
@@ -164,22 +163,16 @@ func (s *Store) commit(batch []*request) {
 					err = b.Put([]byte(op.Key), r.recs[j])
 				}
 				if err != nil {
-					return fmt.Errorf("%s %q: %w", op.Kind, op.Key, err)
+					return nil, fmt.Errorf("%s %q: %w", op.Kind, op.Key, err)
 				}
 				if op.Writes() {
 					keys = append(keys, op.Key)
 				}
 			}
 		}
-		s.cache.begin(keys) // before the commit is visible to any reader
-		began = true
-		return nil
+		return keys, nil
 	})
-	if began {
-		s.cache.end(keys)
-	}
 	if err != nil {
-		s.cache.reset()
 		err = fmt.Errorf("boltstore: commit: %w", unavailable(err))
 		s.log.Error("boltstore: group commit failed", "applies", len(live), "err", err)
 		for _, r := range live {
@@ -192,6 +185,31 @@ func (s *Store) commit(batch []*request) {
 	for i, r := range live {
 		r.done <- results[i]
 	}
+}
+
+// update runs fn on the bucket in one write transaction. The keys fn
+// returns, those it changed, are marked in the read cache before the
+// commit is visible to any reader and released once it is; if the
+// transaction fails, the cache is reset.
+func (s *Store) update(fn func(b *bolt.Bucket) ([]string, error)) ([]string, error) {
+	var keys []string
+	began := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if keys, err = fn(tx.Bucket(bucket)); err != nil {
+			return err
+		}
+		s.cache.begin(keys) // before the commit is visible to any reader
+		began = true
+		return nil
+	})
+	if began {
+		s.cache.end(keys)
+	}
+	if err != nil {
+		s.cache.reset()
+	}
+	return keys, err
 }
 
 // unavailable returns err, wrapped in store.ErrUnavailable when it says

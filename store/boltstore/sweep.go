@@ -107,12 +107,8 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	n := 0
-	var deleted []string
-	began := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n, deleted = 0, deleted[:0]
-		b := tx.Bucket(bucket)
+	deleted, err := s.update(func(b *bolt.Bucket) ([]string, error) {
+		var deleted []string
 		for _, k := range keys {
 			rec := b.Get(k)
 			if rec == nil {
@@ -122,21 +118,14 @@ func (s *Store) deleteExpired(keys [][]byte, now int64) (int, error) {
 				continue // written again since
 			}
 			if err := b.Delete(k); err != nil {
-				return err
+				return nil, err
 			}
 			deleted = append(deleted, string(k))
-			n++
 		}
-		s.cache.begin(deleted) // before the commit is visible to any reader
-		began = true
-		return nil
+		return deleted, nil
 	})
-	if began {
-		s.cache.end(deleted)
-	}
 	if err != nil {
-		s.cache.reset()
 		return 0, err
 	}
-	return n, nil
+	return len(deleted), nil
 }
