@@ -568,7 +568,7 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 			case err == nil:
 				f := lf.v
 				to = f.Address
-				ops = append(ops, a.emit(ctx, EventEmailFailed, f.UserID, emailEvent(&f, r, "failed"), a.now())...)
+				ops = append(ops, flowEvents(&f, a.emit(ctx, EventEmailFailed, f.UserID, emailEvent(&f, r, "failed"), a.now()))...)
 				if f.Ver != nil && f.Ver.SendID == r.SendID && f.Ver.Status == string(VerificationUnverified) {
 					f.Ver.Status = string(VerificationFailed)
 					f.Ver.TokenHash = "" // no link of this verification works any more
