@@ -385,8 +385,10 @@ func (c *consumer) pass() time.Time {
 			}
 			continue
 		}
-		if !c.start(it, r, false) {
-			c.starved.Store(true) // (or stopping) a worker kicks when it is done
+		if len(c.fresh) > 0 || !c.start(it, r, false) {
+			// Workers are taken, or wanted by entries handed over in
+			// memory: a worker kicks again when they are done.
+			c.starved.Store(true)
 			return time.Time{}
 		}
 	}
@@ -408,7 +410,9 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 	defer func() {
 		c.busy.Delete(it.Key)
 		c.slots <- struct{}{}
-		if c.starved.Swap(false) || retried {
+		// Entries handed over in memory go first: the queue is read back
+		// once they are all started.
+		if (len(c.fresh) == 0 && c.starved.Swap(false)) || retried {
 			c.kick()
 		}
 		c.d.work.Done()
