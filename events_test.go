@@ -39,6 +39,15 @@ type receiver struct {
 	more   chan struct{}
 }
 
+// withReceiver is a Config option that delivers webhooks to one new
+// receiver on the Auth's clock, stored in *rcv.
+func withReceiver(t *testing.T, rcv **receiver) func(*magiclink.Config) {
+	return func(c *magiclink.Config) {
+		*rcv = newReceiver(t, c.Now)
+		c.Webhooks = []magiclink.WebhookEndpoint{(*rcv).endpoint()}
+	}
+}
+
 func newReceiver(t *testing.T, now func() time.Time) *receiver {
 	r := &receiver{t: t, secret: webhook.NewSecret(), now: now, more: make(chan struct{}, 1)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
@@ -144,10 +153,7 @@ func equalCounts(a, b map[string]int) bool {
 // secret.
 func TestEventsOverWebhook(t *testing.T) {
 	var rcv *receiver
-	s := newSite(t, func(c *magiclink.Config) {
-		rcv = newReceiver(t, c.Now)
-		c.Webhooks = []magiclink.WebhookEndpoint{rcv.endpoint()}
-	})
+	s := newSite(t, withReceiver(t, &rcv))
 	ctx := context.Background()
 	b := s.browser(t)
 	b.signUp("ada@example.com")
@@ -295,10 +301,7 @@ func TestSubscribe(t *testing.T) {
 // its sessions reaches a real receiver as exactly one event.
 func TestLifecycleEventsOverWebhook(t *testing.T) {
 	var rcv *receiver
-	s := newTicketServer(t, func(c *magiclink.Config) {
-		rcv = newReceiver(t, c.Now)
-		c.Webhooks = []magiclink.WebhookEndpoint{rcv.endpoint()}
-	})
+	s := newTicketServer(t, withReceiver(t, &rcv))
 	ctx := context.Background()
 	bearer := "Bearer " + sitSecretKey
 	call := func(method, path string, body any) map[string]any {

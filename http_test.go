@@ -90,6 +90,15 @@ func (b *browser) do(method, path, contentType, body string, hdr ...string) (*ht
 }
 
 // api sends JSON and decodes the JSON answer, checking the status.
+// prepareSignUp starts a sign-up for addr and sends its link, failing the
+// test unless both answer 200. It returns the sign-up's id.
+func (b *browser) prepareSignUp(addr string) string {
+	b.t.Helper()
+	su := b.api("POST", "/auth/sign_ups", map[string]any{"email_address": addr}, 200)
+	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	return su["id"].(string)
+}
+
 func (b *browser) api(method, path string, body any, wantStatus int) map[string]any {
 	b.t.Helper()
 	return b.apiIn("", method, path, body, wantStatus)
@@ -224,8 +233,7 @@ func TestHTTPSignUpSignInSignOut(t *testing.T) {
 func TestHTTPScannerChangesNothing(t *testing.T) {
 	s := newSite(t, nil)
 	b := s.browser(t)
-	su := b.api("POST", "/auth/sign_ups", map[string]any{"email_address": "scan@example.com"}, 200)
-	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	id := b.prepareSignUp("scan@example.com")
 	tok := s.token(t, 1)
 	scanner := s.browser(t)
 	for _, m := range []string{"GET", "HEAD", "GET"} {
@@ -246,7 +254,7 @@ func TestHTTPScannerChangesNothing(t *testing.T) {
 			t.Errorf("confirm page loads or links elsewhere or runs script: %s", body)
 		}
 	}
-	got := b.api("GET", "/auth/sign_ups/"+su["id"].(string), nil, 200)
+	got := b.api("GET", "/auth/sign_ups/"+id, nil, 200)
 	if got["status"] != "missing_requirements" {
 		t.Fatalf("a scanner's GET changed the flow: %v", got)
 	}
@@ -313,8 +321,7 @@ func TestHTTPCrossClient(t *testing.T) {
 func TestHTTPSingleUseUnderConcurrency(t *testing.T) {
 	s := newSite(t, nil)
 	b := s.browser(t)
-	su := b.api("POST", "/auth/sign_ups", map[string]any{"email_address": "many@example.com"}, 200)
-	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	b.prepareSignUp("many@example.com")
 	tok := s.token(t, 1)
 	var verified, sessions atomic.Int32
 	var wg sync.WaitGroup
@@ -499,8 +506,7 @@ func TestJSHelperServed(t *testing.T) {
 func TestHTTPConfirmPageSaysWhenALinkIsDead(t *testing.T) {
 	s := newSite(t, func(c *magiclink.Config) { c.LinkTTL = time.Minute })
 	b := s.browser(t)
-	su := b.api("POST", "/auth/sign_ups", map[string]any{"email_address": "dead@example.com"}, 200)
-	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	id := b.prepareSignUp("dead@example.com")
 	tok := s.token(t, 1)
 	page := func() string {
 		_, body := b.do("GET", "/auth/verify?token="+tok, "", "")
@@ -514,7 +520,7 @@ func TestHTTPConfirmPageSaysWhenALinkIsDead(t *testing.T) {
 		t.Fatalf("expired link page: %s", p)
 	}
 	s.clock.Advance(time.Minute)
-	b.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
+	b.api("POST", "/auth/sign_ups/"+id+"/prepare_verification", map[string]any{"strategy": "email_link"}, 200)
 	if p := page(); !strings.Contains(p, "no longer valid") {
 		t.Fatalf("superseded link page: %s", p)
 	}

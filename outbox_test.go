@@ -158,10 +158,8 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 // once), is reported to OnSendFailure once without the link, and the flow
 // can be prepared again. The same holds for an added email address.
 func TestOutboxPermanentFailure(t *testing.T) {
-	failures := make(chan magiclink.SendFailure, 8)
-	e := newEnv(t, func(c *magiclink.Config) {
-		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
-	})
+	failures, onFailure := sendFailures()
+	e := newEnv(t, onFailure)
 	ctx := context.Background()
 	c := e.client(t)
 	sess := e.signUp(t, c, "owner@example.com")
@@ -259,10 +257,8 @@ func TestOutboxPermanentFailure(t *testing.T) {
 
 // A message that cannot be delivered for a day is given up.
 func TestOutboxGivesUp(t *testing.T) {
-	failures := make(chan magiclink.SendFailure, 8)
-	e := newEnv(t, func(c *magiclink.Config) {
-		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
-	})
+	failures, onFailure := sendFailures()
+	e := newEnv(t, onFailure)
 	ctx := context.Background()
 	c := e.client(t)
 	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "unreachable@example.com"})
@@ -402,5 +398,14 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 		if res, err := a2.ConfirmLink(ctx, tok, flows[m.To].c); err != nil || res.Status != magiclink.LinkVerified {
 			t.Fatalf("%s: ConfirmLink = %+v, %v", m.To, res, err)
 		}
+	}
+}
+
+// sendFailures returns a channel and a Config option that sends it each
+// SendFailure the Auth reports (up to 8 unread).
+func sendFailures() (chan magiclink.SendFailure, func(*magiclink.Config)) {
+	failures := make(chan magiclink.SendFailure, 8)
+	return failures, func(c *magiclink.Config) {
+		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
 	}
 }
