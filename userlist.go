@@ -119,7 +119,8 @@ func (us *Users) records(ctx context.Context, p UserListParams) ([]*userRec, err
 
 // sortUsers orders recs as order_by says.
 func sortUsers(recs []*userRec, orderBy string) error {
-	if orderBy == "" {
+	// An unescaped "+" in a query string arrives as a space.
+	if orderBy = strings.TrimSpace(orderBy); orderBy == "" {
 		orderBy = "-created_at"
 	}
 	desc := strings.HasPrefix(orderBy, "-")

@@ -187,7 +187,7 @@ func testListAndCount(t *testing.T, open OpenStore) {
 	if got := page(""); fmt.Sprint(got) != fmt.Sprint([]string{ids[4], ids[3], ids[2], ids[1], ids[0]}) {
 		t.Errorf("default order (-created_at): %v", got)
 	}
-	if got := page("?order_by=created_at&limit=2&offset=1"); fmt.Sprint(got) != fmt.Sprint(ids[1:3]) {
+	if got := page("?order_by=+created_at&limit=2&offset=1"); fmt.Sprint(got) != fmt.Sprint(ids[1:3]) {
 		t.Errorf("created_at, limit 2, offset 1: %v", got)
 	}
 	if got := page("?email_address=u3@example.com&email_address=U1@EXAMPLE.COM&email_address=nobody@example.com&order_by=%2Bcreated_at"); fmt.Sprint(got) != fmt.Sprint([]string{ids[1], ids[3]}) {
