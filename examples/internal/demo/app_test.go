@@ -70,6 +70,35 @@ func browser(t *testing.T, follow bool) *http.Client {
 
 // get fetches url as a browser navigating would, and returns the status
 // and body.
+// confirmLink opens link in c, checks that its confirm page posts to the
+// /auth/verify of base (the app's URL, with any path prefix), presses its
+// button and returns the page it lands on.
+func confirmLink(t *testing.T, c *http.Client, base, link string) (*http.Response, string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := get(t, c, link)
+	if res.StatusCode != 200 || !strings.Contains(body, `action="`+u.Path+`/auth/verify"`) {
+		t.Fatalf("confirm page: %d\n%s", res.StatusCode, body)
+	}
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if token == nil {
+		t.Fatalf("no token on the confirm page:\n%s", body)
+	}
+	res, err = c.PostForm(base+"/auth/verify", url.Values{"token": {token[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(raw)
+}
+
 func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -221,32 +250,19 @@ func TestSignUpThroughHTTP(t *testing.T) {
 		t.Fatalf("link %q", link)
 	}
 
-	res, body := get(t, c, link)
-	if res.StatusCode != 200 || !strings.Contains(body, `action="/auth/verify"`) {
-		t.Fatalf("confirm page: %d\n%s", res.StatusCode, body)
-	}
-	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
-	if token == nil {
-		t.Fatalf("no token on the confirm page:\n%s", body)
-	}
-	res, err := c.PostForm(ta.url+"/auth/verify", url.Values{"token": {token[1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res, raw := confirmLink(t, c, ta.url, link)
 	if res.Request.URL.Path != "/verified" || res.Request.URL.Query().Get("magiclink_status") != "verified" ||
-		!strings.Contains(string(raw), "You’re signed in") {
+		!strings.Contains(raw, "You’re signed in") {
 		t.Fatalf("after confirming: %s %s\n%s", res.Status, res.Request.URL, raw)
 	}
 
-	res, body = get(t, c, ta.url+"/account")
+	res, body := get(t, c, ta.url+"/account")
 	if res.StatusCode != 200 || !strings.Contains(body, "grace@example.com") || !strings.Contains(body, `<span class="badge verified">verified</span>`) {
 		t.Fatalf("/account: %d\n%s", res.StatusCode, body)
 	}
 	var su struct{ Status string }
 	req, _ := http.NewRequest(http.MethodGet, ta.url+"/auth/sign_ups/"+id, nil)
-	res, err = c.Do(req)
+	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,25 +488,12 @@ func TestBehindPathProxy(t *testing.T) {
 	if !strings.HasPrefix(link, base+"/auth/verify?token=") {
 		t.Fatalf("link %q", link)
 	}
-	res, body = get(t, c, link)
-	if res.StatusCode != 200 || !strings.Contains(body, `action="/app/auth/verify"`) {
-		t.Fatalf("confirm page: %d\n%s", res.StatusCode, body)
-	}
-	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
-	if token == nil {
-		t.Fatalf("no token on the confirm page:\n%s", body)
-	}
-	res, err = c.PostForm(base+"/auth/verify", url.Values{"token": {token[1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res, raw := confirmLink(t, c, base, link)
 	if res.Request.URL.Path != "/app/verified" || res.Request.URL.Query().Get("magiclink_status") != "verified" ||
-		!strings.Contains(string(raw), "You’re signed in") {
+		!strings.Contains(raw, "You’re signed in") {
 		t.Fatalf("after confirming: %s %s\n%s", res.Status, res.Request.URL, raw)
 	}
-	onlyApp("the landing page", string(raw))
+	onlyApp("the landing page", raw)
 
 	res, body = get(t, c, base+"/account")
 	if res.StatusCode != 200 || !strings.Contains(body, "grace@example.com") {

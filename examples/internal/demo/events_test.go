@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -33,16 +32,7 @@ func TestWebhookAndMetricsFlags(t *testing.T) {
 
 	c := browser(t, true)
 	startSignUp(t, c, ta.url, "ada@example.com")
-	_, body := get(t, c, waitMessage(t, ta.inbox, "ada@example.com").Link)
-	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
-	if token == nil {
-		t.Fatalf("no confirm form:\n%s", body)
-	}
-	res, err := c.PostForm(ta.url+"/auth/verify", url.Values{"token": {token[1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	confirmLink(t, c, ta.url, waitMessage(t, ta.inbox, "ada@example.com").Link)
 	seen := map[string]bool{}
 	deadline := time.After(10 * time.Second)
 	for !seen["user.created"] || !seen["session.created"] || !seen["email.created"] {
