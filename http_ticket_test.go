@@ -73,9 +73,7 @@ func TestHTTPTicketConfirmPage(t *testing.T) {
 	if st := s.status(t, id); st != "pending" {
 		t.Fatalf("status after opening the link = %s; want pending", st)
 	}
-	if n := s.sessions(t, uid); n != 0 {
-		t.Fatalf("opening the link made %d sessions", n)
-	}
+	s.wantSessions(t, uid, 0)
 
 	// The page's button signs this browser in, with no cookie beforehand.
 	loc, h := s.postTicket(t, c, tok["token"].(string))
@@ -107,9 +105,7 @@ func TestHTTPTicketConfirmPage(t *testing.T) {
 	if code, _, _ := s.do(t, other, "GET", "/auth/session", "", nil); code != 401 {
 		t.Fatalf("the second browser is signed in: %d", code)
 	}
-	if n := s.sessions(t, uid); n != 1 {
-		t.Fatalf("%d sessions; want 1", n)
-	}
+	s.wantSessions(t, uid, 1)
 }
 
 func TestHTTPTicketFailures(t *testing.T) {

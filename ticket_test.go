@@ -87,14 +87,17 @@ func (e *tenv) redeem(t testing.TB, ticket string) (*magiclink.SignIn, error) {
 	return e.auth.SignIns.Create(context.Background(), e.client(t), magiclink.SignInParams{Strategy: "ticket", Ticket: ticket})
 }
 
-// sessions counts the user's sessions (by revoking them all).
-func (e *tenv) sessions(t testing.TB, userID string) int {
+// wantSessions fails t unless the user has want sessions, counted by
+// revoking them all.
+func (e *tenv) wantSessions(t testing.TB, userID string, want int) {
 	t.Helper()
 	n, err := e.auth.Sessions.RevokeUser(context.Background(), userID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	if n != want {
+		t.Fatalf("%s has %d sessions; want %d", userID, n, want)
+	}
 }
 
 // sitWantCode fails unless err is an *Error with code (and HTTP status).
@@ -165,9 +168,7 @@ func TestTicketCreateRedeem(t *testing.T) {
 	}
 	_, err = e.auth.SignInTokens.Revoke(ctx, tok.ID)
 	sitWantCode(t, err, 400, "sign_in_token_cannot_be_revoked")
-	if n := e.sessions(t, u.ID); n != 1 {
-		t.Fatalf("%d sessions; want 1", n)
-	}
+	e.wantSessions(t, u.ID, 1)
 }
 
 func TestTicketRevoke(t *testing.T) {
@@ -188,9 +189,7 @@ func TestTicketRevoke(t *testing.T) {
 	}
 	_, err = e.redeem(t, tok.Token)
 	sitWantCode(t, err, 400, "sign_in_token_revoked_code")
-	if n := e.sessions(t, u.ID); n != 0 {
-		t.Fatalf("%d sessions after a revoked token; want 0", n)
-	}
+	e.wantSessions(t, u.ID, 0)
 	for _, id := range []string{"sit_00000000000000000000000000000000", "sit_x", "../../x", ""} {
 		_, err = e.auth.SignInTokens.Revoke(ctx, id)
 		sitWantCode(t, err, 404, "resource_not_found")
@@ -227,9 +226,7 @@ func TestTicketExpiry(t *testing.T) {
 	e.clock.Set(start.Add(40 * 24 * time.Hour))
 	_, err = e.redeem(t, b.Token)
 	sitWantCode(t, err, 400, "ticket_expired_code")
-	if n := e.sessions(t, u.ID); n != 2 {
-		t.Fatalf("%d sessions; want 2", n)
-	}
+	e.wantSessions(t, u.ID, 2)
 }
 
 func TestTicketCreateErrors(t *testing.T) {
@@ -293,9 +290,7 @@ func TestTicketConcurrentRedemption(t *testing.T) {
 		if ok != 1 {
 			t.Fatalf("%d redemptions succeeded; want exactly 1", ok)
 		}
-		if s := e.sessions(t, u.ID); s != 1 {
-			t.Fatalf("%d sessions; want exactly 1", s)
-		}
+		e.wantSessions(t, u.ID, 1)
 	})
 }
 
@@ -428,9 +423,7 @@ func TestTicketRejects(t *testing.T) {
 			sitWantCode(t, err, 400, tc.code)
 		})
 	}
-	if n := e.sessions(t, u.ID); n != 0 {
-		t.Fatalf("rejected tokens created %d sessions", n)
-	}
+	e.wantSessions(t, u.ID, 0)
 	if got, _ := e.auth.SignInTokens.Get(context.Background(), tok.ID); got.Status != magiclink.SignInTokenPending {
 		t.Fatalf("status after rejections = %s; want pending", got.Status)
 	}
