@@ -37,7 +37,8 @@ type Error struct {
 	Message     string
 	LongMessage string
 	Meta        map[string]any
-	// RetryAfter is set for too_many_requests: how long to wait.
+	// RetryAfterSeconds is set for too_many_requests and
+	// service_unavailable: how many seconds to wait (Retry-After).
 	RetryAfterSeconds int
 	kind              error
 	// The catalogue keys of Message and LongMessage (error.message.<msg>,

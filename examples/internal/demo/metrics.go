@@ -12,7 +12,9 @@ import (
 )
 
 // promObserver is the magiclink.Observer behind -metrics: it counts in
-// memory and serves the counts in the Prometheus text format. Module
+// memory and serves the counts in the Prometheus text format, under the
+// names otelmagiclink's metrics get from OpenTelemetry's Prometheus
+// exporter (durations as a sum and a count, not histograms). Module
 // otelmagiclink does the same through OpenTelemetry, for apps that use it;
 // the example stays on the standard library, so that the root module
 // builds without OpenTelemetry.
@@ -50,15 +52,17 @@ func (p *promObserver) Observe(_ context.Context, o magiclink.Observation) {
 	case magiclink.ObserveSend:
 		p.add("magiclink_emails_total", 1, "kind", o.Name, "outcome", o.Outcome)
 	case magiclink.ObserveLimit:
-		p.add("magiclink_rate_limited_total", 1, "rule", o.Name)
+		p.add("magiclink_limit_refusals_total", 1, "rule", o.Name)
 	case magiclink.ObserveWebhook:
 		p.add("magiclink_webhook_deliveries_total", 1, "endpoint", o.Endpoint, "outcome", o.Name)
 	case magiclink.ObserveWaiting:
 		p.add("magiclink_waiting", o.Value)
-	case magiclink.ObserveWake, magiclink.ObserveApply:
-		name := "magiclink_" + string(o.Kind) + "_seconds"
-		p.add(name+"_sum", o.Duration.Seconds())
-		p.add(name+"_count", 1)
+	case magiclink.ObserveWake:
+		p.add("magiclink_wake_duration_seconds_sum", o.Duration.Seconds())
+		p.add("magiclink_wake_duration_seconds_count", 1)
+	case magiclink.ObserveApply:
+		p.add("magiclink_store_apply_duration_seconds_sum", o.Duration.Seconds())
+		p.add("magiclink_store_apply_duration_seconds_count", 1)
 	}
 }
 
