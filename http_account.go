@@ -222,12 +222,9 @@ func (a *Auth) prepareReverification(w http.ResponseWriter, r *http.Request, s *
 	if err != nil {
 		return nil, err
 	}
-	v, err := p.strs("strategy", "email_address_id", "redirect_url")
+	pp, err := p.prepareParams(true)
 	if err != nil {
 		return nil, err
-	}
-	if v[0] == "" {
-		return nil, paramMissing("strategy")
 	}
 	client, err := a.requestClient(r)
 	if err != nil {
@@ -237,7 +234,7 @@ func (a *Auth) prepareReverification(w http.ResponseWriter, r *http.Request, s *
 	if err != nil {
 		return nil, err
 	}
-	return rv.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], EmailAddressID: v[1], RedirectURL: v[2]})
+	return rv.PrepareVerification(r.Context(), pp)
 }
 
 // attemptReverification serves POST /session/verify/attempt_first_factor

@@ -19,18 +19,18 @@ func (a *Auth) attemptRequest(w http.ResponseWriter, r *http.Request, requireStr
 	if err != nil {
 		return AttemptParams{}, nil, err
 	}
-	v, err := p.strs("strategy", "code")
-	if err != nil {
+	var ap AttemptParams
+	if err := p.decode(field{"strategy", &ap.Strategy}, field{"code", &ap.Code}); err != nil {
 		return AttemptParams{}, nil, err
 	}
-	if v[0] == "" && requireStrategy {
+	if ap.Strategy == "" && requireStrategy {
 		return AttemptParams{}, nil, paramMissing("strategy")
 	}
 	client, err := a.requestClient(r)
 	if err == nil && client == nil {
 		err = notFound(what)
 	}
-	return AttemptParams{Strategy: v[0], Code: v[1]}, client, err
+	return ap, client, err
 }
 
 // attemptFlow serves an attempt on a sign-in or sign-up. It does not read

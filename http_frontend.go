@@ -95,15 +95,15 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("identifier", "strategy", "ticket")
-	if err != nil {
+	sp := SignInParams{Locale: a.requestPrefs(r, p)}
+	if err := p.decode(field{"identifier", &sp.Identifier}, field{"strategy", &sp.Strategy}, field{"ticket", &sp.Ticket}); err != nil {
 		return err
 	}
 	client, token, err := a.pendingClient(r)
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIns.Create(r.Context(), client, SignInParams{Identifier: v[0], Strategy: v[1], Ticket: v[2], Locale: a.requestPrefs(r, p)})
+	si, err := a.SignIns.Create(r.Context(), client, sp)
 	if err != nil {
 		return err
 	}
@@ -163,12 +163,9 @@ func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("strategy", "email_address_id", "redirect_url")
+	pp, err := p.prepareParams(true)
 	if err != nil {
 		return err
-	}
-	if v[0] == "" {
-		return paramMissing("strategy")
 	}
 	client, err := a.requestClient(r)
 	if err != nil {
@@ -178,7 +175,7 @@ func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	si, err = si.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], EmailAddressID: v[1], RedirectURL: v[2]})
+	si, err = si.PrepareVerification(r.Context(), pp)
 	if err != nil {
 		return err
 	}
@@ -191,7 +188,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("email_address")
+	addr, err := p.str("email_address")
 	if err != nil {
 		return err
 	}
@@ -199,7 +196,7 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: v[0], Locale: a.requestPrefs(r, p)})
+	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: addr, Locale: a.requestPrefs(r, p)})
 	if err != nil {
 		return err
 	}
@@ -217,12 +214,9 @@ func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("strategy", "redirect_url")
+	pp, err := p.prepareParams(false)
 	if err != nil {
 		return err
-	}
-	if v[0] == "" {
-		return paramMissing("strategy")
 	}
 	client, err := a.requestClient(r)
 	if err != nil {
@@ -232,7 +226,7 @@ func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err = su.PrepareVerification(r.Context(), PrepareParams{Strategy: v[0], RedirectURL: v[1]})
+	su, err = su.PrepareVerification(r.Context(), pp)
 	if err != nil {
 		return err
 	}
@@ -262,11 +256,11 @@ func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("email_address")
+	addr, err := p.str("email_address")
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddresses.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: v[0], Locale: a.requestPrefs(r, p)})
+	e, err := a.EmailAddresses.Create(r.Context(), s.UserID, EmailAddressParams{EmailAddress: addr, Locale: a.requestPrefs(r, p)})
 	if err != nil {
 		return err
 	}
@@ -300,12 +294,9 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	v, err := p.strs("strategy", "redirect_url")
+	pp, err := p.prepareParams(false)
 	if err != nil {
 		return err
-	}
-	if v[0] == "" {
-		return paramMissing("strategy")
 	}
 	client, token, err := a.pendingClient(r)
 	if err != nil {
@@ -315,7 +306,7 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	e, err = e.PrepareVerification(r.Context(), client, PrepareParams{Strategy: v[0], RedirectURL: v[1]})
+	e, err = e.PrepareVerification(r.Context(), client, pp)
 	if err != nil {
 		return err
 	}

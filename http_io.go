@@ -108,17 +108,40 @@ func (p params) int(name string) (n int64, ok bool, err error) {
 	return n, true, nil
 }
 
-// strs reads several string parameters, stopping at the first error.
-func (p params) strs(names ...string) ([]string, error) {
-	out := make([]string, len(names))
-	for i, n := range names {
-		s, err := p.str(n)
+// field is a string parameter and where decode puts it.
+type field struct {
+	name string
+	dst  *string
+}
+
+// decode reads string parameters into the fields of a request struct, in
+// order, stopping at the first error.
+func (p params) decode(fields ...field) error {
+	for _, f := range fields {
+		s, err := p.str(f.name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[i] = s
+		*f.dst = s
 	}
-	return out, nil
+	return nil
+}
+
+// prepareParams decodes the body of a prepare route: strategy (required),
+// email_address_id where the route takes one (factor), and redirect_url.
+func (p params) prepareParams(factor bool) (PrepareParams, error) {
+	var pp PrepareParams
+	fields := []field{{"strategy", &pp.Strategy}, {"redirect_url", &pp.RedirectURL}}
+	if factor {
+		fields = append(fields, field{"email_address_id", &pp.EmailAddressID})
+	}
+	if err := p.decode(fields...); err != nil {
+		return pp, err
+	}
+	if pp.Strategy == "" {
+		return pp, paramMissing("strategy")
+	}
+	return pp, nil
 }
 
 // writeJSON answers status with v as JSON.
