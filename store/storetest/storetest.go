@@ -137,6 +137,16 @@ func (e *env) conflict(key string, kind store.OpKind, ops ...store.Op) {
 	checkConflict(e.t, err, key, kind)
 }
 
+// get returns key's value, failing the test if Get fails.
+func (e *env) get(key string) []byte {
+	e.t.Helper()
+	v, err := e.s.Get(e.ctx(), key)
+	if err != nil {
+		e.t.Fatalf("Get(%q): %v", key, err)
+	}
+	return v
+}
+
 // want fails the test unless key holds value.
 func (e *env) want(key, value string) {
 	e.t.Helper()
