@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -134,6 +135,28 @@ func newCluster(tb testing.TB, mod func(*magiclink.Config)) *cluster {
 // Store, Auth and HTTP server.
 func newInstance(tb testing.TB, dsn string, m *mailtest.Mailer, mod func(*magiclink.Config)) *instance {
 	tb.Helper()
+	logger := slog.New(slog.NewTextHandler(logWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st := openInstanceStore(tb, dsn, pgstore.Config{Logger: logger})
+	in := &instance{store: st, watches: make(chan string, 256), commits: map[string]time.Time{}}
+	cfg := magiclink.Config{
+		BaseURL: baseURL,
+		Store:   watchSignal{st, in},
+		Mailer:  m,
+		Logger:  logger,
+	}
+	in.auth = authtest.New(tb, &cfg, mod)
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", in.auth.Handler())
+	in.srv = httptest.NewServer(mux)
+	tb.Cleanup(in.srv.Close)
+	return in
+}
+
+// openInstanceStore opens a Store as an instance does at start-up: on a
+// pool of its own to dsn, after Migrate (idempotent, so every instance may
+// run it). Both close when tb ends.
+func openInstanceStore(tb testing.TB, dsn string, cfg pgstore.Config) *pgstore.Store {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, dsn)
@@ -144,32 +167,12 @@ func newInstance(tb testing.TB, dsn string, m *mailtest.Mailer, mod func(*magicl
 	if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
 		tb.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(logWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := pgstore.New(ctx, pool, pgstore.Config{Logger: logger})
+	st, err := pgstore.New(ctx, pool, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	in := &instance{store: st, watches: make(chan string, 256), commits: map[string]time.Time{}}
-	cfg := magiclink.Config{
-		BaseURL: baseURL,
-		Store:   watchSignal{st, in},
-		Mailer:  m,
-		Logger:  logger,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	in.auth, err = magiclink.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { in.auth.Close() })
-	mux := http.NewServeMux()
-	mux.Handle("/auth/", in.auth.Handler())
-	in.srv = httptest.NewServer(mux)
-	tb.Cleanup(in.srv.Close)
-	return in
+	return st
 }
 
 // logWriter writes to a test's log.

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store/pgstore"
@@ -23,20 +21,7 @@ func TestStoreLimiterAcrossStores(t *testing.T) {
 	defer cancel()
 	var limiters [2]ratelimit.Limiter
 	for i := range limiters {
-		pool, err := pgxpool.New(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		if err := pgstore.Migrate(ctx, pool, pgstore.Config{}); err != nil {
-			t.Fatal(err)
-		}
-		st, err := pgstore.New(ctx, pool, pgstore.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		limiters[i] = ratelimit.NewStore(st)
+		limiters[i] = ratelimit.NewStore(openInstanceStore(t, dsn, pgstore.Config{}))
 	}
 	now := time.Now()
 	lim := ratelimit.Limit{Key: "send/all", Rules: []ratelimit.Rule{{Limit: 7, Window: time.Minute}}}
