@@ -159,28 +159,7 @@ func (a *Auth) getSignIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	pp, err := p.prepareParams(true)
-	if err != nil {
-		return err
-	}
-	client, err := a.requestClient(r)
-	if err != nil {
-		return err
-	}
-	si, err := a.SignIns.Get(r.Context(), client, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	si, err = si.PrepareVerification(r.Context(), pp)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, si)
-	return nil
+	return prepareFlow(a, w, r, true, a.SignIns.Get, (*SignIn).PrepareVerification)
 }
 
 func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
@@ -210,11 +189,20 @@ func (a *Auth) getSignUp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
+	return prepareFlow(a, w, r, false, a.SignUps.Get, (*SignUp).PrepareVerification)
+}
+
+// prepareFlow serves the prepare route of a sign-in or a sign-up: it
+// decodes the body (email_address_id too where factor), finds the flow
+// the path names for the request's client with get, prepares it and
+// answers it.
+func prepareFlow[F any](a *Auth, w http.ResponseWriter, r *http.Request, factor bool,
+	get func(context.Context, *Client, string) (F, error), prepare func(F, context.Context, PrepareParams) (F, error)) error {
 	p, err := readParams(w, r)
 	if err != nil {
 		return err
 	}
-	pp, err := p.prepareParams(false)
+	pp, err := p.prepareParams(factor)
 	if err != nil {
 		return err
 	}
@@ -222,15 +210,14 @@ func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUps.Get(r.Context(), client, r.PathValue("id"))
+	f, err := get(r.Context(), client, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	su, err = su.PrepareVerification(r.Context(), pp)
-	if err != nil {
+	if f, err = prepare(f, r.Context(), pp); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, su)
+	writeJSON(w, http.StatusOK, f)
 	return nil
 }
 
