@@ -5,11 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/benchmetric"
 )
 
 // BenchmarkWakeup measures how long after a link's consumption the
@@ -124,15 +124,7 @@ func awaitWatch(b *testing.B, ch chan string) {
 
 // reportDelays reports the median and the 99th percentile of delays.
 func reportDelays(b *testing.B, delays []time.Duration) {
-	if len(delays) == 0 {
-		return
-	}
-	slices.Sort(delays)
-	at := func(q float64) float64 {
-		return float64(delays[min(len(delays)-1, int(q*float64(len(delays))))].Nanoseconds()) / 1e3
-	}
-	b.ReportMetric(at(0.50), "p50-µs")
-	b.ReportMetric(at(0.99), "p99-µs")
+	benchmetric.Percentiles(b, delays, "", time.Microsecond, "µs")
 }
 
 // reportMillis reports the median and the 99th percentile of ds in
@@ -142,13 +134,5 @@ func reportMillis(b *testing.B, ds []time.Duration, name string) {
 	if name != "" {
 		name += "-"
 	}
-	if len(ds) == 0 {
-		return
-	}
-	slices.Sort(ds)
-	at := func(q float64) float64 {
-		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1e3
-	}
-	b.ReportMetric(at(0.50), name+"p50-ms")
-	b.ReportMetric(at(0.99), name+"p99-ms")
+	benchmetric.Percentiles(b, ds, name, time.Millisecond, "ms")
 }

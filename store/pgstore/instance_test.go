@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/authtest"
+	"github.com/magiclink-go/magiclink/internal/benchmetric"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -796,14 +796,8 @@ func newClusterMailer(b *testing.B, m chanMailer) *cluster {
 // reportPercentiles reports the 50th and 99th percentiles and the maximum
 // of ds, in milliseconds.
 func reportPercentiles(b *testing.B, ds []time.Duration, name string) {
-	if len(ds) == 0 {
-		return
+	benchmetric.Percentiles(b, ds, name+"-", time.Millisecond, "ms")
+	if len(ds) > 0 {
+		b.ReportMetric(float64(ds[len(ds)-1].Microseconds())/1000, name+"-max-ms")
 	}
-	slices.Sort(ds)
-	at := func(q float64) float64 {
-		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(at(0.50), name+"-p50-ms")
-	b.ReportMetric(at(0.99), name+"-p99-ms")
-	b.ReportMetric(float64(ds[len(ds)-1].Microseconds())/1000, name+"-max-ms")
 }
