@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -60,12 +61,12 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 		})
 	}
 	handle("POST /sign_in_tokens", a.postSignInToken)
-	handle("GET /sign_in_tokens/{id}", a.getSignInToken)
-	handle("POST /sign_in_tokens/{id}/revoke", a.revokeSignInToken)
+	handle("GET /sign_in_tokens/{id}", answerByID(a.SignInTokens.Get))
+	handle("POST /sign_in_tokens/{id}/revoke", answerByID(a.SignInTokens.Revoke))
 	handle("POST /users", a.postUser)
 	handle("GET /users", answer(a.listUsers))
 	handle("GET /users/count", answer(a.countUsers))
-	handle("GET /users/{id}", a.getUser)
+	handle("GET /users/{id}", answerByID(a.Users.Get))
 	handle("PATCH /users/{id}", answer(a.patchUser))
 	handle("DELETE /users/{id}", answer(a.deleteUser))
 	handle("PATCH /users/{id}/metadata", answer(a.patchUserMetadata))
@@ -75,7 +76,7 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	handle("GET /sessions/{id}", answer(a.getSessionByID))
 	handle("POST /sessions/{id}/revoke", answer(a.revokeSession))
 	handle("GET /events", a.listEvents)
-	handle("GET /events/{id}", a.getEvent)
+	handle("GET /events/{id}", answerByID(a.Events.Get))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, noRoute(r))
 	})
@@ -129,24 +130,6 @@ func (a *Auth) postSignInToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *Auth) getSignInToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.SignInTokens.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
-}
-
-func (a *Auth) revokeSignInToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.SignInTokens.Revoke(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
-}
-
 func (a *Auth) postUser(w http.ResponseWriter, r *http.Request) error {
 	p, err := readParams(w, r)
 	if err != nil {
@@ -167,11 +150,15 @@ func (a *Auth) postUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *Auth) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := a.Users.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
+// answerByID is the handler of a route that answers fn(the path's {id})
+// as JSON.
+func answerByID[T any](fn func(context.Context, string) (T, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := fn(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
 	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
 }

@@ -204,11 +204,3 @@ func (a *Auth) listEvents(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *Auth) getEvent(w http.ResponseWriter, r *http.Request) error {
-	e, err := a.Events.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, e)
-	return nil
-}
