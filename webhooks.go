@@ -127,6 +127,7 @@ type deliverer struct {
 	a         *Auth
 	endpoints []*consumer
 	subs      *consumer
+	all       []*consumer // subs, then endpoints
 	client    *http.Client
 	exclusive bool // the store admits one process (store.Exclusive)
 
@@ -171,7 +172,8 @@ func newDeliverer(a *Auth, eps []WebhookEndpoint) (*deliverer, error) {
 		d.endpoints = append(d.endpoints, c)
 	}
 	d.subs = d.consumer(subscribers)
-	for _, c := range append([]*consumer{d.subs}, d.endpoints...) {
+	d.all = append([]*consumer{d.subs}, d.endpoints...)
+	for _, c := range d.all {
 		d.loops.Add(2)
 		go c.run()
 		go c.runFresh()
@@ -279,7 +281,7 @@ func (d *deliverer) wake(ops []store.Op) {
 			continue
 		}
 		id, _, _ := strings.Cut(rest, "/")
-		for _, c := range append(d.endpoints, d.subs) {
+		for _, c := range d.all {
 			if c.id != id {
 				continue
 			}
