@@ -329,10 +329,7 @@ func TestDecoyIDsSharedAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _, err := a.Clients.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newClient(t, a)
 		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "nobody@example.com"})
 		if err != nil {
 			t.Fatal(err)

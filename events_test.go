@@ -320,10 +320,7 @@ func TestLifecycleEventsOverWebhook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _, err := s.auth.Clients.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newClient(t, s.auth)
 		si, err := s.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Strategy: "ticket", Ticket: tok.Token})
 		if err != nil {
 			t.Fatal(err)

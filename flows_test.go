@@ -67,13 +67,11 @@ func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
 	return &env{auth: a, mail: mt, clock: clock, watches: watches}
 }
 
+// newClient creates a client of a, as a browser's first visit does.
+func newClient(t testing.TB, a *magiclink.Auth) *magiclink.Client { return authtest.Client(t, a) }
+
 func (e *env) client(t *testing.T) *magiclink.Client {
-	t.Helper()
-	c, _, err := e.auth.Clients.Create(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newClient(t, e.auth)
 }
 
 // message waits for the n-th message (1-based) and returns it.

@@ -35,10 +35,7 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 	}
 	ctx := magiclink.WithClientIP(context.Background(), netip.MustParseAddr("203.0.113.9"))
 	send := func(a *magiclink.Auth, addr string) error {
-		c, _, err := a.Clients.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newClient(t, a)
 		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if err != nil {
 			return err

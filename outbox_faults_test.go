@@ -52,10 +52,7 @@ func live(t *testing.T, a *magiclink.Auth, token string) bool {
 func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Client, *magiclink.SignUp) {
 	t.Helper()
 	ctx := context.Background()
-	c, _, err := a.Clients.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, a)
 	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 	if err != nil {
 		t.Fatal(err)

@@ -55,10 +55,7 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	}
 
 	a := open()
-	c, _, err := a.Clients.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, a)
 	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "outage@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -353,10 +350,7 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 	flows := map[string]flow{}
 	for i := range n {
 		a := auths[i%2]
-		c, _, err := a.Clients.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newClient(t, a)
 		addr := "twice" + string(rune('a'+i/26)) + string(rune('a'+i%26)) + "@example.com"
 		su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
 		if err != nil {

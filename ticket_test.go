@@ -64,12 +64,7 @@ func (e *tenv) user(t testing.TB, addr string) *magiclink.User {
 }
 
 func (e *tenv) client(t testing.TB) *magiclink.Client {
-	t.Helper()
-	c, _, err := e.auth.Clients.Create(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newClient(t, e.auth)
 }
 
 func (e *tenv) token(t testing.TB, userID string, ttl time.Duration) *magiclink.SignInToken {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/otelmagiclink"
 	"github.com/magiclink-go/magiclink/store/memstore"
@@ -54,10 +55,7 @@ func TestMetricsAndSpans(t *testing.T) {
 	defer srv.Close()
 
 	ctx := context.Background()
-	client, _, err := auth.Clients.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := authtest.Client(t, auth)
 	su, err := auth.SignUps.Create(ctx, client, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)

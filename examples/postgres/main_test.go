@@ -10,6 +10,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/examples/internal/demo"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/store/pgstore"
 	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
 )
@@ -59,10 +60,7 @@ func TestPostgres(t *testing.T) {
 
 	// A link sent by one instance starts the address's cooldown on both.
 	for i, app := range []*demo.Wired{a, b} {
-		c, _, err := app.Auth.Clients.Create(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := authtest.Client(t, app.Auth)
 		si, err := app.Auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
 		if err != nil {
 			t.Fatal(err)

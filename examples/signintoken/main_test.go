@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
@@ -70,10 +71,7 @@ func TestWelcomeEmail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, _, err := auth.Clients.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := authtest.Client(t, auth)
 	for _, tok := range tokens {
 		si, err := auth.SignIns.Create(ctx, client, magiclink.SignInParams{Strategy: "ticket", Ticket: tok})
 		if err != nil || si.Status != magiclink.SignInComplete {

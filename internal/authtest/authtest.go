@@ -22,3 +22,14 @@ func New(t testing.TB, cfg *magiclink.Config, mod func(*magiclink.Config)) *magi
 	t.Cleanup(func() { a.Close() })
 	return a
 }
+
+// Client creates a client of a, as a browser's first visit does, failing
+// t if it cannot.
+func Client(t testing.TB, a *magiclink.Auth) *magiclink.Client {
+	t.Helper()
+	c, _, err := a.Clients.Create(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
