@@ -15,7 +15,6 @@
 package maildir
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/internal/compose"
 )
 
 // DefaultFrom is the sender of messages whose From is empty, unless
@@ -116,22 +116,15 @@ func (m *Mailer) Dir() string { return m.dir }
 // endings. An invalid msg is an error wrapping mailer.ErrInvalidMessage, and
 // writes nothing.
 func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
-	if msg == nil {
-		return fmt.Errorf("maildir: %w: nil message", mailer.ErrInvalidMessage)
-	}
-	c := *msg
-	if c.From == "" {
-		c.From = m.from
-	}
 	now := m.now()
-	var buf bytes.Buffer
-	if err := mailer.WriteMIME(&buf, &c, now); err != nil {
-		return fmt.Errorf("maildir: %w", err)
+	data, _, err := compose.Message("maildir", msg, m.from, now)
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := m.write(buf.Bytes(), now); err != nil {
+	if err := m.write(data, now); err != nil {
 		return fmt.Errorf("maildir: %w", err)
 	}
 	return nil

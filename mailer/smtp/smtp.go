@@ -9,7 +9,6 @@
 package smtp
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	gosmtp "github.com/wneessen/go-mail/smtp"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/internal/compose"
 )
 
 // TLSPolicy says how a connection is secured.
@@ -188,23 +188,16 @@ func validHELO(s string) bool {
 // connection; the *Error then wraps context.Canceled or
 // context.DeadlineExceeded.
 func (m *Mailer) Send(ctx context.Context, msg *mailer.Message) error {
-	if msg == nil {
-		return fmt.Errorf("smtp: %w: nil message", mailer.ErrInvalidMessage)
+	data, sender, err := compose.Message("smtp", msg, m.from, m.now())
+	if err != nil {
+		return err
 	}
-	c := *msg
-	if c.From == "" {
-		c.From = m.from
-	}
-	var data bytes.Buffer
-	if err := mailer.WriteMIME(&data, &c, m.now()); err != nil {
-		return fmt.Errorf("smtp: %w", err)
-	}
-	from, _ := mailer.ParseFrom(c.From) // validated by WriteMIME
+	from, _ := mailer.ParseFrom(sender) // validated by WriteMIME
 
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
 	s := &session{m: m, ctx: ctx}
-	err := s.deliver(from.Address, c.To, data.Bytes())
+	err = s.deliver(from.Address, msg.To, data)
 	if s.raw != nil {
 		_ = s.raw.Close()
 	}
