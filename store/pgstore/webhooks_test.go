@@ -64,7 +64,7 @@ func TestInstanceWebhooksShared(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	clock.Advance(3 * time.Hour) // past A's leases and every backoff
+	clock.Advance(3 * time.Hour)        // past A's leases and every backoff
 	c.newUser(t, B, "last@example.com") // wakes B's dispatcher
 	deadline := time.After(30 * time.Second)
 	for _, e := range page.Events {
