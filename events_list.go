@@ -203,4 +203,3 @@ func (a *Auth) listEvents(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, page)
 	return nil
 }
-
