@@ -103,11 +103,7 @@ func bearerMatches(r *http.Request, want *[sha256.Size]byte) bool {
 }
 
 func (a *Auth) postSignInToken(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	userID, err := p.str("user_id")
+	p, userID, err := readStr(w, r, "user_id")
 	if err != nil {
 		return err
 	}
@@ -131,11 +127,7 @@ func (a *Auth) postSignInToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) postUser(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	addr, err := p.str("email_address")
+	_, addr, err := readStr(w, r, "email_address")
 	if err != nil {
 		return err
 	}

@@ -139,13 +139,10 @@ func (a *Auth) denyPost(w http.ResponseWriter, r *http.Request) {
 // verifyPost consumes a magic link and redirects to the flow's
 // redirect_url with the outcome.
 func (a *Auth) verifyPost(w http.ResponseWriter, r *http.Request) {
-	a.pageHeaders(w, "")
-	p, err := readParams(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
+	token, ok := a.postedToken(w, r)
+	if !ok {
 		return
 	}
-	token, _ := p.str("token")
 	client, err := a.requestClient(r)
 	if err != nil {
 		a.writeError(w, r, err)

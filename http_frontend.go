@@ -163,11 +163,7 @@ func (a *Auth) prepareSignIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	addr, err := p.str("email_address")
+	p, addr, err := readStr(w, r, "email_address")
 	if err != nil {
 		return err
 	}
@@ -235,11 +231,7 @@ func (a *Auth) getMe(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.requestSession(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	p, err := readParams(w, r)
+	s, p, err := a.sessionParams(w, r)
 	if err != nil {
 		return err
 	}
@@ -253,6 +245,17 @@ func (a *Auth) postEmailAddress(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, e)
 	return nil
+}
+
+// sessionParams authenticates the request's session, then reads its
+// body: a request without a session is refused before its body is read.
+func (a *Auth) sessionParams(w http.ResponseWriter, r *http.Request) (*Session, params, error) {
+	s, err := a.requestSession(r.Context(), r)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := readParams(w, r)
+	return s, p, err
 }
 
 func (a *Auth) getEmailAddress(w http.ResponseWriter, r *http.Request) error {
@@ -273,11 +276,7 @@ func (a *Auth) getEmailAddress(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error {
-	s, err := a.requestSession(r.Context(), r)
-	if err != nil {
-		return err
-	}
-	p, err := readParams(w, r)
+	s, p, err := a.sessionParams(w, r)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,16 @@ func malformed(long string) *Error {
 	return newError(http.StatusBadRequest, "malformed_request", ErrInvalidParam, "malformed", long)
 }
 
+// readStr reads the body's parameters and the string one named name.
+func readStr(w http.ResponseWriter, r *http.Request, name string) (params, string, error) {
+	p, err := readParams(w, r)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := p.str(name)
+	return p, v, err
+}
+
 // str returns the string parameter name; a present non-string is an
 // error.
 func (p params) str(name string) (string, error) {

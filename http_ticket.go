@@ -62,13 +62,10 @@ func (a *Auth) userLocale(ctx context.Context, userID string) (locale, email str
 // there too, with magiclink_status=expired (ticket_expired_code) or
 // failed (any other reason: invalid, already used, revoked).
 func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
-	a.pageHeaders(w, "")
-	p, err := readParams(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
+	token, ok := a.postedToken(w, r)
+	if !ok {
 		return
 	}
-	token, _ := p.str("token")
 	q := url.Values{}
 	// A new browser's client is stored with the sign-in, so that refused
 	// posts write nothing.
@@ -124,4 +121,18 @@ func (a *Auth) getJWKS(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(append(b, '\n'))
 	return nil
+}
+
+// postedToken starts a page's POST (the confirm and ticket forms): the
+// page headers, then the form's token. It reports false when the body is
+// refused, the error already written.
+func (a *Auth) postedToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+	a.pageHeaders(w, "")
+	p, err := readParams(w, r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return "", false
+	}
+	token, _ := p.str("token")
+	return token, true
 }
