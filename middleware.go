@@ -92,13 +92,22 @@ func (a *Auth) withSession(r *http.Request) (*http.Request, error) {
 // an active one, in its context for SessionFrom and UserFrom. It lets
 // every request through.
 func (a *Auth) LoadSession(next http.Handler) http.Handler {
+	return a.sessionHandler(func(w http.ResponseWriter, _, r2 *http.Request) {
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// sessionHandler is the middleware both LoadSession and RequireSession
+// are: serve gets the request r and r2, r with the session (if any) in its
+// context; a session that cannot be read answers the error instead.
+func (a *Auth) sessionHandler(serve func(w http.ResponseWriter, r, r2 *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r2, err := a.withSession(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r2)
+		serve(w, r, r2)
 	})
 }
 
@@ -109,12 +118,7 @@ func (a *Auth) LoadSession(next http.Handler) http.Handler {
 // Config.SignInURL is set, a redirect there with redirect_url set to the
 // page asked for.
 func (a *Auth) RequireSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r2, err := a.withSession(r)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+	return a.sessionHandler(func(w http.ResponseWriter, r, r2 *http.Request) {
 		if SessionFrom(r2.Context()) != nil {
 			next.ServeHTTP(w, r2)
 			return

@@ -135,11 +135,7 @@ func (us *Users) Create(ctx context.Context, p UserParams) (*User, error) {
 // FindByEmail returns the user owning the verified address addr, or an
 // ErrNotFound error.
 func (us *Users) FindByEmail(ctx context.Context, addr string) (*User, error) {
-	addr, err := parseAddress("email_address", addr)
-	if err != nil {
-		return nil, err
-	}
-	owner, _, err := us.a.lookupAddress(ctx, addr)
+	owner, err := us.a.addressOwner(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +143,17 @@ func (us *Users) FindByEmail(ctx context.Context, addr string) (*User, error) {
 		return nil, notFound("user")
 	}
 	return us.Get(ctx, owner.UserID)
+}
+
+// addressOwner parses the address raw and returns its record, nil when no
+// user owns it.
+func (a *Auth) addressOwner(ctx context.Context, raw string) (*addrRec, error) {
+	addr, err := parseAddress("email_address", raw)
+	if err != nil {
+		return nil, err
+	}
+	owner, _, err := a.lookupAddress(ctx, addr)
+	return owner, err
 }
 
 // userBanned reports whether the user with id is banned.

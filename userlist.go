@@ -78,11 +78,7 @@ func (us *Users) records(ctx context.Context, p UserListParams) ([]*userRec, err
 	if len(p.EmailAddresses) > 0 {
 		seen := map[string]bool{}
 		for _, raw := range p.EmailAddresses {
-			addr, err := parseAddress("email_address", raw)
-			if err != nil {
-				return nil, err
-			}
-			owner, _, err := us.a.lookupAddress(ctx, addr)
+			owner, err := us.a.addressOwner(ctx, raw)
 			if err != nil {
 				return nil, err
 			}
