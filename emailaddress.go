@@ -172,14 +172,10 @@ func (e *EmailAddress) AttemptVerification(ctx context.Context, client *Client, 
 // StartMagicLinkFlow sends a magic link, then blocks until it is
 // confirmed, expires or fails, or ctx ends.
 func (e *EmailAddress) StartMagicLinkFlow(ctx context.Context, client *Client, p FlowParams) (*EmailAddress, error) {
-	if _, err := e.PrepareVerification(ctx, client, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
-		return nil, err
+	prepare := func(ctx context.Context, pp PrepareParams) (*EmailAddress, error) {
+		return e.PrepareVerification(ctx, client, pp)
 	}
-	f, err := e.a.waitSettled(ctx, keyEmail+e.ID)
-	if err != nil {
-		return nil, err
-	}
-	return e.a.emailAddress(f), nil
+	return startFlow(ctx, e.a, keyEmail+e.ID, p, prepare, e.a.emailAddress)
 }
 
 func (a *Auth) emailAddress(f *flowRec) *EmailAddress {

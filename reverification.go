@@ -164,14 +164,7 @@ func (rv *Reverification) AttemptFirstFactor(ctx context.Context, p AttemptParam
 // StartMagicLinkFlow sends a link, then blocks until it is confirmed,
 // expires or fails, or ctx ends.
 func (rv *Reverification) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*Reverification, error) {
-	if _, err := rv.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
-		return nil, err
-	}
-	f, err := rv.a.waitSettled(ctx, keyReverify+rv.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	return rv.a.reverification(f, rv.client), nil
+	return startFlow(ctx, rv.a, keyReverify+rv.SessionID, p, rv.PrepareVerification, func(f *flowRec) *Reverification { return rv.a.reverification(f, rv.client) })
 }
 
 func (a *Auth) reverification(f *flowRec, client *Client) *Reverification {

@@ -325,6 +325,22 @@ type handout struct {
 	fresh  *NewSession // created with the flow (a ticket sign-in), not yet taken
 }
 
+// prepareLink sends a link for the sign-in or sign-up h hands out (what
+// names it in a not-found error), as its client; where factor, a given
+// p.EmailAddressID must be the flow's.
+func (h *handout) prepareLink(ctx context.Context, what string, factor bool, p PrepareParams) (*flowRec, error) {
+	ctx = h.client.context(ctx)
+	return h.a.prepare(ctx, h.key, nil, func(f *flowRec) error {
+		if f.ClientID != h.client.ID {
+			return notFound(what)
+		}
+		if factor && p.EmailAddressID != "" && p.EmailAddressID != f.EmailAddressID {
+			return paramInvalid("email_address_id", "email_address_id")
+		}
+		return nil
+	}, p)
+}
+
 // take returns the session to hand out, if any: the one created with the
 // flow, else one claimed from the store.
 func (h *handout) take(ctx context.Context, complete bool) (*NewSession, error) {

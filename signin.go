@@ -146,16 +146,7 @@ func (s *SignIns) Wait(ctx context.Context, client *Client, id string, d time.Du
 // PrepareVerification sends a magic link for the sign-in (Clerk's
 // prepare_first_factor). A new link supersedes earlier ones.
 func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*SignIn, error) {
-	ctx = si.client.context(ctx)
-	f, err := si.a.prepare(ctx, keySignIn+si.ID, nil, func(f *flowRec) error {
-		if f.ClientID != si.client.ID {
-			return notFound("sign in")
-		}
-		if p.EmailAddressID != "" && p.EmailAddressID != f.EmailAddressID {
-			return paramInvalid("email_address_id", "email_address_id")
-		}
-		return nil
-	}, p)
+	f, err := si.prepareLink(ctx, "sign in", true, p)
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +177,7 @@ func (si *SignIn) AttemptFirstFactor(ctx context.Context, p AttemptParams) (*Sig
 // Cancel ctx to stop waiting. The returned sign-in's verification status
 // says which.
 func (si *SignIn) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignIn, error) {
-	if _, err := si.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
-		return nil, err
-	}
-	f, err := si.a.waitSettled(ctx, keySignIn+si.ID)
-	if err != nil {
-		return nil, err
-	}
-	return si.a.signIn(f, si.client), nil
+	return startFlow(ctx, si.a, keySignIn+si.ID, p, si.PrepareVerification, func(f *flowRec) *SignIn { return si.a.signIn(f, si.client) })
 }
 
 // ClaimSession returns the session this sign-in created for its client,

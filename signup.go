@@ -103,13 +103,7 @@ func (s *SignUps) Wait(ctx context.Context, client *Client, id string, d time.Du
 // PrepareVerification sends a magic link verifying the sign-up's address.
 // A new link supersedes earlier ones.
 func (su *SignUp) PrepareVerification(ctx context.Context, p PrepareParams) (*SignUp, error) {
-	ctx = su.client.context(ctx)
-	f, err := su.a.prepare(ctx, keySignUp+su.ID, nil, func(f *flowRec) error {
-		if f.ClientID != su.client.ID {
-			return notFound("sign up")
-		}
-		return nil
-	}, p)
+	f, err := su.prepareLink(ctx, "sign up", false, p)
 	if err != nil {
 		return nil, err
 	}
@@ -130,14 +124,7 @@ func (su *SignUp) AttemptVerification(ctx context.Context, p AttemptParams) (*Si
 // StartMagicLinkFlow sends a magic link, then blocks until it is
 // confirmed, expires or fails, or ctx ends.
 func (su *SignUp) StartMagicLinkFlow(ctx context.Context, p FlowParams) (*SignUp, error) {
-	if _, err := su.PrepareVerification(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
-		return nil, err
-	}
-	f, err := su.a.waitSettled(ctx, keySignUp+su.ID)
-	if err != nil {
-		return nil, err
-	}
-	return su.a.signUp(f, su.client), nil
+	return startFlow(ctx, su.a, keySignUp+su.ID, p, su.PrepareVerification, func(f *flowRec) *SignUp { return su.a.signUp(f, su.client) })
 }
 
 // ClaimSession is SignIn.ClaimSession for a sign-up.

@@ -526,6 +526,22 @@ func (a *Auth) waitSettled(ctx context.Context, key string) (*flowRec, error) {
 	})
 }
 
+// startFlow is every StartMagicLinkFlow: it sends a link with prepare
+// (p's redirect), then waits until the verification of the flow at key
+// settles, and answers the flow as build makes it.
+func startFlow[T any](ctx context.Context, a *Auth, key string, p FlowParams,
+	prepare func(context.Context, PrepareParams) (T, error), build func(*flowRec) T) (T, error) {
+	var zero T
+	if _, err := prepare(ctx, PrepareParams{RedirectURL: p.RedirectURL}); err != nil {
+		return zero, err
+	}
+	f, err := a.waitSettled(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	return build(f), nil
+}
+
 // watchFlow re-reads the flow at key after every change (and when its
 // verification expires) until done returns true, d passes (d <= 0: no
 // limit), or ctx ends. It returns the flow as last read; only ctx's end
