@@ -187,12 +187,7 @@ func newSender(a *Auth) *sender {
 }
 
 // kick wakes the sender for a pass; it never blocks.
-func (s *sender) kick() {
-	select {
-	case s.kickc <- struct{}{}:
-	default:
-	}
-}
+func (s *sender) kick() { nudge(s.kickc) }
 
 // run is the dispatcher: a pass at every wake-up — a kick, the earliest
 // retry or lease end falling due, or the periodic scan that picks up
@@ -614,13 +609,8 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 // sendCloseGrace, then cancels them and waits up to as long again. What
 // was not delivered stays in the outbox for the next start.
 func (s *sender) close() {
-	s.once.Do(func() {
-		close(s.stop)
-		s.loop.Wait()
-		if !drain(&s.work, sendCloseGrace, s.cancel) {
-			s.a.log.Error("magiclink: closing with an email send still running: the mailer ignores cancellation")
-		}
-	})
+	shutdown(&s.once, s.stop, &s.loop, &s.work, sendCloseGrace, s.cancel, s.a.log,
+		"magiclink: closing with an email send still running: the mailer ignores cancellation")
 }
 
 // flowID returns the flow id of an outbox key.

@@ -339,12 +339,7 @@ func (c *consumer) start(it store.Item, r deliveryRec, wait bool) bool {
 	return true
 }
 
-func (c *consumer) kick() {
-	select {
-	case c.kickc <- struct{}{}:
-	default:
-	}
-}
+func (c *consumer) kick() { nudge(c.kickc) }
 
 // run is the consumer's dispatcher: a pass at each kick, at the earliest
 // retry falling due and at every scan.
@@ -639,11 +634,20 @@ func (a *Auth) WebhookEndpointIDs() []string {
 // close stops the dispatchers and waits for attempts in flight, cancelling
 // them after deliveryCloseGrace. What was not delivered stays queued.
 func (d *deliverer) close() {
-	d.once.Do(func() {
-		close(d.stop)
-		d.loops.Wait()
-		if !drain(&d.work, deliveryCloseGrace, d.cancel) {
-			d.a.log.Error("magiclink: closing with an event delivery still running: a subscriber ignores cancellation")
+	shutdown(&d.once, d.stop, &d.loops, &d.work, deliveryCloseGrace, d.cancel, d.a.log,
+		"magiclink: closing with an event delivery still running: a subscriber ignores cancellation")
+}
+
+// shutdown stops a queue (the outbox's sender, the webhook deliverer)
+// once: it closes stop, waits for the dispatchers (loops), then drains
+// work within grace; work still running after that is logged as msg.
+func shutdown(once *sync.Once, stop chan struct{}, loops, work *sync.WaitGroup, grace time.Duration,
+	cancel context.CancelFunc, log *slog.Logger, msg string) {
+	once.Do(func() {
+		close(stop)
+		loops.Wait()
+		if !drain(work, grace, cancel) {
+			log.Error(msg)
 		}
 	})
 }
@@ -672,6 +676,15 @@ func drain(work *sync.WaitGroup, grace time.Duration, cancel context.CancelFunc)
 		return true
 	case <-t.C:
 		return false
+	}
+}
+
+// nudge wakes a dispatcher through its kick channel c (buffered, one
+// slot); it never blocks: a wake-up already pending is enough.
+func nudge(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
