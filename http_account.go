@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"context"
 	"net/http"
 	"slices"
 )
@@ -218,29 +219,21 @@ func (a *Auth) getReverification(w http.ResponseWriter, r *http.Request, s *Sess
 // prepareReverification serves POST /session/verify/prepare_first_factor
 // {strategy:"email_link", redirect_url}.
 func (a *Auth) prepareReverification(w http.ResponseWriter, r *http.Request, s *Session) (any, error) {
-	p, err := readParams(w, r)
-	if err != nil {
-		return nil, err
-	}
-	pp, err := p.prepareParams(true)
-	if err != nil {
-		return nil, err
-	}
-	client, err := a.requestClient(r)
-	if err != nil {
-		return nil, err
-	}
-	rv, err := a.Sessions.Reverification(r.Context(), client, s)
-	if err != nil {
-		return nil, err
-	}
-	return rv.PrepareVerification(r.Context(), pp)
+	pp, client, err := a.prepareRequest(w, r, true)
+	return onReverification(a, r, s, pp, client, err, (*Reverification).PrepareVerification)
 }
 
 // attemptReverification serves POST /session/verify/attempt_first_factor
 // {strategy:"email_code", code}.
 func (a *Auth) attemptReverification(w http.ResponseWriter, r *http.Request, s *Session) (any, error) {
 	p, client, err := a.attemptRequest(w, r, false, "session verification")
+	return onReverification(a, r, s, p, client, err, (*Reverification).AttemptFirstFactor)
+}
+
+// onReverification runs op with the parameters p on the reverification of
+// the session s for client; err is reading them failing.
+func onReverification[P any](a *Auth, r *http.Request, s *Session, p P, client *Client, err error,
+	op func(*Reverification, context.Context, P) (*Reverification, error)) (any, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -248,5 +241,5 @@ func (a *Auth) attemptReverification(w http.ResponseWriter, r *http.Request, s *
 	if err != nil {
 		return nil, err
 	}
-	return rv.AttemptFirstFactor(r.Context(), p)
+	return op(rv, r.Context(), p)
 }

@@ -194,15 +194,7 @@ func (a *Auth) prepareSignUp(w http.ResponseWriter, r *http.Request) error {
 // answers it.
 func prepareFlow[F any](a *Auth, w http.ResponseWriter, r *http.Request, factor bool,
 	get func(context.Context, *Client, string) (F, error), prepare func(F, context.Context, PrepareParams) (F, error)) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	pp, err := p.prepareParams(factor)
-	if err != nil {
-		return err
-	}
-	client, err := a.requestClient(r)
+	pp, client, err := a.prepareRequest(w, r, factor)
 	if err != nil {
 		return err
 	}
@@ -215,6 +207,21 @@ func prepareFlow[F any](a *Auth, w http.ResponseWriter, r *http.Request, factor 
 	}
 	writeJSON(w, http.StatusOK, f)
 	return nil
+}
+
+// prepareRequest reads a prepare route's parameters (email_address_id too
+// where factor) and the requesting client.
+func (a *Auth) prepareRequest(w http.ResponseWriter, r *http.Request, factor bool) (PrepareParams, *Client, error) {
+	p, err := readParams(w, r)
+	if err != nil {
+		return PrepareParams{}, nil, err
+	}
+	pp, err := p.prepareParams(factor)
+	if err != nil {
+		return PrepareParams{}, nil, err
+	}
+	client, err := a.requestClient(r)
+	return pp, client, err
 }
 
 func (a *Auth) getMe(w http.ResponseWriter, r *http.Request) error {
