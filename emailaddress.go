@@ -128,24 +128,18 @@ func (es *EmailAddresses) Wait(ctx context.Context, userID, id string, d time.Du
 // PrepareVerification sends a magic link verifying the address, bound to
 // client (the browser asking). A new link supersedes earlier ones.
 func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, p PrepareParams) (*EmailAddress, error) {
-	ctx = client.context(ctx)
-	if client == nil {
-		return nil, paramMissing("client")
-	}
-	f, err := e.a.prepare(ctx, keyEmail+e.ID, client, func(f *flowRec) error {
-		if f.UserID != e.UserID {
-			return notFound("email address")
-		}
-		if f.Ver != nil && f.Ver.Status == string(VerificationVerified) {
-			return flowConflict("address_verified")
-		}
-		f.ClientID = client.ID
-		return nil
-	}, p)
-	if err != nil {
-		return nil, err
-	}
-	return e.a.emailAddress(f), nil
+	return e.forClient(ctx, client, func(ctx context.Context) (*flowRec, error) {
+		return e.a.prepare(ctx, keyEmail+e.ID, client, func(f *flowRec) error {
+			if f.UserID != e.UserID {
+				return notFound("email address")
+			}
+			if f.Ver != nil && f.Ver.Status == string(VerificationVerified) {
+				return flowConflict("address_verified")
+			}
+			f.ClientID = client.ID
+			return nil
+		}, p)
+	})
 }
 
 // AttemptVerification verifies the address with the code from its email
@@ -153,16 +147,27 @@ func (e *EmailAddress) PrepareVerification(ctx context.Context, client *Client, 
 // verification (client): to any other client the address's verification
 // does not exist. Errors are as for SignIn.AttemptFirstFactor.
 func (e *EmailAddress) AttemptVerification(ctx context.Context, client *Client, p AttemptParams) (*EmailAddress, error) {
+	return e.forClient(ctx, client, func(ctx context.Context) (*flowRec, error) {
+		f, _, err := e.a.attemptCode(ctx, keyEmail+e.ID, func(f *flowRec) error {
+			if f.UserID != e.UserID || !client.owns(f) {
+				return notFound("email address")
+			}
+			return nil
+		}, client.ID, p)
+		return f, err
+	})
+}
+
+// forClient runs op on the address's verification for client (the
+// browser asking, required) and answers the address as op leaves it,
+// with op's error (a wrong code comes with the flow); nil where op
+// returns no flow.
+func (e *EmailAddress) forClient(ctx context.Context, client *Client, op func(context.Context) (*flowRec, error)) (*EmailAddress, error) {
 	ctx = client.context(ctx)
 	if client == nil {
 		return nil, paramMissing("client")
 	}
-	f, _, err := e.a.attemptCode(ctx, keyEmail+e.ID, func(f *flowRec) error {
-		if f.UserID != e.UserID || !client.owns(f) {
-			return notFound("email address")
-		}
-		return nil
-	}, client.ID, p)
+	f, err := op(ctx)
 	if f == nil {
 		return nil, err
 	}
