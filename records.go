@@ -207,6 +207,12 @@ var errContention = errors.New("magiclink: too much contention")
 // Its result and any other error are returned as they are; what names the
 // operation in the contention error.
 func retryApply[T any](what string, attempt func() (T, error)) (T, error) {
+	return retryApplyOr(func() error { return fmt.Errorf("%w: %s", errContention, what) }, attempt)
+}
+
+// retryApplyOr is retryApply for an operation whose lost rounds mean
+// something to its caller: exhausted makes the error it then returns.
+func retryApplyOr[T any](exhausted func() error, attempt func() (T, error)) (T, error) {
 	for range maxRetries {
 		v, err := attempt()
 		if !isConflict(err) {
@@ -214,5 +220,5 @@ func retryApply[T any](what string, attempt func() (T, error)) (T, error) {
 		}
 	}
 	var zero T
-	return zero, fmt.Errorf("%w: %s", errContention, what)
+	return zero, exhausted()
 }

@@ -91,7 +91,7 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	if err := s.a.allowCreate(ctx); err != nil {
 		return nil, err
 	}
-	for range maxRetries {
+	return retryApplyOr(func() error { return flowConflict("user_changed") }, func() (*SignIn, error) {
 		owner, raw, err := s.a.lookupAddress(ctx, addr)
 		if err != nil {
 			return nil, err
@@ -115,15 +115,11 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 		}
 		ops := append([]store.Op{store.Insert(keySignIn+f.ID, encode(f), flowExpiry(&f))}, more...)
 		if err := s.a.st.Apply(ctx, client.withSave(ops)...); err != nil {
-			if isConflict(err) {
-				continue
-			}
-			return nil, err
+			return nil, err // a conflict: another round
 		}
 		client.saved()
 		return s.a.signIn(&f, client), nil
-	}
-	return nil, flowConflict("user_changed")
+	})
 }
 
 // Get returns the sign-in with id if client started it; to anyone else
