@@ -22,7 +22,8 @@ func waitReverifyWindow(verified time.Time) {
 
 // sensitive clicks sel on the account page, accepts the confirm dialog
 // it may open, and completes the reverification that follows with the
-// code emailed to primary; it returns when the reverification is done.
+// code emailed to primary; it returns once the reverification is done, with
+// a time no earlier than the server's record of it.
 func sensitive(tb *tab, a *app, sel, primary string) time.Time {
 	tb.t.Helper()
 	eval[bool](tb, `(window.confirm = () => true, true)`)
@@ -35,6 +36,10 @@ func sensitive(tb *tab, a *app, sel, primary string) time.Time {
 	tb.do("typing the reverification code",
 		chromedp.SendKeys(chromedp.CSS("#reverify-code-input"), mail.code(tb.t)),
 		chromedp.Click(chromedp.CSS("#reverify-code button[type=submit]")))
+	// The panel closes once the server has taken the code and the change
+	// went through: only then is the session's last verification (set by
+	// the server, later than the click) known to be no later than now.
+	tb.waitFor("the reverification to finish", `() => { const r = document.getElementById("reverify"); return !r || r.hidden; }`)
 	return time.Now()
 }
 
