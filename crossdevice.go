@@ -3,9 +3,9 @@ package magiclink
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/useragent"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -46,28 +46,20 @@ func requesterFrom(ctx context.Context, now time.Time) *requester {
 }
 
 // describeUserAgent names the browser and the system of a User-Agent,
-// or "" for what it does not recognise. Order matters: Edge and Opera
-// say Chrome too, Chrome says Safari, Android says Linux.
+// or "" for what it does not recognise: useragent.Parse's reading, with
+// Apple's devices named by their systems.
 func describeUserAgent(ua string) (browser, system string) {
-	for _, b := range [...][2]string{
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"},
-		{"CriOS/", "Chrome"}, {"Chrome/", "Chrome"}, {"Version/", "Safari"}, {"curl/", "curl"},
-	} {
-		if strings.Contains(ua, b[0]) {
-			browser = b[1]
-			break
-		}
+	in := useragent.Parse(ua)
+	system = in.DeviceType
+	switch system {
+	case "iPhone":
+		system = "iOS"
+	case "iPad":
+		system = "iPadOS"
+	case "Macintosh":
+		system = "macOS"
 	}
-	for _, s := range [...][2]string{
-		{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"},
-		{"CrOS", "ChromeOS"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
-	} {
-		if strings.Contains(ua, s[0]) {
-			system = s[1]
-			break
-		}
-	}
-	return browser, system
+	return in.BrowserName, system
 }
 
 // networkOf is the network a client IP is shown as: its /24 or /48.
