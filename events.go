@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,11 +50,16 @@ const (
 	EventSignInTokenRevoked  EventType = "sign_in_token.revoked"
 )
 
-// EventTypes lists every event type.
-var EventTypes = []EventType{EventUserCreated, EventUserUpdated, EventUserDeleted,
+// EventTypes returns every event type, in a new slice each call.
+func EventTypes() []EventType { return slices.Clone(eventTypes) }
+
+var eventTypes = []EventType{EventUserCreated, EventUserUpdated, EventUserDeleted,
 	EventSessionCreated, EventSessionEnded, EventSessionRevoked, EventSessionRemoved,
 	EventEmailCreated, EventEmailFailed,
 	EventSignInTokenCreated, EventSignInTokenAccepted, EventSignInTokenRevoked}
+
+// knownEventType reports whether t is one of the event types.
+func knownEventType(t EventType) bool { return slices.Contains(eventTypes, t) }
 
 // DefaultEventRetention is how long events are kept when
 // Config.EventRetention is zero.

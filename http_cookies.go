@@ -26,8 +26,8 @@ func (a *Auth) cookieName(name string) string {
 	return name
 }
 
-// ClientCookieName and SessionCookieName return the names of the cookies
-// Auth sets.
+// ClientCookieName returns the name of the cookie that carries the
+// client's (the browser's) token.
 func (a *Auth) ClientCookieName() string { return a.cookieName(clientCookie) }
 
 // SessionCookieName returns the name of the session cookie.

@@ -423,9 +423,6 @@ func (a *Auth) Close() error {
 	return a.closeErr
 }
 
-// Prefix returns the path the Frontend API is mounted at.
-func (a *Auth) Prefix() string { return a.cfg.Prefix }
-
 // url returns BaseURL + path.
 func (a *Auth) url(path string) string { return a.base.String() + path }
 

@@ -232,15 +232,6 @@ func (d *deliverer) endpoint(ep WebhookEndpoint) (*consumer, error) {
 	return c, nil
 }
 
-func knownEventType(t EventType) bool {
-	for _, k := range EventTypes {
-		if k == t {
-			return true
-		}
-	}
-	return false
-}
-
 func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
