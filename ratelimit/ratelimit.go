@@ -2,7 +2,7 @@
 // counts behind magiclink's send, creation and code-attempt limits
 // (magiclink.Limits). Memory counts in one process; Store keeps the counts
 // in a store.Store, so every instance sharing that store shares them.
-// Another Limiter (Redis, say) can be plugged into Limits.Limiter.
+// Another Limiter (Redis, say) can be plugged into magiclink.Limits.Limiter.
 package ratelimit
 
 import (
