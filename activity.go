@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/internal/useragent"
 )
 
@@ -25,7 +26,7 @@ type SessionActivity struct {
 func activityFrom(ctx context.Context) SessionActivity {
 	in := useragent.Parse(userAgentFrom(ctx))
 	act := SessionActivity{BrowserName: in.BrowserName, BrowserVersion: in.BrowserVersion, DeviceType: in.DeviceType, IsMobile: in.IsMobile}
-	if ip, ok := ClientIPFrom(ctx); ok && ip != unknownPeer {
+	if ip, ok := ClientIPFrom(ctx); ok && ip != clientip.Unknown {
 		act.IPAddress = truncateIP(ip)
 	}
 	return act

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/internal/useragent"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -39,7 +40,7 @@ func WithUserAgent(ctx context.Context, ua string) context.Context {
 func requesterFrom(ctx context.Context, now time.Time) *requester {
 	r := &requester{At: ms(now)}
 	r.Browser, r.System = describeUserAgent(userAgentFrom(ctx))
-	if ip, ok := ClientIPFrom(ctx); ok && ip != unknownPeer {
+	if ip, ok := ClientIPFrom(ctx); ok && ip != clientip.Unknown {
 		r.Network = networkOf(ip)
 	}
 	return r

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
@@ -19,7 +20,7 @@ func (a *Auth) allowAdd(ctx context.Context, userID string, now time.Time) error
 	}
 	limits := []ratelimit.Limit{{Key: "add/user/" + userID, Rules: []ratelimit.Rule{{Limit: l.UserAddressesPerHour, Window: time.Hour}}}}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, ratelimit.Limit{Key: "create/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
+		limits = append(limits, ratelimit.Limit{Key: "create/ip/" + clientip.Key(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
 	}
 	return a.allow(ctx, now, limits...)
 }
@@ -146,7 +147,7 @@ func (a *Auth) allowSend(ctx context.Context, addr, userID string, now time.Time
 		{Key: "send/all", Rules: []ratelimit.Rule{{Limit: l.GlobalSendsPerMinute, Window: time.Minute}}},
 	}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, ratelimit.Limit{Key: "send/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPSendsPerHour, Window: time.Hour}}})
+		limits = append(limits, ratelimit.Limit{Key: "send/ip/" + clientip.Key(ip), Rules: []ratelimit.Rule{{Limit: l.IPSendsPerHour, Window: time.Hour}}})
 	}
 	if userID != "" {
 		limits = append(limits, ratelimit.Limit{Key: "send/user/" + userID, Rules: []ratelimit.Rule{{Limit: l.UserAddressesPerHour, Window: time.Hour}}})
@@ -164,7 +165,7 @@ func (a *Auth) allowAttempt(ctx context.Context, addr string, now time.Time) err
 	limits := []ratelimit.Limit{{Key: "attempt/addr/" + addressKey(addr),
 		Rules: []ratelimit.Rule{{Limit: l.AddressAttemptsPerHour, Window: time.Hour}, {Limit: l.AddressAttemptsPerDay, Window: 24 * time.Hour}}}}
 	if ip, ok := ClientIPFrom(ctx); ok {
-		limits = append(limits, ratelimit.Limit{Key: "attempt/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPAttemptsPerHour, Window: time.Hour}}})
+		limits = append(limits, ratelimit.Limit{Key: "attempt/ip/" + clientip.Key(ip), Rules: []ratelimit.Rule{{Limit: l.IPAttemptsPerHour, Window: time.Hour}}})
 	}
 	return a.allow(ctx, now, limits...)
 }
@@ -177,7 +178,7 @@ func (a *Auth) allowCreate(ctx context.Context) error {
 	if l.Disabled || !ok {
 		return nil
 	}
-	return a.allow(ctx, a.now(), ratelimit.Limit{Key: "create/ip/" + ipKey(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
+	return a.allow(ctx, a.now(), ratelimit.Limit{Key: "create/ip/" + clientip.Key(ip), Rules: []ratelimit.Rule{{Limit: l.IPCreatesPer10s, Window: 10 * time.Second}}})
 }
 
 func (a *Auth) allow(ctx context.Context, now time.Time, limits ...ratelimit.Limit) error {

@@ -23,13 +23,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
@@ -237,8 +237,7 @@ type Auth struct {
 	pages     *template.Template
 	now       func() time.Time
 	log       *slog.Logger
-	proxies   []netip.Prefix
-	trustUnix bool // TrustedProxies lists "unix"
+	ips       *clientip.Resolver // the client IP of requests (Config.TrustedProxies, ClientIPHeader)
 	decoyKey  []byte
 	sender    *sender
 	deliver   *deliverer
@@ -334,7 +333,7 @@ func New(cfg Config) (*Auth, error) {
 	if cfg.Limits, err = cfg.Limits.withDefaults(); err != nil {
 		return nil, err
 	}
-	if a.proxies, a.trustUnix, err = parseTrustedProxies(cfg.TrustedProxies, cfg.ClientIPHeader); err != nil {
+	if a.ips, err = clientip.New(cfg.TrustedProxies, cfg.ClientIPHeader); err != nil {
 		return nil, err
 	}
 	a.st = cfg.Store

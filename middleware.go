@@ -35,7 +35,7 @@ func (c *sessionCtx) Value(key any) any {
 		if v := c.Context.Value(key); v != nil {
 			return v
 		}
-		return c.a.clientIP(c.req).Unmap()
+		return c.a.ips.ClientIP(c.req)
 	}
 	return c.Context.Value(key)
 }
