@@ -12,23 +12,17 @@ import (
 
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
+// newCodeTestAuth is an Auth with codes on a new test store, or on st
+// when it is not nil.
 func newCodeTestAuth(t testing.TB, st store.Store, codes EmailCodes) (*Auth, *mailtest.Mailer) {
 	t.Helper()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	if st == nil {
-		st = memstore.New(memstore.Config{Now: clock.Now})
+	e := newTestEnv()
+	if st != nil {
+		e.st = st
 	}
-	mt := mailtest.New()
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now, EmailCodes: codes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a, mt
+	return e.open(t, func(c *Config) { c.EmailCodes = codes }), e.mail
 }
 
 // Codes are uniform over all 10^n: every digit in every position is as
@@ -97,13 +91,13 @@ func TestCodeHashKeyed(t *testing.T) {
 // in the store, so that instances sharing it agree; with one, nothing is
 // stored.
 func TestCodeSecretStored(t *testing.T) {
-	st := memstore.New(memstore.Config{})
+	st := newTestEnv().st
 	a, _ := newCodeTestAuth(t, st, EmailCodes{})
 	b, _ := newCodeTestAuth(t, st, EmailCodes{})
 	if len(a.codeKey) != 32 || !bytes.Equal(a.codeKey, b.codeKey) {
 		t.Fatal("two instances on one store do not share the code secret")
 	}
-	st2 := memstore.New(memstore.Config{})
+	st2 := newTestEnv().st
 	newCodeTestAuth(t, st2, EmailCodes{Secret: bytes.Repeat([]byte{7}, 32)})
 	if _, err := st2.Get(context.Background(), keyCodeSecret); !isNotFound(err) {
 		t.Fatalf("a configured secret was stored too: %v", err)

@@ -7,28 +7,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
 // TestCorruptRecordErrorsWrap: a record that cannot be decoded is an
 // error whose chain keeps the decoder's error.
 func TestCorruptRecordErrorsWrap(t *testing.T) {
 	ctx := context.Background()
-	st := memstore.New(memstore.Config{})
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newTestEnv()
+	st, a := e.st, e.open(t, nil)
 	token := newToken()
 	if err := st.Apply(ctx,
 		store.Put(keySignIn+"bad", []byte("{"), time.Time{}),
 		store.Put(tokenKey(keySessionTok, token), []byte("x"), time.Time{})); err != nil {
 		t.Fatal(err)
 	}
-	_, err = load[flowRec](ctx, st, keySignIn+"bad")
+	_, err := load[flowRec](ctx, st, keySignIn+"bad")
 	var syntax *json.SyntaxError
 	if !errors.As(err, &syntax) {
 		t.Errorf("load of a corrupt flow: %v; want a *json.SyntaxError in its chain", err)

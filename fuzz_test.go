@@ -17,31 +17,23 @@ import (
 
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // The fuzz targets of the package. FuzzParseTicket (sign-in tokens) lives
 // in ticket_fuzz_test.go. Each seed corpus holds the adversarial cases of
 // adversarial_test.go.
 
-// fuzzAuth is an Auth on a memstore with a fixed clock, send limits off.
+// fuzzAuth is an Auth on a test store and clock, send limits off.
 func fuzzAuth(f testing.TB, mod func(*Config)) (*Auth, *mailtest.Mailer) {
 	f.Helper()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	mt := mailtest.New()
-	cfg := Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{Now: clock.Now}),
-		Mailer: mt, Now: clock.Now, Limits: Limits{Disabled: true},
-		RedirectOrigins: []string{"https://allowed.example:8443", "http://localhost:3000"}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	a, err := New(cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { a.Close() })
-	return a, mt
+	e := newTestEnv()
+	return e.open(f, func(c *Config) {
+		c.Limits = Limits{Disabled: true}
+		c.RedirectOrigins = []string{"https://allowed.example:8443", "http://localhost:3000"}
+		if mod != nil {
+			mod(c)
+		}
+	}), e.mail
 }
 
 // FuzzConfirmLink feeds arbitrary strings to ConfirmLink while one real
@@ -50,17 +42,7 @@ func fuzzAuth(f testing.TB, mod func(*Config)) (*Auth, *mailtest.Mailer) {
 func FuzzConfirmLink(f *testing.F) {
 	a, mt := fuzzAuth(f, nil)
 	ctx := context.Background()
-	c, _, err := a.Clients.Create(ctx)
-	if err != nil {
-		f.Fatal(err)
-	}
-	su, err := a.SignUps.Create(ctx, c, SignUpParams{EmailAddress: "fuzz@example.com"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := su.PrepareVerification(ctx, PrepareParams{}); err != nil {
-		f.Fatal(err)
-	}
+	c, _ := prepareSignUp(f, a, "fuzz@example.com")
 	msgs, err := mt.Wait(ctx, 1)
 	if err != nil {
 		f.Fatal(err)
@@ -349,9 +331,11 @@ type bodyFixture struct {
 }
 
 func newBodyFixture(t testing.TB) *bodyFixture {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	a, err := New(Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{Now: clock.Now}),
-		Mailer: mailtest.New(), Now: clock.Now, Limits: Limits{Disabled: true}})
+	// Not closed when t ends: the fixture outlives the input that made it.
+	env := newTestEnv()
+	cfg := env.config()
+	cfg.Limits = Limits{Disabled: true}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +348,7 @@ func newBodyFixture(t testing.TB) *bodyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ops := a.newSession(context.Background(), newID(prefixSession), u.ID, c.ID, clock.Now(), false)
+	s, ops := a.newSession(context.Background(), newID(prefixSession), u.ID, c.ID, env.clock.Now(), false)
 	if err := a.st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)
 	}

@@ -8,26 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
-
-type sitNopMailer struct{}
-
-func (sitNopMailer) Send(context.Context, *mailer.Message) error { return nil }
-
-// newKeyTestAuth returns an Auth on st whose keys live in the store.
-func newKeyTestAuth(t testing.TB, st store.Store, clock *storetest.Clock) *Auth {
-	t.Helper()
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: sitNopMailer{}, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
 
 func sitKids(t testing.TB, a *Auth) []string {
 	t.Helper()
@@ -43,8 +25,7 @@ func sitKids(t testing.TB, a *Auth) []string {
 }
 
 func TestKeysGeneratedOnceAndShared(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
+	e := newTestEnv()
 	// Instances starting at the same time on one store agree on one key.
 	const n = 8
 	auths := make([]*Auth, n)
@@ -53,7 +34,7 @@ func TestKeysGeneratedOnceAndShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: sitNopMailer{}, Now: clock.Now})
+			a, err := New(e.config())
 			if err != nil {
 				t.Error(err)
 				return
@@ -76,15 +57,15 @@ func TestKeysGeneratedOnceAndShared(t *testing.T) {
 		t.Fatalf("kid %q has not the shape of a thumbprint", want[0])
 	}
 	// The same key after a restart.
-	if got := sitKids(t, newKeyTestAuth(t, st, clock)); got[0] != want[0] {
+	if got := sitKids(t, e.open(t, nil)); got[0] != want[0] {
 		t.Fatal("a restart generated a new key")
 	}
 }
 
 func TestKeyRotation(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	a, b := newKeyTestAuth(t, st, clock), newKeyTestAuth(t, st, clock)
+	e := newTestEnv()
+	st, clock := e.st, e.clock
+	a, b := e.open(t, nil), e.open(t, nil)
 	ctx := context.Background()
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "ada@example.com"})
 	if err != nil {
@@ -152,12 +133,11 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestKeySetCorrupt(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	if err := st.Apply(context.Background(), store.Put(keySigningKeys, []byte(`{"keys":[]}`), time.Time{})); err != nil {
+	e := newTestEnv()
+	if err := e.st.Apply(context.Background(), store.Put(keySigningKeys, []byte(`{"keys":[]}`), time.Time{})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{BaseURL: "https://app.example", Store: st, Now: clock.Now}); err == nil {
+	if _, err := New(e.config()); err == nil {
 		t.Fatal("New accepted an empty key set")
 	}
 }

@@ -7,10 +7,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/sendtiming"
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // KickSender wakes a's email sender for a pass at once, as a prepare
@@ -26,30 +23,15 @@ const OutboxPrefix = keyOutbox
 // claim's lease runs out, and then delivered by another instance.
 func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	mt := mailtest.New()
-	cfg := Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now}
+	e := newTestEnv()
+	st, mt, clock := e.st, e.mail, e.clock
 
 	// The first instance prepares a link, and "dies" before it can send:
 	// its sender is stopped first, then the claim it would have made is
 	// written as it would have written it.
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := e.open(t, nil)
 	a.sender.close()
-	c, _, err := a.Clients.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	su, err := a.SignUps.Create(ctx, c, SignUpParams{EmailAddress: "lease@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := su.PrepareVerification(ctx, PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
+	prepareSignUp(t, a, "lease@example.com")
 	items, err := st.List(ctx, keyOutbox, 0)
 	if err != nil || len(items) != 1 {
 		t.Fatalf("outbox = %d entries, %v; want 1", len(items), err)
@@ -72,11 +54,7 @@ func TestOutboxLeaseOfDeadInstance(t *testing.T) {
 
 	// A second instance starts: its first pass must not touch the
 	// leased entry, and says when to look again.
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := e.open(t, nil)
 	if next := b.sender.pass(); !next.Equal(fromMS(r.LeaseUntil)) {
 		t.Fatalf("next wake-up = %v; want the lease's end %v", next, fromMS(r.LeaseUntil))
 	}

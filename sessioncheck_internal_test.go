@@ -9,14 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // The pieces of the per-request session check: token shape, store key,
@@ -195,14 +191,10 @@ func (s *touchStore) Apply(ctx context.Context, ops ...store.Op) error {
 // activity writes it once.
 func TestBurstTouchesOnce(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := &touchStore{Store: memstore.New(memstore.Config{Now: clock.Now}),
-		entered: make(chan struct{}, 1), release: make(chan struct{})}
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newTestEnv()
+	clock := e.clock
+	st := &touchStore{Store: e.st, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	a := e.open(t, func(c *Config) { c.Store = st })
 	s, ops := a.newSession(context.Background(), newID(prefixSession), newID(prefixUser), newID(prefixClient), clock.Now(), false)
 	if err := st.Apply(ctx, ops...); err != nil {
 		t.Fatal(err)

@@ -4,18 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // FuzzParseTicket feeds arbitrary strings to the token parser: it must
 // never panic, and must reject everything with a ticket error. Its seed
 // corpus includes a valid token (which parses) and near misses.
 func FuzzParseTicket(f *testing.F) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	a := newKeyTestAuth(f, memstore.New(memstore.Config{Now: clock.Now}), clock)
+	a := newTestEnv().open(f, nil)
 	ctx := context.Background()
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "ada@example.com"})
 	if err != nil {

@@ -6,12 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // applyMeter is a store that records the largest Apply and can be made
@@ -61,14 +57,10 @@ func manySessions(t *testing.T, a *Auth, id string, n int) []string {
 // size, and after it no session works and no record names the user.
 func TestDeleteManySessionsBounded(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := &applyMeter{Store: memstore.New(memstore.Config{Now: clock.Now})}
+	e := newTestEnv()
+	st := &applyMeter{Store: e.st}
 	st.left.Store(-1)
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := e.open(t, func(c *Config) { c.Store = st })
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "many@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -98,15 +90,12 @@ func TestDeleteManySessionsBounded(t *testing.T) {
 // already gone to every reader, and the next New finishes the deletion.
 func TestDeleteResumesAfterCrash(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	mem := memstore.New(memstore.Config{Now: clock.Now})
+	e := newTestEnv()
 	for _, dieAfter := range []int64{0, 1, 2, 4} {
-		st := &applyMeter{Store: mem}
+		st := &applyMeter{Store: e.st}
 		st.left.Store(-1)
-		a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
+		onMeter := func(c *Config) { c.Store = st }
+		a := e.open(t, onMeter)
 		u, err := a.Users.Create(ctx, UserParams{EmailAddress: "crash@example.com"})
 		if err != nil {
 			t.Fatal(err)
@@ -126,10 +115,7 @@ func TestDeleteResumesAfterCrash(t *testing.T) {
 			}
 		}
 		// Restart.
-		a, err = New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a = e.open(t, onMeter)
 		if dieAfter == 0 {
 			// Nothing was written: the user is intact; delete it now.
 			if _, err := a.Users.Get(ctx, u.ID); err != nil {

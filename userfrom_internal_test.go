@@ -9,9 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
 // failingUsers is a store whose reads of user records fail while broken
@@ -35,12 +33,9 @@ func (f *failingUsers) Get(ctx context.Context, key string) ([]byte, error) {
 // the user once the store answers again.
 func TestUserFromReportsStoreErrors(t *testing.T) {
 	ctx := context.Background()
-	st := &failingUsers{Store: memstore.New(memstore.Config{})}
-	a, err := New(Config{BaseURL: "http://app.example", Store: st, Mailer: mailtest.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newTestEnv()
+	st := &failingUsers{Store: e.st}
+	a := e.open(t, func(c *Config) { c.Store = st })
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)

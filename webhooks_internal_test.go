@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 	"github.com/magiclink-go/magiclink/webhook"
 )
 
@@ -19,24 +16,21 @@ import (
 // a delivery leased by another process is left alone until its lease
 // lapses, then delivered.
 func TestDeliveryLeaseOfAnotherInstance(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
 	var hits atomic.Int32
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer rcv.Close()
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	a, err := New(Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now,
-		Webhooks: []WebhookEndpoint{{URL: rcv.URL, Secrets: []string{webhook.NewSecret()}, Types: []EventType{EventSessionRevoked}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newTestEnv()
+	st, clock := e.st, e.clock
+	a := e.open(t, func(c *Config) {
+		c.Webhooks = []WebhookEndpoint{{URL: rcv.URL, Secrets: []string{webhook.NewSecret()}, Types: []EventType{EventSessionRevoked}}}
+	})
 	ctx := context.Background()
 	// An event another process queued and leased, then died holding.
 	now := clock.Now()
 	id := newID(prefixEvent)
 	c := a.deliver.endpoints[0]
 	key := keyDelivery + c.id + "/" + id
-	err = st.Apply(ctx, store.Insert(keyEvent+invertID(id), encode(eventRec{ID: id, Type: EventSessionRevoked, Timestamp: ms(now)}), time.Time{}),
+	err := st.Apply(ctx, store.Insert(keyEvent+invertID(id), encode(eventRec{ID: id, Type: EventSessionRevoked, Timestamp: ms(now)}), time.Time{}),
 		store.Insert(key, encode(deliveryRec{Attempts: 1, NextAt: ms(now), LeaseUntil: ms(now.Add(deliveryLease)), Owner: "another process", CreatedAt: ms(now)}), time.Time{}))
 	if err != nil {
 		t.Fatal(err)
