@@ -54,7 +54,7 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 		return nil, err
 	}
 	counted := false // one add is counted once, however often a conflict makes the loop go round
-	for range maxRetries {
+	return retryApplyOr(userChanged, func() (*EmailAddress, error) {
 		lu, err := load[userRec](ctx, es.a.st, keyUser+userID)
 		if err != nil {
 			if isNotFound(err) {
@@ -99,15 +99,11 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 			lu.swap(ur, time.Time{}),
 			store.Check(keyAddress+addressKey(addr), raw),
 			store.Insert(keyEmail+f.ID, encode(f), time.Time{}))...)
-		if isConflict(err) {
-			continue
-		}
 		if err != nil {
-			return nil, err
+			return nil, err // a conflict: another round
 		}
 		return es.a.emailAddress(&f), nil
-	}
-	return nil, flowConflict("user_changed")
+	})
 }
 
 // Get returns the address with id if it belongs to the user with userID.
@@ -195,20 +191,20 @@ func (a *Auth) emailAddress(f *flowRec) *EmailAddress {
 // user always keeps at least one verified address. A verified address
 // removed is free for anyone to sign up with again.
 func (es *EmailAddresses) Delete(ctx context.Context, userID, id string) error {
-	for range maxRetries {
+	_, err := retryApplyOr(userChanged, func() (*User, error) {
 		lu, err := es.a.loadUser(ctx, userID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !validID(id, prefixEmail) || !slices.Contains(lu.v.EmailAddressIDs, id) {
-			return notFound("email address")
+			return nil, notFound("email address")
 		}
 		if id == lu.v.PrimaryEmailAddressID {
-			return primaryNotDeletable()
+			return nil, primaryNotDeletable()
 		}
 		le, err := load[flowRec](ctx, es.a.st, keyEmail+id)
 		if err != nil && !isNotFound(err) {
-			return err
+			return nil, err
 		}
 		ur := lu.v
 		now := es.a.now()
@@ -216,23 +212,22 @@ func (es *EmailAddresses) Delete(ctx context.Context, userID, id string) error {
 		ur.UpdatedAt = ms(now)
 		after, err := es.a.user(ctx, &ur)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ops := append(es.a.emit(ctx, EventUserUpdated, userID, after, now), lu.swap(ur, noExpiry), store.Delete(keyOutbox+id))
 		if le != nil {
 			more, err := es.a.forgetAddress(ctx, le)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			ops = append(ops, more...)
 		}
-		err = es.a.apply(ctx, ops...)
-		if isConflict(err) {
-			continue
+		if err := es.a.apply(ctx, ops...); err != nil {
+			return nil, err // a conflict: another round
 		}
-		return err
-	}
-	return flowConflict("user_changed")
+		return after, nil
+	})
+	return err
 }
 
 // forgetAddress returns the ops that delete the address record l and,

@@ -183,6 +183,10 @@ func flowConflict(long string) *Error {
 	return newError(http.StatusBadRequest, "verification_status_invalid", ErrConflict, "not_now", long)
 }
 
+// userChanged is the error of a change that lost every round to
+// concurrent changes of the user it reads (retryApplyOr's exhausted).
+func userChanged() error { return flowConflict("user_changed") }
+
 func tooManyRequests(retryAfter int) *Error {
 	e := newError(http.StatusTooManyRequests, "too_many_requests", ErrRateLimited, "too_many_requests", "too_many_requests")
 	e.RetryAfterSeconds = retryAfter

@@ -230,21 +230,22 @@ type instanceRec struct {
 
 // initInstance reads the deployment's id, creating it on first start.
 func (a *Auth) initInstance(ctx context.Context) error {
-	for range maxRetries {
+	id, err := retryApplyOr(func() error { return store.ErrConflict }, func() (string, error) {
 		l, err := load[instanceRec](ctx, a.st, keyInstance)
 		if err == nil {
-			a.instanceID = l.v.ID
-			return nil
+			return l.v.ID, nil
 		}
 		if !isNotFound(err) {
-			return err
+			return "", err
 		}
-		err = a.st.Apply(ctx, store.Insert(keyInstance, encode(instanceRec{ID: newID("ins_")}), time.Time{}))
-		if err != nil && !isConflict(err) {
-			return err
+		rec := instanceRec{ID: newID("ins_")}
+		if err := a.st.Apply(ctx, store.Insert(keyInstance, encode(rec), time.Time{})); err != nil {
+			return "", err // a conflict: another instance created it; read it
 		}
-	}
-	return store.ErrConflict
+		return rec.ID, nil
+	})
+	a.instanceID = id
+	return err
 }
 
 // emailData is the data of email.created and email.failed: who the

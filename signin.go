@@ -91,7 +91,7 @@ func (s *SignIns) Create(ctx context.Context, client *Client, p SignInParams) (*
 	if err := s.a.allowCreate(ctx); err != nil {
 		return nil, err
 	}
-	return retryApplyOr(func() error { return flowConflict("user_changed") }, func() (*SignIn, error) {
+	return retryApplyOr(userChanged, func() (*SignIn, error) {
 		owner, raw, err := s.a.lookupAddress(ctx, addr)
 		if err != nil {
 			return nil, err

@@ -58,16 +58,19 @@ func (us *Users) Delete(ctx context.Context, id string) error {
 		return notFound("user")
 	}
 	a := us.a
-	for range maxRetries {
+	// However the rounds end (the tombstone written, one left by a
+	// deletion that did not finish, or every round lost), finishDeletion
+	// runs next; with every round lost it finds no tombstone and fails.
+	_, err := retryApplyOr(func() error { return nil }, func() (bool, error) {
 		l, err := load[userRec](ctx, a.st, keyUser+id)
 		if err != nil {
 			if isNotFound(err) {
-				return notFound("user")
+				return false, notFound("user")
 			}
-			return err
+			return false, err
 		}
 		if l.v.Deleted {
-			break // a deletion that did not finish: finish it
+			return true, nil // a deletion that did not finish: finish it
 		}
 		now := a.now()
 		ops := []store.Op{
@@ -80,22 +83,21 @@ func (us *Users) Delete(ctx context.Context, id string) error {
 				continue
 			}
 			if err != nil {
-				return err
+				return false, err
 			}
 			more, err := a.forgetAddress(ctx, le)
 			if err != nil {
-				return err
+				return false, err
 			}
 			ops = append(append(ops, more...), store.Delete(keyOutbox+eid))
 		}
-		err = a.st.Apply(ctx, ops...)
-		if isConflict(err) {
-			continue
+		if err := a.st.Apply(ctx, ops...); err != nil {
+			return false, err // a conflict: another round
 		}
-		if err != nil {
-			return err
-		}
-		return a.finishDeletion(ctx, id)
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	return a.finishDeletion(ctx, id)
 }

@@ -161,3 +161,97 @@ func deletedEvent(it store.Item, id string) bool {
 		strings.HasPrefix(it.Key, keyEvent) && strings.Contains(string(it.Value), `"type":"user.deleted"`) &&
 			strings.Contains(string(it.Value), `"data":{"object":"user","id":"`+id+`","deleted":true}`)
 }
+
+// contendedStore refuses with store.ErrConflict, writing nothing, every
+// Apply with an op on a key under prefix while prefix is set, as a store
+// whose record changes under every round would; it counts the refusals.
+type contendedStore struct {
+	store.Store
+	prefix  atomic.Pointer[string]
+	refused atomic.Int32
+}
+
+func (s *contendedStore) Apply(ctx context.Context, ops ...store.Op) error {
+	if p := s.prefix.Load(); p != nil {
+		for _, op := range ops {
+			if strings.HasPrefix(op.Key, *p) {
+				s.refused.Add(1)
+				return store.ErrConflict
+			}
+		}
+	}
+	return s.Store.Apply(ctx, ops...)
+}
+
+// contend makes every later Apply touching a key under prefix lose, and
+// zeroes the count of lost rounds.
+func (s *contendedStore) contend(prefix string) {
+	s.refused.Store(0)
+	s.prefix.Store(&prefix)
+}
+
+// isUserChanged reports whether err is the error of a change that lost
+// every round to concurrent changes of its user.
+func isUserChanged(err error) bool {
+	e := AsError(err)
+	return e != nil && e.Code == "verification_status_invalid" && e.long == "user_changed"
+}
+
+// An operation that loses every compare-and-swap round gives up after
+// maxRetries rounds with the error its callers know it by.
+func TestRetriesExhausted(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	st := &contendedStore{Store: memstore.New(memstore.Config{Now: clock.Now})}
+	cfg := Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now}
+	st.contend(keyInstance)
+	if _, err := New(cfg); !errors.Is(err, store.ErrConflict) || st.refused.Load() != maxRetries {
+		t.Fatalf("New with the instance record always contended = %v after %d rounds; want store.ErrConflict after %d", err, st.refused.Load(), maxRetries)
+	}
+	st.prefix.Store(nil)
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const addr = "contended@example.com"
+	u, err := a.Users.Create(ctx, UserParams{EmailAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.EmailAddresses.Create(ctx, u.ID, EmailAddressParams{EmailAddress: "second@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := a.newClient()
+	failed := func(err error) bool { return err != nil }
+	for _, c := range []struct {
+		name, contended string
+		run             func() error
+		want            func(error) bool
+	}{
+		{"SignIns.Create", keyAddress + addressKey(addr), func() error {
+			_, err := a.SignIns.Create(ctx, client, SignInParams{Identifier: addr})
+			return err
+		}, isUserChanged},
+		{"EmailAddresses.Create", keyUser + u.ID, func() error {
+			_, err := a.EmailAddresses.Create(ctx, u.ID, EmailAddressParams{EmailAddress: "third@example.com"})
+			return err
+		}, isUserChanged},
+		{"EmailAddresses.Delete", keyUser + u.ID, func() error { return a.EmailAddresses.Delete(ctx, u.ID, second.ID) }, isUserChanged},
+		// The deletion's first step never happened: the user stays.
+		{"Users.Delete", keyUser + u.ID, func() error { return a.Users.Delete(ctx, u.ID) }, failed},
+	} {
+		st.contend(c.contended)
+		if err := c.run(); !c.want(err) || st.refused.Load() != maxRetries {
+			t.Errorf("%s, always contended = %v after %d rounds", c.name, err, st.refused.Load())
+		}
+	}
+	st.prefix.Store(nil)
+	if got, err := a.Users.Get(ctx, u.ID); err != nil || len(got.EmailAddresses) != 2 {
+		t.Fatalf("after the lost rounds the user is %v, %v; want it with its two addresses", got, err)
+	}
+	if err := a.Users.Delete(ctx, u.ID); err != nil {
+		t.Errorf("Users.Delete once the contention is over = %v", err)
+	}
+}
