@@ -473,8 +473,9 @@ func watchConsole(t *testing.T, name string, ctx context.Context) {
 			line := fmt.Sprintf("console of %s: %s (%s:%d)", name, redact(m.String()), redact(m.URL), m.Line)
 			switch {
 			case strings.Contains(m.URL, probeMarker):
-			case strings.Contains(m.URL, "/attempt_") && strings.Contains(m.String(), "status of 422"):
-				// A wrong email code: a normal answer, which the page shows.
+			case (strings.Contains(m.URL, "/attempt_") || strings.Contains(m.URL, "/wait?")) && strings.Contains(m.String(), "status of 422"):
+				// A wrong email code: a normal answer, which the page shows
+				// (examples/serverrendered posts its code form to /wait).
 				t.Log(line)
 			case strings.Contains(m.URL, "/auth/me") && strings.Contains(m.String(), "status of 403"):
 				// session_reverification_required: a normal answer, on

@@ -3,10 +3,10 @@
 //
 // The flow never blocks a handler for the link's lifetime:
 //
-//  1. POST /start creates the sign-in (or sign-up), sends the link
+//  1. POST /start creates the sign-in (or sign-up), sends the email
 //     (PrepareVerification returns at once) and redirects to /wait.
 //  2. /wait shows "check your email" with a <meta http-equiv=refresh>
-//     that reloads it with poll=1; each such request long-polls the flow
+//     that reloads it with poll=10s; each such request long-polls the flow
 //     on the server for at most pollFor, so the page moves on within a
 //     moment of the link being confirmed, and no request is ever long.
 //  3. The link opens magiclink's confirm page (under /auth); its button
@@ -14,6 +14,21 @@
 //     /account. The waiting tab, in the same browser, finds the flow
 //     complete, claims the session if it is still there to claim, and
 //     goes to /account too.
+//  4. Or the person reads the email on another device, where the link
+//     would not sign this browser in, and types the email's code here:
+//     "Type the code instead" opens /wait?by=code, a form that POSTs
+//     the code to that same address, which calls AttemptFirstFactor (or
+//     AttemptVerification), sets the session cookie and goes to
+//     /account. A wrong code shows the page again with the error and the
+//     attempts left; an expired or failed verification sends the person
+//     back to the start with the reason.
+//
+// The code's page never refreshes by itself. Without JavaScript a page
+// cannot tell whether someone is typing, and any reload would wipe a
+// half-typed code; so the refreshing page carries nothing to lose (text
+// and a link), and the page with the form is reached by choice and moves
+// on only when its form is sent or its "carry on" link (back to the
+// refreshing page) is followed.
 //
 // Run it from the repository's root (the links are printed, or written as
 // .eml files with -mail-dir):
@@ -93,7 +108,7 @@ func run(ctx context.Context, addr, db, mailDir string, rateLimits bool) error {
 }
 
 // routes is the whole integration: magiclink's handler for the confirm
-// pages, four pages of the app's own, and cross-origin protection for
+// pages, five pages of the app's own, and cross-origin protection for
 // its forms.
 func routes(auth *magiclink.Auth) http.Handler {
 	mux := http.NewServeMux()
@@ -109,7 +124,7 @@ func routes(auth *magiclink.Auth) http.Handler {
 			}
 			if e := magiclink.AsError(err); e != nil {
 				w.WriteHeader(e.Status)
-				render(w, "home", map[string]any{"Error": e.Message})
+				render(w, "home", map[string]any{"Error": e.LongMessage})
 			} else if err != nil {
 				http.Error(w, "Something went wrong; please try again.", http.StatusInternalServerError)
 			}
@@ -134,27 +149,32 @@ func routes(auth *magiclink.Auth) http.Handler {
 		http.Redirect(w, r, "/wait?"+url.Values{"kind": {kind}, "id": {id}}.Encode(), http.StatusSeeOther)
 		return nil
 	})
-	handle("GET /wait", func(w http.ResponseWriter, r *http.Request, client *magiclink.Client) error {
-		q, d := r.URL.Query(), time.Duration(0)
-		if q.Get("poll") == "1" {
-			d = pollFor // the meta refresh's requests long-poll
-		}
-		status, claim, err := wait(r.Context(), auth, client, q.Get("kind"), q.Get("id"), d)
-		if err != nil {
-			return err // an unknown id: 404
+	// GET /wait is the "check your email" page; a POST to it carries a
+	// code typed into it.
+	handle("/wait", func(w http.ResponseWriter, r *http.Request, client *magiclink.Client) error {
+		q := r.URL.Query()
+		d, _ := time.ParseDuration(q.Get("poll")) // the meta refresh asks for a long poll
+		status, claim, err := flow(r.Context(), auth, client, q.Get("kind"), q.Get("id"), min(d, pollFor), r.PostFormValue("code"))
+		data := map[string]any{"Status": status, "Kind": q.Get("kind"), "ID": q.Get("id")}
+		if e := magiclink.AsError(err); e != nil && e.Meta["param_name"] == "code" {
+			w.WriteHeader(e.Status) // a wrong or malformed code: ask again (none left: failed)
+			data["Error"], data["Left"] = e.LongMessage, e.Meta["remaining_attempts"]
+		} else if err != nil {
+			return err // an unknown id (404), an expired or failed verification: the home page says so
 		}
 		if status == magiclink.VerificationVerified {
-			s, err := claim(r.Context()) // nil when the tab that confirmed took it
-			if err != nil {
-				return err
+			s, err := claim(r.Context()) // nil when the tab that confirmed the link took it
+			if err == nil {
+				auth.SetSessionCookie(w, r, s)
+				http.Redirect(w, r, "/account", http.StatusSeeOther)
 			}
-			auth.SetSessionCookie(w, r, s)
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return nil
+			return err
 		}
-		q.Set("poll", "1") // html/template refuses a dynamic meta content: build it here
-		render(w, "wait", map[string]any{"Status": status,
-			"Refresh": template.HTMLAttr(`content="1; url=/wait?` + template.HTMLEscapeString(q.Encode()) + `"`)})
+		if q.Get("by") != "code" { // the code's page never refreshes: that would wipe a half-typed code
+			q.Set("poll", pollFor.String()) // html/template refuses a dynamic meta content: build it here
+			data["Refresh"] = template.HTMLAttr(`content="1; url=/wait?` + template.HTMLEscapeString(q.Encode()) + `"`)
+		}
+		render(w, "wait", data)
 		return nil
 	})
 	handle("POST /sign-out", func(w http.ResponseWriter, r *http.Request, _ *magiclink.Client) error {
@@ -187,21 +207,29 @@ func start(ctx context.Context, auth *magiclink.Auth, c *magiclink.Client, kind,
 	return si.ID, err
 }
 
-// wait long-polls the sign-in or sign-up id of client for up to d and
-// returns its verification's status, and how to claim its session.
-func wait(ctx context.Context, auth *magiclink.Auth, c *magiclink.Client, kind, id string, d time.Duration) (magiclink.VerificationStatus, func(context.Context) (*magiclink.NewSession, error), error) {
+// flow long-polls the sign-in or sign-up id of client for up to d, then
+// tries code on it unless code is empty. It returns the verification's
+// status, and how to claim the session a confirmed link or a right code
+// created.
+func flow(ctx context.Context, auth *magiclink.Auth, c *magiclink.Client, kind, id string, d time.Duration, code string) (magiclink.VerificationStatus, func(context.Context) (*magiclink.NewSession, error), error) {
 	if kind == "sign_up" {
 		su, err := auth.SignUps.Wait(ctx, c, id, d)
-		if err != nil || su.EmailVerification == nil {
+		if err == nil && code != "" {
+			su, err = su.AttemptVerification(ctx, magiclink.AttemptParams{Code: code}) // a wrong code: su and the error
+		}
+		if su == nil || su.EmailVerification == nil {
 			return "", nil, err
 		}
-		return su.EmailVerification.Status, su.ClaimSession, nil
+		return su.EmailVerification.Status, su.ClaimSession, err
 	}
 	si, err := auth.SignIns.Wait(ctx, c, id, d)
-	if err != nil || si.FirstFactorVerification == nil {
+	if err == nil && code != "" {
+		si, err = si.AttemptFirstFactor(ctx, magiclink.AttemptParams{Code: code})
+	}
+	if si == nil || si.FirstFactorVerification == nil {
 		return "", nil, err
 	}
-	return si.FirstFactorVerification.Status, si.ClaimSession, nil
+	return si.FirstFactorVerification.Status, si.ClaimSession, err
 }
 
 func render(w http.ResponseWriter, name string, data map[string]any) {
