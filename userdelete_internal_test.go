@@ -201,19 +201,15 @@ func isUserChanged(err error) bool {
 // maxRetries rounds with the error its callers know it by.
 func TestRetriesExhausted(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := &contendedStore{Store: memstore.New(memstore.Config{Now: clock.Now})}
-	cfg := Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now}
+	e := newTestEnv()
+	st := &contendedStore{Store: e.st}
+	e.st = st
 	st.contend(keyInstance)
-	if _, err := New(cfg); !errors.Is(err, store.ErrConflict) || st.refused.Load() != maxRetries {
+	if _, err := New(e.config()); !errors.Is(err, store.ErrConflict) || st.refused.Load() != maxRetries {
 		t.Fatalf("New with the instance record always contended = %v after %d rounds; want store.ErrConflict after %d", err, st.refused.Load(), maxRetries)
 	}
 	st.prefix.Store(nil)
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := e.open(t, nil)
 	const addr = "contended@example.com"
 	u, err := a.Users.Create(ctx, UserParams{EmailAddress: addr})
 	if err != nil {
