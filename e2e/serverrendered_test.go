@@ -46,9 +46,10 @@ func TestServerRenderedWithoutJavaScript(t *testing.T) {
 // browser with JavaScript turned off: a wrong code shows the error and
 // the attempts left, the right one reaches the account page; five wrong
 // codes fail the verification, the page offers to start again, and the
-// next email's code signs in.
+// next email's code signs in. The code's page never reloads by itself; its
+// "carry on" link follows a link confirmed meanwhile.
 func TestServerRenderedCodeWithoutJavaScript(t *testing.T) {
-	a, _, tab := startServerRendered(t)
+	a, b, tab := startServerRendered(t)
 	const addr = "nojs-code@example.com"
 
 	// sendCode types code into the code form and sends it.
@@ -59,11 +60,11 @@ func TestServerRenderedCodeWithoutJavaScript(t *testing.T) {
 			chromedp.Click(chromedp.CSS("button#send-code")))
 	}
 	// codePage asks for an email with button and opens the code form
-	// from the waiting page; it returns the email's code and a wrong one.
-	codePage := func(button string) (right, wrong string) {
+	// from the waiting page; it returns the email.
+	codePage := func(button string) *email {
 		t.Helper()
 		askAt(tab, a, addr, button)
-		right = a.waitMail(addr).code(t)
+		m := a.waitMail(addr)
 		tab.do("choosing the code", chromedp.Click(chromedp.CSS("a#enter-code")))
 		tab.waitPage("/wait", "Type the code from your email")
 		// The form's page never reloads by itself: a half-typed code stays.
@@ -75,22 +76,23 @@ func TestServerRenderedCodeWithoutJavaScript(t *testing.T) {
 				tab.fatalf("the code input has %s %q, want %q", attr[0], v, attr[1])
 			}
 		}
-		return right, fmt.Sprintf("%06d", (mustAtoi(t, right)+1)%1000000)
+		return m
 	}
+	wrongFor := func(m *email) string { return fmt.Sprintf("%06d", (mustAtoi(t, m.code(t))+1)%1000000) }
 
 	// Sign up by code: a wrong one first, then the right one.
-	right, wrong := codePage("sign-up")
-	sendCode(wrong)
+	m := codePage("sign-up")
+	sendCode(wrongFor(m))
 	tab.waitPage("/wait", "Type the code from your email")
 	tab.waitText("p.error", "The code is incorrect. Attempts left: 4.")
-	sendCode(right)
+	sendCode(m.code(t))
 	tab.waitPage("/account", "Your account")
 	tab.waitText("#email", addr)
 	signOutAt(tab, a)
 
 	// Five wrong codes fail the sign-in's verification; the page says so
 	// and offers to start again, and the new email's code signs in.
-	_, wrong = codePage("sign-in")
+	wrong := wrongFor(codePage("sign-in"))
 	for left := 4; left >= 0; left-- {
 		sendCode(wrong)
 		if left > 0 {
@@ -100,8 +102,20 @@ func TestServerRenderedCodeWithoutJavaScript(t *testing.T) {
 	tab.waitPage("/wait", "That link and code no longer work")
 	tab.do("starting again", chromedp.Click(chromedp.CSS("a#start-again")))
 	tab.waitPage("/", "Sign in or sign up")
-	right, _ = codePage("sign-in")
-	sendCode(right)
+	sendCode(codePage("sign-in").code(t))
+	tab.waitPage("/account", "Your account")
+	tab.waitText("#email", addr)
+	signOutAt(tab, a)
+
+	// The code's page, and then the link confirmed in another tab after
+	// all: the code's page stays as it is (it never reloads by itself)
+	// until "carry on" is followed.
+	m = codePage("sign-in")
+	linkTab := b.newTab("link")
+	linkTab.confirmLink(m.link(t, a.base, "/auth/verify"), "Sign in")
+	linkTab.waitPage("/account", "Your account")
+	tab.waitPage("/wait", "Type the code from your email")
+	tab.do("carrying on", chromedp.Click(chromedp.CSS("a#check-link")))
 	tab.waitPage("/account", "Your account")
 	tab.waitText("#email", addr)
 }
