@@ -21,6 +21,7 @@ import (
 // env is an Auth on a memstore with a fake clock and a capture mailer.
 type env struct {
 	auth    *magiclink.Auth
+	cfg     magiclink.Config // what auth was made of
 	mail    *mailtest.Mailer
 	clock   *storetest.Clock
 	watches chan string
@@ -52,7 +53,7 @@ func (e *env) subscribed(t *testing.T) {
 	}
 }
 
-func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
+func newEnv(t testing.TB, mod func(*magiclink.Config)) *env {
 	t.Helper()
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	mt := mailtest.New()
@@ -64,7 +65,16 @@ func newEnv(t *testing.T, mod func(*magiclink.Config)) *env {
 		Now:     clock.Now,
 	}
 	a := authtest.New(t, &cfg, mod)
-	return &env{auth: a, mail: mt, clock: clock, watches: watches}
+	return &env{auth: a, cfg: cfg, mail: mt, clock: clock, watches: watches}
+}
+
+// instance returns another Auth made of e's configuration changed by mod
+// (when not nil), closed when t ends: a second process on the same
+// store, clock and mailer.
+func (e *env) instance(t testing.TB, mod func(*magiclink.Config)) *magiclink.Auth {
+	t.Helper()
+	cfg := e.cfg
+	return authtest.New(t, &cfg, mod)
 }
 
 // newClient creates a client of a, as a browser's first visit does.
@@ -99,6 +109,22 @@ func (e *env) token(t *testing.T, n int) string {
 		t.Fatalf("message %d (%s) has no token in %q", n, m.Kind, m.Link)
 	}
 	return tok
+}
+
+// prepareSignUp starts a sign-up for addr in a new client and prepares
+// its link.
+func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Client, *magiclink.SignUp) {
+	t.Helper()
+	ctx := context.Background()
+	c := newClient(t, a)
+	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+		t.Fatal(err)
+	}
+	return c, su
 }
 
 // signUp registers addr through the Go API and returns the new session.

@@ -9,29 +9,20 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/ratelimit"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // TestStoreLimiterSharedByInstances: two Auths on one store, each with its
 // own ratelimit.Store, share the per-address and per-IP counts; with
 // in-memory limiters each would allow its own.
 func TestStoreLimiterSharedByInstances(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
+	e := newEnv(t, nil)
 	instance := func(shared bool) *magiclink.Auth {
-		lim := magiclink.Limits{}
-		if shared {
-			lim.Limiter = ratelimit.NewStore(st)
-		}
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mailtest.New(), Now: clock.Now, Limits: lim})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		return a
+		return e.instance(t, func(c *magiclink.Config) {
+			if shared {
+				c.Limits.Limiter = ratelimit.NewStore(c.Store)
+			}
+		})
 	}
 	ctx := magiclink.WithClientIP(context.Background(), netip.MustParseAddr("203.0.113.9"))
 	send := func(a *magiclink.Auth, addr string) error {
@@ -56,7 +47,7 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 		if !shared && err != nil {
 			t.Fatalf("second instance, own limiter: %v", err)
 		}
-		clock.Advance(10 * time.Second) // past the creation window
+		e.clock.Advance(10 * time.Second) // past the creation window
 	}
 	// Per-IP creations are shared too: five per 10 s across both.
 	one, two := instance(true), instance(true)
@@ -71,7 +62,7 @@ func TestStoreLimiterSharedByInstances(t *testing.T) {
 		t.Fatalf("sixth creation in 10 s across instances: %v", err)
 	}
 	// The records are hashed: no address or IP in the store's keys.
-	items, _ := st.List(context.Background(), "rl/", 0)
+	items, _ := e.cfg.Store.List(context.Background(), "rl/", 0)
 	if len(items) == 0 {
 		t.Fatal("the store limiter stored nothing")
 	}

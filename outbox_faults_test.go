@@ -16,8 +16,6 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // leaseOf returns the lease end (Unix ms) of an outbox entry, 0 when
@@ -45,22 +43,6 @@ func live(t *testing.T, a *magiclink.Auth, token string) bool {
 		t.Fatal(err)
 	}
 	return res.Status == magiclink.LinkClientMismatch
-}
-
-// prepareSignUp starts a sign-up for addr in a new client and prepares
-// its link.
-func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Client, *magiclink.SignUp) {
-	t.Helper()
-	ctx := context.Background()
-	c := newClient(t, a)
-	su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
-	return c, su
 }
 
 // lostAnswer delivers every message, but while fail is set it then
@@ -150,16 +132,9 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 // sends them at once.
 func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	defer st.Close()
 	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 64), release: make(chan struct{})}
-	cfg := magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: bm, Now: clock.Now, Limits: magiclink.Limits{Disabled: true}}
-	a, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newEnv(t, func(c *magiclink.Config) { c.Mailer, c.Limits.Disabled = bm, true })
+	a := e.auth
 	const n, workers = 24, 16
 	for i := range n {
 		prepareSignUp(t, a, fmt.Sprintf("queued%d@example.com", i))
@@ -170,12 +145,7 @@ func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 	// A second instance starts: the emails the first is not sending are
 	// free for it, though the clock does not move.
 	other := mailtest.New()
-	cfg.Mailer = other
-	b, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := e.instance(t, func(c *magiclink.Config) { c.Mailer = other })
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := other.Wait(wctx, n-workers); err != nil {
@@ -205,16 +175,9 @@ func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
 	deliverytest.ShortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	defer st.Close()
 	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
-	cfg := magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: bm, Now: clock.Now}
-	a, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = bm })
+	a, st, clock := e.auth, e.cfg.Store, e.clock
 	_, su := prepareSignUp(t, a, "slow@example.com")
 	<-bm.entered // being sent, and slow about it
 	key := magiclink.OutboxPrefix + su.ID
@@ -226,11 +189,7 @@ func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
 	clock.Advance(time.Minute) // the claim's lease has run out...
 	waitOutbox(t, st, key, func(raw []byte) bool { return leaseOf(raw) > claimedUntil })
 	// ...but it was renewed: another instance starting now leaves it.
-	b, err := magiclink.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := e.instance(t, nil)
 	magiclink.KickSender(b)
 	close(bm.release)
 	waitOutbox(t, st, key, gone)
@@ -276,15 +235,12 @@ func (s *flakyStore) Apply(ctx context.Context, ops ...store.Op) error {
 // retried with backoff until the database is back: no second email, and
 // the first link works.
 func TestOutboxRecordsSendAcrossStoreRestart(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	fs := &flakyStore{Store: memstore.New(memstore.Config{Now: clock.Now}), failed: make(chan struct{}, 1)}
-	defer fs.Store.Close()
-	mt := mailtest.New()
-	a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: fs, Mailer: mt, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	var fs *flakyStore
+	e := newEnv(t, func(c *magiclink.Config) {
+		fs = &flakyStore{Store: c.Store, failed: make(chan struct{}, 1)}
+		c.Store = fs
+	})
+	a, mt := e.auth, e.mail
 	ctx := context.Background()
 	fs.setDown(true)
 	c, su := prepareSignUp(t, a, "blip@example.com")

@@ -15,7 +15,6 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
-	"github.com/magiclink-go/magiclink/store/memstore"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
@@ -328,20 +327,9 @@ func TestOutboxPrepareDoesNotWaitForMailer(t *testing.T) {
 // them from sending the same entry.
 func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	defer st.Close()
-	mt := mailtest.New()
-	var auths [2]*magiclink.Auth
-	for i := range auths {
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now,
-			Limits: magiclink.Limits{Disabled: true}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		auths[i] = a
-	}
+	e := newEnv(t, func(c *magiclink.Config) { c.Limits.Disabled = true })
+	mt := e.mail
+	auths := [2]*magiclink.Auth{e.auth, e.instance(t, nil)}
 	const n = 40
 	type flow struct {
 		c  *magiclink.Client
@@ -349,16 +337,8 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 	}
 	flows := map[string]flow{}
 	for i := range n {
-		a := auths[i%2]
-		c := newClient(t, a)
 		addr := "twice" + string(rune('a'+i/26)) + string(rune('a'+i%26)) + "@example.com"
-		su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-			t.Fatal(err)
-		}
+		c, su := prepareSignUp(t, auths[i%2], addr)
 		magiclink.KickSender(auths[(i+1)%2]) // the other instance competes for it
 		flows[addr] = flow{c, su.ID}
 	}
@@ -368,7 +348,7 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range flows {
-		waitOutbox(t, st, magiclink.OutboxPrefix+f.id, gone)
+		waitOutbox(t, e.cfg.Store, magiclink.OutboxPrefix+f.id, gone)
 	}
 	for _, a := range auths {
 		a.Close()
@@ -378,11 +358,7 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 		t.Fatalf("%d messages for %d prepared links", len(msgs), n)
 	}
 	seen := map[string]bool{}
-	a2, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: st, Mailer: mt, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a2.Close()
+	a2 := e.instance(t, func(c *magiclink.Config) { c.Limits = magiclink.Limits{} })
 	for _, m := range msgs {
 		if seen[m.To] {
 			t.Fatalf("%s got two messages", m.To)

@@ -15,43 +15,28 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/internal/authtest"
-	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/memstore"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // sitSigningKey is the key tenv signs with, so that tests can forge
 // tokens that carry a valid signature.
 var sitSigningKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 
-// tenv is an Auth for sign-in-token tests: a memstore, a fake clock, a
-// mailer that drops everything, and sitSigningKey.
+// tenv is an env for sign-in-token tests: it signs with sitSigningKey.
 type tenv struct {
-	auth  *magiclink.Auth
-	st    store.Store
-	clock *storetest.Clock
+	*env
+	st store.Store
 }
-
-type sitDropMailer struct{}
-
-func (sitDropMailer) Send(context.Context, *mailer.Message) error { return nil }
 
 func newTicketEnv(t testing.TB, mod func(*magiclink.Config)) *tenv {
 	t.Helper()
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(memstore.Config{Now: clock.Now})
-	cfg := magiclink.Config{
-		BaseURL:     "https://app.example",
-		Store:       st,
-		Mailer:      sitDropMailer{},
-		Now:         clock.Now,
-		SigningKeys: []ed25519.PrivateKey{sitSigningKey},
-	}
-	a := authtest.New(t, &cfg, mod)
-	return &tenv{auth: a, st: cfg.Store, clock: clock}
+	e := newEnv(t, func(c *magiclink.Config) {
+		c.SigningKeys = []ed25519.PrivateKey{sitSigningKey}
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return &tenv{env: e, st: e.auth.Store()}
 }
 
 func (e *tenv) user(t testing.TB, addr string) *magiclink.User {
@@ -439,26 +424,21 @@ func TestTicketUserGone(t *testing.T) {
 }
 
 func TestTicketSigningKeysConfig(t *testing.T) {
-	_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}),
+	e := newTicketEnv(t, nil)
+	_, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: e.st, Mailer: e.mail,
 		SigningKeys: []ed25519.PrivateKey{make(ed25519.PrivateKey, 12)}})
 	if err == nil {
 		t.Fatal("New accepted a short signing key")
 	}
 	// Rotation through Config: a token signed by the old key verifies
 	// while the old key is still listed after the new one.
-	e := newTicketEnv(t, nil)
 	u := e.user(t, "ada@example.com")
 	old := e.token(t, u.ID, time.Hour)
 	if _, err := e.auth.SignInTokens.RotateKey(context.Background()); err == nil {
 		t.Fatal("RotateKey worked with Config.SigningKeys")
 	}
 	_, next, _ := ed25519.GenerateKey(nil)
-	a2, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: e.st, Mailer: mailtest.New(), Now: e.clock.Now,
-		SigningKeys: []ed25519.PrivateKey{next, sitSigningKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a2.Close()
+	a2 := e.instance(t, func(c *magiclink.Config) { c.SigningKeys = []ed25519.PrivateKey{next, sitSigningKey} })
 	fresh, err := a2.SignInTokens.Create(context.Background(), u.ID, magiclink.SignInTokenParams{})
 	if err != nil {
 		t.Fatal(err)
