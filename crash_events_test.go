@@ -3,18 +3,13 @@ package magiclink_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/webhook"
 )
 
 // The crash test's events: the child delivers to a receiver in the
@@ -22,47 +17,15 @@ import (
 // child acknowledged has its event exactly once, every event has its
 // change, and the restarted app delivers every event.
 
-// crashReceiver is the webhook receiver of the crash test.
-type crashReceiver struct {
-	srv    *httptest.Server
-	secret string
-	flaky  atomic.Bool // answer 503 to every other request
-
-	mu   sync.Mutex
-	n    int
-	got  map[string]bool // webhook-ids answered 204
-	more chan struct{}
-}
-
 // crashRcv is the parent's receiver, for checkCrashEvents.
-var crashRcv *crashReceiver
+var crashRcv *receiver
 
 // startCrashReceiver starts the receiver and passes its URL and secret
 // to the children and the restarted apps through crashHookEnv.
-func startCrashReceiver(t *testing.T) *crashReceiver {
-	r := &crashReceiver{secret: webhook.NewSecret(), got: map[string]bool{}, more: make(chan struct{}, 1)}
-	v := webhook.Verifier{Secrets: []string{r.secret}, Tolerance: 10 * time.Minute} // the restarted app's clock runs 5 minutes ahead
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		if err := v.Verify(req.Header, body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.n++
-		if r.flaky.Load() && r.n%2 == 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		r.got[req.Header.Get(webhook.HeaderID)] = true
-		select {
-		case r.more <- struct{}{}:
-		default:
-		}
-	}))
-	t.Cleanup(r.srv.Close)
-	t.Setenv(crashHookEnv, r.srv.URL+" "+r.secret)
+func startCrashReceiver(t *testing.T) *receiver {
+	r := newReceiver(t, nil)
+	r.setTolerance(10 * time.Minute) // the restarted app's clock runs 5 minutes ahead
+	t.Setenv(crashHookEnv, r.endpoint().URL+" "+r.secret)
 	crashRcv = r
 	t.Cleanup(func() { crashRcv = nil })
 	return r
@@ -141,22 +104,7 @@ func checkCrashEvents(t *testing.T, a *magiclink.Auth, acks crashAcks, round int
 		t.Errorf("round %d: no events", round)
 	}
 	// At least once: every event reaches the receiver.
-	deadline := time.After(20 * time.Second)
-	r := crashRcv
 	for _, e := range all {
-		for {
-			r.mu.Lock()
-			ok := r.got[e.ID]
-			r.mu.Unlock()
-			if ok {
-				break
-			}
-			select {
-			case <-r.more:
-			case <-time.After(50 * time.Millisecond):
-			case <-deadline:
-				t.Fatalf("round %d: event %s (%s) was never delivered", round, e.ID, e.Type)
-			}
-		}
+		crashRcv.waitFor(fmt.Sprintf("round %d: event %s (%s) to be delivered", round, e.ID, e.Type), func() bool { return crashRcv.answered(e.ID) })
 	}
 }

@@ -66,9 +66,9 @@ func TestCrashSafety(t *testing.T) {
 	start := time.Now()
 	steps, deletions := 0, 0
 	for round := range rounds {
-		rcv.flaky.Store(round%5 == 0) // the receiver is down half the time while some children run
+		rcv.setFlaky(round%5 == 0) // the receiver is down half the time while some children run
 		acks := runCrashChild(t, db, mailDir, round)
-		rcv.flaky.Store(false)
+		rcv.setFlaky(false)
 		steps += acks.n
 		deletions += len(acks.deleted)
 		checkCrashRound(t, db, mailDir, round, acks, all)

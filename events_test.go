@@ -31,12 +31,15 @@ type receiver struct {
 	secret string
 	now    func() time.Time
 
-	mu     sync.Mutex
-	status int            // answer to give; 0: 204
-	tries  map[string]int // verified requests by webhook-id, answered or not
-	got    []delivery
-	bad    int // deliveries that failed verification
-	more   chan struct{}
+	mu        sync.Mutex
+	status    int            // answer to give; 0: 204
+	flaky     bool           // answer 503 to every other verified request
+	tolerance time.Duration  // of the verifier; 0: webhook.DefaultTolerance
+	n         int            // verified requests
+	tries     map[string]int // verified requests by webhook-id, answered or not
+	got       []delivery
+	bad       int // deliveries that failed verification
+	more      chan struct{}
 }
 
 // withReceiver is a Config option that delivers webhooks to one new
@@ -57,9 +60,9 @@ func newReceiver(t *testing.T, now func() time.Time) *receiver {
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	v := webhook.Verifier{Secrets: []string{r.secret}, Now: r.now}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	v := webhook.Verifier{Secrets: []string{r.secret}, Now: r.now, Tolerance: r.tolerance}
 	if err := v.Verify(req.Header, body); err != nil {
 		r.bad++
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -69,12 +72,17 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.tries = map[string]int{}
 	}
 	r.tries[req.Header.Get(webhook.HeaderID)]++
+	r.n++
 	select {
 	case r.more <- struct{}{}:
 	default:
 	}
 	if r.status != 0 {
 		w.WriteHeader(r.status)
+		return
+	}
+	if r.flaky && r.n%2 == 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
 	var ev map[string]any
@@ -100,6 +108,30 @@ func (r *receiver) setStatus(code int) {
 	r.mu.Lock()
 	r.status = code
 	r.mu.Unlock()
+}
+
+func (r *receiver) setFlaky(on bool) {
+	r.mu.Lock()
+	r.flaky = on
+	r.mu.Unlock()
+}
+
+func (r *receiver) setTolerance(d time.Duration) {
+	r.mu.Lock()
+	r.tolerance = d
+	r.mu.Unlock()
+}
+
+// answered reports whether a delivery with webhook-id id was answered 204.
+func (r *receiver) answered(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range r.got {
+		if d.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *receiver) endpoint() magiclink.WebhookEndpoint {

@@ -3,11 +3,9 @@ package magiclink_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,27 +43,12 @@ func live(t *testing.T, a *magiclink.Auth, token string) bool {
 	return res.Status == magiclink.LinkClientMismatch
 }
 
-// lostAnswer delivers every message, but while fail is set it then
-// reports a temporary error, as when the connection drops after the mail
-// server accepted the message and before its answer arrived.
-type lostAnswer struct {
-	*mailtest.Mailer
-	fail atomic.Bool
-}
-
-func (m *lostAnswer) Send(ctx context.Context, msg *mailer.Message) error {
-	if err := m.Mailer.Send(ctx, msg); err != nil || !m.fail.Load() {
-		return err
-	}
-	return errors.New("read tcp 127.0.0.1:25: connection reset by peer")
-}
-
 // Fault: the mail server accepts a message but the sender does not learn
 // it (the connection drops after DATA), so the same send is retried.
 // Rule: a retry never kills a link that may have been delivered — both
 // links work until one is used, and then neither does.
 func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
-	lost := &lostAnswer{Mailer: mailtest.New()}
+	lost := newLostAnswer()
 	lost.fail.Store(true)
 	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = lost })
 	e.mail = lost.Mailer
@@ -132,7 +115,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 // sends them at once.
 func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 	ctx := context.Background()
-	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 64), release: make(chan struct{})}
+	bm := newBlockingMailer(64)
 	e := newEnv(t, func(c *magiclink.Config) { c.Mailer, c.Limits.Disabled = bm, true })
 	a := e.auth
 	const n, workers = 24, 16
@@ -175,7 +158,7 @@ func TestOutboxClaimsOnlyWhatItSends(t *testing.T) {
 func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
 	deliverytest.ShortLeases(t, time.Minute, 10*time.Millisecond) // renewals come in real time; the lease runs on the test's clock
 	ctx := context.Background()
-	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
+	bm := newBlockingMailer(8)
 	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = bm })
 	a, st, clock := e.auth, e.cfg.Store, e.clock
 	_, su := prepareSignUp(t, a, "slow@example.com")

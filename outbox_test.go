@@ -13,7 +13,6 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
@@ -281,26 +280,9 @@ func TestOutboxGivesUp(t *testing.T) {
 	waitOutbox(t, e.auth.Store(), key, gone)
 }
 
-// blockingMailer holds every Send until release is closed.
-type blockingMailer struct {
-	*mailtest.Mailer
-	entered chan string
-	release chan struct{}
-}
-
-func (m *blockingMailer) Send(ctx context.Context, msg *mailer.Message) error {
-	m.entered <- msg.To
-	select {
-	case <-m.release:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return m.Mailer.Send(ctx, msg)
-}
-
 // A request never waits for the mail server.
 func TestOutboxPrepareDoesNotWaitForMailer(t *testing.T) {
-	bm := &blockingMailer{Mailer: mailtest.New(), entered: make(chan string, 8), release: make(chan struct{})}
+	bm := newBlockingMailer(8)
 	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = bm })
 	ctx := context.Background()
 	c := e.client(t)
