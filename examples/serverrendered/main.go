@@ -20,8 +20,8 @@
 //     the code to that same address, which calls AttemptFirstFactor (or
 //     AttemptVerification), sets the session cookie and goes to
 //     /account. A wrong code shows the page again with the error and the
-//     attempts left; an expired or failed verification sends the person
-//     back to the start with the reason.
+//     attempts left; an expired or failed verification says so and
+//     offers to start again.
 //
 // The code's page never refreshes by itself. Without JavaScript a page
 // cannot tell whether someone is typing, and any reload would wipe a
@@ -30,8 +30,8 @@
 // on only when its form is sent or its "carry on" link (back to the
 // refreshing page) is followed.
 //
-// Run it from the repository's root (the links are printed, or written as
-// .eml files with -mail-dir):
+// Run it from the repository's root (the emails, link and code, are
+// printed, or written as .eml files with -mail-dir):
 //
 //	go run ./examples/serverrendered
 package main
