@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/sendtiming"
+	"github.com/magiclink-go/magiclink/internal/worker"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -61,7 +61,6 @@ const (
 	sendScan       = 5 * time.Second // how often the outbox is scanned for other instances' entries and lapsed leases
 	sendWorkers    = 16              // messages claimed and being sent at once, per instance
 	sendCloseGrace = 10 * time.Second
-	sendMinWake    = 10 * time.Millisecond
 	// Recording an attempt's outcome is retried, with waits doubling from
 	// bookkeepRetryMin to bookkeepRetryMax, for up to sendBookkeep: long
 	// enough to ride out a database restart.
@@ -137,13 +136,7 @@ func (a *Auth) outboxPut(key string, f *flowRec, kind mailer.Kind, now time.Time
 // backoff returns the wait after the n-th attempt (n >= 1): sendBackoffMin
 // doubling up to sendBackoffMax, with jitter (half to all of it), so that
 // instances and entries do not retry in lockstep.
-func backoff(n int) time.Duration {
-	d := sendBackoffMax
-	if n <= 20 {
-		d = min(sendBackoffMin<<(n-1), sendBackoffMax)
-	}
-	return d/2 + rand.N(d/2+1)
-}
+func backoff(n int) time.Duration { return worker.Backoff(n, sendBackoffMin, sendBackoffMax) }
 
 // sender delivers the outbox off the request path, so a slow or failing
 // mail server changes neither the timing nor the answer of a request.
@@ -161,8 +154,7 @@ type sender struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu   sync.Mutex
-	busy map[string]bool // entries this sender is claiming, delivering or recording
+	busy sync.Map // keys of the entries this sender is claiming, delivering or recording
 
 	loop sync.WaitGroup // the dispatcher
 	work sync.WaitGroup // attempts in flight
@@ -187,14 +179,14 @@ func newSender(a *Auth) *sender {
 }
 
 // kick wakes the sender for a pass; it never blocks.
-func (s *sender) kick() { nudge(s.kickc) }
+func (s *sender) kick() { worker.Kick(s.kickc) }
 
 // run is the dispatcher: a pass at every wake-up — a kick, the earliest
 // retry or lease end falling due, or the periodic scan that picks up
 // entries queued by other instances.
 func (s *sender) run() {
 	defer s.loop.Done()
-	dispatch(s.stop, s.kickc, sendScan, s.a.now, s.pass)
+	worker.Dispatch(s.stop, s.kickc, sendScan, s.a.now, s.pass)
 }
 
 // pass starts an attempt at each due entry while a worker is free. It
@@ -210,7 +202,7 @@ func (s *sender) pass() time.Time {
 	}
 	var next time.Time
 	for _, it := range items {
-		if s.isBusy(it.Key) {
+		if _, busy := s.busy.Load(it.Key); busy {
 			continue // ours already: its worker kicks when done
 		}
 		var r outboxRec
@@ -237,7 +229,7 @@ func (s *sender) pass() time.Time {
 		default:
 			return time.Time{}
 		}
-		s.setBusy(it.Key, true)
+		s.busy.Store(it.Key, true)
 		s.work.Add(1)
 		go s.attempt(it, s.claimed(r, now))
 	}
@@ -258,33 +250,11 @@ func (s *sender) attempt(it store.Item, r outboxRec) {
 	}
 	defer func() {
 		free()
-		s.setBusy(it.Key, false)
+		s.busy.Delete(it.Key)
 		s.kick()
 		s.work.Done()
 	}()
 	s.deliver(it, r, free)
-}
-
-// isBusy reports whether this sender is working on the entry at key.
-func (s *sender) isBusy(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.busy[key]
-}
-
-// setBusy records that this sender started or finished working on the
-// entry at key, so that passes meanwhile leave it alone.
-func (s *sender) setBusy(key string, busy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !busy {
-		delete(s.busy, key)
-		return
-	}
-	if s.busy == nil {
-		s.busy = make(map[string]bool)
-	}
-	s.busy[key] = true
 }
 
 // claimed returns the entry r as an attempt at now claims it: the
@@ -462,14 +432,7 @@ func (s *sender) hold(key string, raw []byte, rec outboxRec, exp time.Time) *hel
 // replaced it), and recording the outcome will find that too.
 func (h *held) renewing() {
 	defer close(h.done)
-	t := time.NewTicker(h.s.renew)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
+	worker.Every(h.stop, h.s.renew, func() bool {
 		r := h.rec
 		r.LeaseUntil = ms(h.s.a.now().Add(h.s.lease))
 		raw := encode(r)
@@ -480,11 +443,12 @@ func (h *held) renewing() {
 		case err == nil:
 			h.raw, h.rec = raw, r
 		case isConflict(err):
-			return
+			return false
 		case !errors.Is(err, store.ErrClosed):
 			h.s.a.log.Warn("magiclink: renewing the claim of an outbox entry failed", slog.String("flow_id", flowID(h.key)), slog.Any("error", err))
 		}
-	}
+		return true
+	})
 }
 
 // end stops renewing and returns the entry as last written.
@@ -503,20 +467,15 @@ func (h *held) end() ([]byte, outboxRec) {
 func (s *sender) persist(op func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), sendBookkeep)
 	defer cancel()
-	wait := bookkeepRetryMin
+	waits := worker.NewDoubling(bookkeepRetryMin, bookkeepRetryMax)
 	for {
 		err := op(ctx)
 		if err == nil || isConflict(err) || errors.Is(err, store.ErrClosed) {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !worker.Sleep(ctx, waits.Next()) {
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, bookkeepRetryMax)
 	}
 }
 
@@ -609,7 +568,7 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 // sendCloseGrace, then cancels them and waits up to as long again. What
 // was not delivered stays in the outbox for the next start.
 func (s *sender) close() {
-	shutdown(&s.once, s.stop, &s.loop, &s.work, sendCloseGrace, s.cancel, s.a.log,
+	worker.Shutdown(&s.once, s.stop, &s.loop, &s.work, sendCloseGrace, s.cancel, s.a.log,
 		"magiclink: closing with an email send still running: the mailer ignores cancellation")
 }
 

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/worker"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/webhook"
 )
@@ -330,13 +330,13 @@ func (c *consumer) start(it store.Item, r deliveryRec, wait bool) bool {
 	return true
 }
 
-func (c *consumer) kick() { nudge(c.kickc) }
+func (c *consumer) kick() { worker.Kick(c.kickc) }
 
 // run is the consumer's dispatcher: a pass at each kick, at the earliest
 // retry falling due and at every scan.
 func (c *consumer) run() {
 	defer c.d.loops.Done()
-	dispatch(c.d.stop, c.kickc, deliveryScan, c.d.a.now, c.pass)
+	worker.Dispatch(c.d.stop, c.kickc, deliveryScan, c.d.a.now, c.pass)
 }
 
 // pass starts an attempt at each due entry while workers are free, and
@@ -497,11 +497,7 @@ func (d *deliverer) dueAt(r *deliveryRec) time.Time {
 // deliveryBackoffMin doubling up to deliveryBackoffMax, with jitter (half
 // to all of it) so that instances and entries do not retry in lockstep.
 func deliveryBackoff(n int) time.Duration {
-	d := deliveryBackoffMax
-	if n <= 20 {
-		d = min(deliveryBackoffMin<<(n-1), deliveryBackoffMax)
-	}
-	return d/2 + rand.N(d/2+1)
+	return worker.Backoff(n, deliveryBackoffMin, deliveryBackoffMax)
 }
 
 // bookkeeping bounds recording an attempt's outcome, which close does not
@@ -625,82 +621,6 @@ func (a *Auth) WebhookEndpointIDs() []string {
 // close stops the dispatchers and waits for attempts in flight, cancelling
 // them after deliveryCloseGrace. What was not delivered stays queued.
 func (d *deliverer) close() {
-	shutdown(&d.once, d.stop, &d.loops, &d.work, deliveryCloseGrace, d.cancel, d.a.log,
+	worker.Shutdown(&d.once, d.stop, &d.loops, &d.work, deliveryCloseGrace, d.cancel, d.a.log,
 		"magiclink: closing with an event delivery still running: a subscriber ignores cancellation")
-}
-
-// shutdown stops a queue (the outbox's sender, the webhook deliverer)
-// once: it closes stop, waits for the dispatchers (loops), then drains
-// work within grace; work still running after that is logged as msg.
-func shutdown(once *sync.Once, stop chan struct{}, loops, work *sync.WaitGroup, grace time.Duration,
-	cancel context.CancelFunc, log *slog.Logger, msg string) {
-	once.Do(func() {
-		close(stop)
-		loops.Wait()
-		if !drain(work, grace, cancel) {
-			log.Error(msg)
-		}
-	})
-}
-
-// drain waits for work to finish for up to grace, then cancels it and
-// waits up to grace again. It calls cancel in any case and reports whether
-// the work finished.
-func drain(work *sync.WaitGroup, grace time.Duration, cancel context.CancelFunc) bool {
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		work.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-	}
-	cancel()
-	t.Reset(grace)
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// nudge wakes a dispatcher through its kick channel c (buffered, one
-// slot); it never blocks: a wake-up already pending is enough.
-func nudge(c chan<- struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// dispatch is the loop of a queue's dispatcher (the outbox's, each
-// consumer's): a pass at once, then at every kick, every scan interval,
-// and when the time the last pass returned comes (zero: none), until stop
-// is closed. The stored times follow the injected clock now; waiting uses
-// a real timer for the same duration.
-func dispatch(stop, kick <-chan struct{}, scan time.Duration, now func() time.Time, pass func() time.Time) {
-	tick := time.NewTicker(scan)
-	defer tick.Stop()
-	wake := time.NewTimer(0)
-	defer wake.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-kick:
-		case <-tick.C:
-		case <-wake.C:
-		}
-		next := pass()
-		wake.Stop()
-		if !next.IsZero() {
-			wake.Reset(max(next.Sub(now()), sendMinWake))
-		}
-	}
 }

@@ -6,19 +6,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/magiclink-go/magiclink/internal/worker"
 )
 
 // sweepLoop deletes expired records every s.interval until Close.
 func (s *Store) sweepLoop() {
 	defer s.wg.Done()
-	ticker := time.NewTicker(s.interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-ticker.C:
-		}
+	worker.Every(s.stop, s.interval, func() bool {
 		n, err := s.sweepOnce()
 		if err != nil {
 			s.log.Error("boltstore: sweep failed", "deleted", n, "err", err)
@@ -28,7 +23,8 @@ func (s *Store) sweepLoop() {
 		if s.onSweep != nil {
 			s.onSweep(n, err)
 		}
-	}
+		return true
+	})
 }
 
 // sweepOnce deletes the records expired at the store's clock and returns
