@@ -9,19 +9,25 @@ import (
 // and wakes them when the store reports a change. The zero value is ready
 // to use.
 type Hub struct {
-	mu   sync.Mutex
-	subs map[string]map[*subscriber]struct{}
+	mu     sync.Mutex
+	subs   map[string]map[*subscriber]struct{}
+	closed bool
 }
 
 type subscriber struct{ ch chan struct{} }
 
-// Watch subscribes to key until ctx is done; see Store.Watch.
+// Watch subscribes to key until ctx is done; see Store.Watch. After
+// Close it returns ErrClosed (whatever the key).
 func (h *Hub) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
+	s := &subscriber{ch: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
 	if err := ValidKey(key); err != nil {
 		return nil, err
 	}
-	s := &subscriber{ch: make(chan struct{}, 1)}
-	h.mu.Lock()
 	if h.subs == nil {
 		h.subs = make(map[string]map[*subscriber]struct{})
 	}
@@ -31,7 +37,8 @@ func (h *Hub) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
 		h.subs[key] = set
 	}
 	set[s] = struct{}{}
-	h.mu.Unlock()
+	// Run at once (on its own goroutine) if ctx is already done, the
+	// removal waits for this call to unlock.
 	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -41,6 +48,15 @@ func (h *Hub) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
 		}
 	})
 	return s.ch, nil
+}
+
+// Close makes every later Watch return ErrClosed, as Store.Watch must
+// once the store is closed. Subscriptions made before it last until their
+// contexts end.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
 }
 
 // Notify wakes the subscribers of each key.

@@ -251,12 +251,6 @@ func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([
 
 // Watch implements store.Store.
 func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return nil, store.ErrClosed
-	}
 	return s.hub.Watch(ctx, key)
 }
 
@@ -268,6 +262,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.hub.Close()
 		close(s.stop)
 		s.wg.Wait()
 		if err := s.db.Close(); err != nil {

@@ -152,12 +152,6 @@ func (s *Store) ListFrom(ctx context.Context, prefix, from string, limit int) ([
 
 // Watch implements store.Store.
 func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return nil, store.ErrClosed
-	}
 	return s.hub.Watch(ctx, key)
 }
 
@@ -167,6 +161,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.hub.Close()
 	s.data = nil
 	return nil
 }
