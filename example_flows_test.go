@@ -4,36 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net/url"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store/memstore"
 )
 
-// linkToken waits for the n-th email and returns the token of its link,
-// which a person would get by clicking it.
-func linkToken(mail *mailtest.Mailer, n int) string {
-	msgs, err := mail.Wait(context.Background(), n)
-	if err != nil {
-		log.Fatal(err)
-	}
-	u, err := url.Parse(msgs[n-1].Link)
-	if err != nil {
-		log.Fatal(err)
-	}
-	return u.Query().Get("token")
-}
-
 // Signing up by magic link through the Go API: create the sign-up, send
 // the link, and confirm it in the same browser (what the confirm page's
 // POST does). The browser then has a session.
 func ExampleSignUps_Create() {
-	mail := mailtest.New()
-	auth, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", Store: memstore.New(memstore.Config{}), Mailer: mail})
-	if err != nil {
-		log.Fatal(err)
-	}
+	auth, mail := exampleAuth()
 	defer auth.Close()
 	ctx := context.Background()
 
