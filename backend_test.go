@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 )
 
 // sitSecretKey is the Backend API key of tserver. A test value, not a
@@ -44,35 +44,14 @@ func newTicketServer(t *testing.T, mod func(*magiclink.Config)) *tserver {
 
 // browser returns an HTTP client with a cookie jar that does not follow
 // redirects.
-func (s *tserver) browser(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+func (s *tserver) browser(t *testing.T) *http.Client { return authtest.Browser() }
 
 // do sends a request with an optional body (JSON unless it is
 // url.Values) and returns the status and the decoded JSON answer (nil if
 // it is not JSON).
 func (s *tserver) do(t *testing.T, c *http.Client, method, path, auth string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
-	var r io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		r, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	case string:
-		r, ct = strings.NewReader(b), "application/json"
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, ct = strings.NewReader(string(raw)), "application/json"
-	}
+	r, ct := authtest.Body(t, body)
 	req, err := http.NewRequest(method, s.srv.URL+path, r)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +63,7 @@ func (s *tserver) do(t *testing.T, c *http.Client, method, path, auth string, bo
 		req.Header.Set("Authorization", auth)
 	}
 	if c == nil {
-		c = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c = &http.Client{CheckRedirect: authtest.NoRedirects}
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 )
 
@@ -61,10 +62,7 @@ type browser struct {
 }
 
 func (s *site) browser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, s: s, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
+	return &browser{t: t, s: s, http: authtest.Browser()}
 }
 
 // do sends a request and returns the response with its body read.

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -70,28 +69,14 @@ type browser struct {
 }
 
 func (e *env) browser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
+	return &browser{e: e, http: authtest.Browser()}
 }
 
 // do sends a request (JSON body unless body is a string of form data for
 // /auth/verify) and returns the status and raw answer.
 func (e *env) do(c *http.Client, method, path, bearer string, body any) (int, []byte) {
 	e.t.Helper()
-	var r io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case url.Values:
-		r, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	case string:
-		r, ct = strings.NewReader(b), "application/json"
-	default:
-		raw, _ := json.Marshal(b)
-		r, ct = strings.NewReader(string(raw)), "application/json"
-	}
+	r, ct := authtest.Body(e.t, body)
 	req, err := http.NewRequest(method, e.srv.URL+path, r)
 	if err != nil {
 		e.t.Fatal(err)

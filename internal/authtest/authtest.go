@@ -1,7 +1,14 @@
-// Package authtest stands up an Auth for the tests of several packages.
+// Package authtest stands up an Auth for the tests of several packages,
+// and talks to it over HTTP as a browser would.
 package authtest
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
@@ -32,4 +39,36 @@ func Client(t testing.TB, a *magiclink.Auth) *magiclink.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Browser returns an HTTP client with a cookie jar of its own that does
+// not follow redirects, so that a test sees each one.
+func Browser() *http.Client {
+	jar, _ := cookiejar.New(nil) // cookiejar.New never fails without options
+	return &http.Client{Jar: jar, CheckRedirect: NoRedirects}
+}
+
+// NoRedirects is a CheckRedirect that hands every redirect back to the
+// caller.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Body encodes a request body: url.Values as a form, a string as JSON
+// already written, nil as no body, anything else as JSON. It returns
+// the body and its Content-Type, "" when there is no body.
+func Body(t testing.TB, body any) (io.Reader, string) {
+	t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil, ""
+	case url.Values:
+		return strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	case string:
+		return strings.NewReader(b), "application/json"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.NewReader(string(raw)), "application/json"
+	}
 }
