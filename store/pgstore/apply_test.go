@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -75,30 +74,6 @@ func TestApplyConditions(t *testing.T) {
 	}
 }
 
-func TestApplyAtomic(t *testing.T) {
-	ctx := ctxT(t)
-	pool := newPool(t)
-	s := newStore(t, pool, nil)
-	if err := s.Apply(ctx, store.Put("a", []byte("1"), time.Time{}), store.Put("z", []byte("1"), time.Time{})); err != nil {
-		t.Fatal(err)
-	}
-	// Every kind of write, then failing conditions: nothing is written and
-	// the first failing op in ops order is reported, whatever the key order.
-	err := s.Apply(ctx,
-		store.Put("m", []byte("x"), time.Time{}),
-		store.Insert("n", []byte("x"), time.Time{}),
-		store.Swap("a", []byte("1"), []byte("2"), time.Time{}),
-		store.Delete("z"),
-		store.Check("y", []byte("absent")),
-		store.DeleteIf("b", []byte("absent")),
-	)
-	assertConflict(t, err, "y", store.OpCheck)
-	items, err := s.List(ctx, "", 0)
-	if err != nil || len(items) != 2 || items[0].Key != "a" || string(items[0].Value) != "1" || items[1].Key != "z" {
-		t.Fatalf("after a failed Apply: %v, %v; want a=1 and z=1 unchanged", items, err)
-	}
-}
-
 // TestConsumeRace: of 64 concurrent DeleteIf of one record, through two
 // stores with pools of their own, exactly one succeeds, every time.
 func TestConsumeRace(t *testing.T) {
@@ -111,28 +86,12 @@ func TestConsumeRace(t *testing.T) {
 		if err := s1.Apply(ctx, store.Put(key, []byte("flow"), time.Now().Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		var wins, conflicts atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range 64 {
-			s := []*Store{s1, s2}[i%2]
-			wg.Go(func() {
-				<-start
-				err := s.Apply(ctx, store.DeleteIf(key, []byte("flow")), store.Put("session/"+strconv.Itoa(i), []byte("s"), time.Time{}))
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrConflict):
-					conflicts.Add(1)
-				default:
-					t.Errorf("Apply: %v", err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if wins.Load() != 1 || conflicts.Load() != 63 {
-			t.Fatalf("round %d: %d wins, %d conflicts; want 1 and 63", round, wins.Load(), conflicts.Load())
+		wins, conflicts := outcomes(t, racetest.Run(64, func(i int, start func()) error {
+			start()
+			return []*Store{s1, s2}[i%2].Apply(ctx, store.DeleteIf(key, []byte("flow")), store.Put("session/"+strconv.Itoa(i), []byte("s"), time.Time{}))
+		}))
+		if wins != 1 || conflicts != 63 {
+			t.Fatalf("round %d: %d wins, %d conflicts; want 1 and 63", round, wins, conflicts)
 		}
 		items, err := s1.List(ctx, "session/", 0)
 		if err != nil || len(items) != 1 {
@@ -159,21 +118,12 @@ func TestInsertRace(t *testing.T) {
 			}
 			c.Add(time.Second)
 		}
-		var wins atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 64 {
-			wg.Go(func() {
-				err := s.Apply(ctx, store.Insert(key, []byte(strconv.Itoa(i)), time.Time{}))
-				if err == nil {
-					wins.Add(1)
-				} else if !errors.Is(err, store.ErrConflict) {
-					t.Errorf("Insert: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if wins.Load() != 1 {
-			t.Fatalf("round %d: %d inserts won, want 1", round, wins.Load())
+		wins, _ := outcomes(t, racetest.Run(64, func(i int, start func()) error {
+			start()
+			return s.Apply(ctx, store.Insert(key, []byte(strconv.Itoa(i)), time.Time{}))
+		}))
+		if wins != 1 {
+			t.Fatalf("round %d: %d inserts won, want 1", round, wins)
 		}
 	}
 }
@@ -187,28 +137,28 @@ func TestSwapCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, each = 8, 10
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for done := 0; done < each; {
-				cur, err := s.Get(ctx, "n")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				n, _ := strconv.Atoi(string(cur))
-				err = s.Apply(ctx, store.Swap("n", cur, []byte(strconv.Itoa(n+1)), time.Time{}))
-				switch {
-				case err == nil:
-					done++
-				case !errors.Is(err, store.ErrConflict):
-					t.Error(err)
-					return
-				}
+	for _, err := range racetest.Run(workers, func(_ int, start func()) error {
+		start()
+		for done := 0; done < each; {
+			cur, err := s.Get(ctx, "n")
+			if err != nil {
+				return err
 			}
-		})
+			n, _ := strconv.Atoi(string(cur))
+			err = s.Apply(ctx, store.Swap("n", cur, []byte(strconv.Itoa(n+1)), time.Time{}))
+			switch {
+			case err == nil:
+				done++
+			case !errors.Is(err, store.ErrConflict):
+				return err
+			}
+		}
+		return nil
+	}) {
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	wg.Wait()
 	if got, err := s.Get(ctx, "n"); err != nil || string(got) != strconv.Itoa(workers*each) {
 		t.Fatalf("counter = %q, %v; want %d", got, err, workers*each)
 	}
@@ -236,16 +186,16 @@ func TestCheckHoldsUntilCommit(t *testing.T) {
 			first = []store.Op{store.Check(y, nil), store.Insert(x, on, time.Time{})}
 			second = []store.Op{store.Check(x, nil), store.Insert(y, on, time.Time{})}
 		}
-		errs := make(chan error, 2)
-		go func() { errs <- s.Apply(ctx, first...) }()
-		go func() { errs <- s.Apply(ctx, second...) }()
-		e1, e2 := <-errs, <-errs
-		for _, err := range []error{e1, e2} {
+		errs := racetest.Run(2, func(i int, start func()) error {
+			start()
+			return s.Apply(ctx, [][]store.Op{first, second}[i]...)
+		})
+		for _, err := range errs {
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				t.Fatal(err)
 			}
 		}
-		if e1 == nil && e2 == nil {
+		if errs[0] == nil && errs[1] == nil {
 			t.Fatalf("round %d: both Applies succeeded: write skew", round)
 		}
 	}
@@ -263,32 +213,50 @@ func TestNoDeadlock(t *testing.T) {
 	pool := newPool(t)
 	s := newStore(t, pool, nil)
 	keys := []string{"a", "b", "c", "d", "e"}
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 1))
-			for range 30 {
-				var ops []store.Op
-				for _, i := range r.Perm(len(keys))[:3] {
-					switch r.IntN(4) {
-					case 0:
-						ops = append(ops, store.Put(keys[i], []byte("v"), time.Time{}))
-					case 1:
-						ops = append(ops, store.Check(keys[i], nil))
-					case 2:
-						ops = append(ops, store.DeleteIf(keys[i], []byte("v")))
-					default:
-						ops = append(ops, store.Insert(keys[i], []byte("v"), time.Time{}))
-					}
-				}
-				if err := s.Apply(ctx, ops...); err != nil && !errors.Is(err, store.ErrConflict) {
-					t.Errorf("Apply: %v", err)
-					return
+	for _, err := range racetest.Run(8, func(w int, start func()) error {
+		r := rand.New(rand.NewPCG(uint64(w), 1))
+		start()
+		for range 30 {
+			var ops []store.Op
+			for _, i := range r.Perm(len(keys))[:3] {
+				switch r.IntN(4) {
+				case 0:
+					ops = append(ops, store.Put(keys[i], []byte("v"), time.Time{}))
+				case 1:
+					ops = append(ops, store.Check(keys[i], nil))
+				case 2:
+					ops = append(ops, store.DeleteIf(keys[i], []byte("v")))
+				default:
+					ops = append(ops, store.Insert(keys[i], []byte("v"), time.Time{}))
 				}
 			}
-		})
+			if err := s.Apply(ctx, ops...); err != nil && !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("Apply: %w", err)
+			}
+		}
+		return nil
+	}) {
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	wg.Wait()
+}
+
+// outcomes counts the callers that succeeded and those that met a
+// conflict, and fails t for any other error.
+func outcomes(t *testing.T, errs []error) (wins, conflicts int) {
+	t.Helper()
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, store.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("Apply: %v", err)
+		}
+	}
+	return wins, conflicts
 }
 
 func TestApplyCanceled(t *testing.T) {

@@ -195,6 +195,15 @@ func testAtomicity(t *testing.T, h Harness) {
 		e.conflict("check", store.OpCheck, ops...)
 		unchanged(e)
 	})
+	// Of several failing conditions, the first in ops order is reported,
+	// whatever the order of their keys.
+	t.Run("FirstInOpsOrderReported", func(t *testing.T) {
+		e := newEnv(t, h)
+		e.apply(setup...)
+		ops := append(append([]store.Op(nil), good...), store.Check("zz", []byte("absent")), store.DeleteIf("aa", []byte("absent")))
+		e.conflict("zz", store.OpCheck, ops...)
+		unchanged(e)
+	})
 }
 
 func testValidation(t *testing.T, h Harness) {
