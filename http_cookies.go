@@ -105,6 +105,23 @@ func (a *Auth) ensureClient(w http.ResponseWriter, r *http.Request) (*Client, er
 	return c, err
 }
 
+// withPendingClient runs do with the request's client or, when the
+// request has none, a new one not stored yet (do stores it with the flow
+// it starts). The new client's cookie is set only once do has succeeded:
+// a refused request sets no cookie.
+func withPendingClient[T any](a *Auth, w http.ResponseWriter, r *http.Request, do func(*Client) (T, error)) (T, error) {
+	c, token, err := a.pendingClient(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := do(c)
+	if err == nil {
+		a.setClientCookie(w, token)
+	}
+	return v, err
+}
+
 // pendingClient returns the request's client, or a new one not stored
 // yet with the token its cookie will carry. Call setClientCookie once the
 // request has succeeded (a stored flow stores the client with it).

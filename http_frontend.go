@@ -99,15 +99,10 @@ func (a *Auth) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err := p.decode(field{"identifier", &sp.Identifier}, field{"strategy", &sp.Strategy}, field{"ticket", &sp.Ticket}); err != nil {
 		return err
 	}
-	client, token, err := a.pendingClient(r)
+	si, err := withPendingClient(a, w, r, func(c *Client) (*SignIn, error) { return a.SignIns.Create(r.Context(), c, sp) })
 	if err != nil {
 		return err
 	}
-	si, err := a.SignIns.Create(r.Context(), client, sp)
-	if err != nil {
-		return err
-	}
-	a.setClientCookie(w, token)
 	if s, err := si.ClaimSession(r.Context()); err != nil {
 		return err
 	} else {
@@ -167,15 +162,12 @@ func (a *Auth) postSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, token, err := a.pendingClient(r)
+	su, err := withPendingClient(a, w, r, func(c *Client) (*SignUp, error) {
+		return a.SignUps.Create(r.Context(), c, SignUpParams{EmailAddress: addr, Locale: a.requestPrefs(r, p)})
+	})
 	if err != nil {
 		return err
 	}
-	su, err := a.SignUps.Create(r.Context(), client, SignUpParams{EmailAddress: addr, Locale: a.requestPrefs(r, p)})
-	if err != nil {
-		return err
-	}
-	a.setClientCookie(w, token)
 	writeJSON(w, http.StatusOK, su)
 	return nil
 }
@@ -291,19 +283,16 @@ func (a *Auth) prepareEmailAddress(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	client, token, err := a.pendingClient(r)
+	e, err := withPendingClient(a, w, r, func(c *Client) (*EmailAddress, error) {
+		e, err := a.EmailAddresses.Get(r.Context(), s.UserID, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		return e.PrepareVerification(r.Context(), c, pp)
+	})
 	if err != nil {
 		return err
 	}
-	e, err := a.EmailAddresses.Get(r.Context(), s.UserID, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	e, err = e.PrepareVerification(r.Context(), client, pp)
-	if err != nil {
-		return err
-	}
-	a.setClientCookie(w, token)
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }

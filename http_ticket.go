@@ -69,13 +69,9 @@ func (a *Auth) ticketPost(w http.ResponseWriter, r *http.Request) {
 	q := url.Values{}
 	// A new browser's client is stored with the sign-in, so that refused
 	// posts write nothing.
-	var si *SignIn
-	client, clientToken, err := a.pendingClient(r)
-	if err == nil {
-		if si, err = a.SignIns.Create(r.Context(), client, SignInParams{Strategy: StrategyTicket, Ticket: token}); err == nil {
-			a.setClientCookie(w, clientToken)
-		}
-	}
+	si, err := withPendingClient(a, w, r, func(c *Client) (*SignIn, error) {
+		return a.SignIns.Create(r.Context(), c, SignInParams{Strategy: StrategyTicket, Ticket: token})
+	})
 	switch e := AsError(err); {
 	case err == nil:
 		s, err := si.ClaimSession(r.Context())
