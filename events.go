@@ -251,8 +251,7 @@ func (a *Auth) initInstance(ctx context.Context) error {
 // emailData is the data of email.created and email.failed: who the
 // message went to and which it was, never its link or any secret.
 type emailData struct {
-	Object         string  `json:"object"`
-	ID             string  `json:"id"`
+	apiObject
 	ToEmailAddress string  `json:"to_email_address"`
 	EmailAddressID *string `json:"email_address_id"`
 	UserID         *string `json:"user_id"`
@@ -266,7 +265,7 @@ type emailData struct {
 // emailEvent returns the data of an event about the outbox entry r of the
 // flow f, in status "sent" or "failed".
 func emailEvent(f *flowRec, r outboxRec, status string) *emailData {
-	e := &emailData{Object: "email", ID: "ema_" + r.SendID, ToEmailAddress: f.Address, UserID: strOrNil(f.UserID),
+	e := &emailData{apiObject: apiObject{"email", "ema_" + r.SendID}, ToEmailAddress: f.Address, UserID: strOrNil(f.UserID),
 		Slug: string(r.Kind), Status: status, FlowID: f.ID, Attempts: r.Attempts}
 	if f.Kind == kindEmail {
 		e.EmailAddressID = strOrNil(f.ID)

@@ -6,7 +6,25 @@ import (
 )
 
 // The JSON forms below are the Frontend and Backend API's: Clerk's field
-// names, timestamps in Unix milliseconds, absent values as null.
+// names, timestamps in Unix milliseconds, absent values as null. A
+// resource begins with its object and id (apiObject) and, when it has
+// them, ends with created_at and updated_at (stamps).
+
+// apiObject is how every resource begins: what it is, and its id.
+type apiObject struct {
+	Object string `json:"object"`
+	ID     string `json:"id"`
+}
+
+// stamps is how a resource ends: when it was created and last updated.
+type stamps struct {
+	CreatedAt *int64 `json:"created_at"`
+	UpdatedAt *int64 `json:"updated_at"`
+}
+
+// stampsOf returns the stamps of a resource created at c and last
+// updated at u.
+func stampsOf(c, u time.Time) stamps { return stamps{msOrNil(c), msOrNil(u)} }
 
 // msOrNil is a timestamp for JSON: Unix milliseconds, or null.
 func msOrNil(t time.Time) *int64 {
@@ -62,8 +80,7 @@ func factorsJSON(factors []FirstFactor) []firstFactorJSON {
 func (si *SignIn) MarshalJSON() ([]byte, error) {
 	factors := factorsJSON(si.SupportedFirstFactors)
 	return json.Marshal(struct {
-		Object                   string            `json:"object"`
-		ID                       string            `json:"id"`
+		apiObject
 		Status                   SignInStatus      `json:"status"`
 		SupportedIdentifiers     []string          `json:"supported_identifiers"`
 		Identifier               string            `json:"identifier"`
@@ -73,18 +90,16 @@ func (si *SignIn) MarshalJSON() ([]byte, error) {
 		SecondFactorVerification *Verification     `json:"second_factor_verification"`
 		CreatedSessionID         *string           `json:"created_session_id"`
 		AbandonAt                *int64            `json:"abandon_at"`
-		CreatedAt                *int64            `json:"created_at"`
-		UpdatedAt                *int64            `json:"updated_at"`
-	}{"sign_in_attempt", si.ID, si.Status, []string{"email_address"}, si.Identifier, factors, nil,
+		stamps
+	}{apiObject{"sign_in_attempt", si.ID}, si.Status, []string{"email_address"}, si.Identifier, factors, nil,
 		si.FirstFactorVerification, nil, strOrNil(si.CreatedSessionID),
-		msOrNil(si.AbandonAt), msOrNil(si.CreatedAt), msOrNil(si.UpdatedAt)})
+		msOrNil(si.AbandonAt), stampsOf(si.CreatedAt, si.UpdatedAt)})
 }
 
 // MarshalJSON encodes the sign-up as the API serves it.
 func (su *SignUp) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Object           string       `json:"object"`
-		ID               string       `json:"id"`
+		apiObject
 		Status           SignUpStatus `json:"status"`
 		RequiredFields   []string     `json:"required_fields"`
 		OptionalFields   []string     `json:"optional_fields"`
@@ -97,28 +112,25 @@ func (su *SignUp) MarshalJSON() ([]byte, error) {
 		CreatedUserID    *string `json:"created_user_id"`
 		CreatedSessionID *string `json:"created_session_id"`
 		AbandonAt        *int64  `json:"abandon_at"`
-		CreatedAt        *int64  `json:"created_at"`
-		UpdatedAt        *int64  `json:"updated_at"`
-	}{Object: "sign_up_attempt", ID: su.ID, Status: su.Status, RequiredFields: su.RequiredFields,
+		stamps
+	}{apiObject: apiObject{"sign_up_attempt", su.ID}, Status: su.Status, RequiredFields: su.RequiredFields,
 		OptionalFields: []string{}, MissingFields: su.MissingFields, UnverifiedFields: su.UnverifiedFields,
 		Verifications: struct {
 			EmailAddress *Verification `json:"email_address"`
 		}{su.EmailVerification},
 		EmailAddress: su.EmailAddress, CreatedUserID: strOrNil(su.CreatedUserID), CreatedSessionID: strOrNil(su.CreatedSessionID),
-		AbandonAt: msOrNil(su.AbandonAt), CreatedAt: msOrNil(su.CreatedAt), UpdatedAt: msOrNil(su.UpdatedAt)})
+		AbandonAt: msOrNil(su.AbandonAt), stamps: stampsOf(su.CreatedAt, su.UpdatedAt)})
 }
 
 // MarshalJSON encodes the address as the API serves it.
 func (e *EmailAddress) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Object       string        `json:"object"`
-		ID           string        `json:"id"`
+		apiObject
 		EmailAddress string        `json:"email_address"`
 		Verification *Verification `json:"verification"`
 		LinkedTo     []string      `json:"linked_to"`
-		CreatedAt    *int64        `json:"created_at"`
-		UpdatedAt    *int64        `json:"updated_at"`
-	}{"email_address", e.ID, e.EmailAddress, e.Verification, []string{}, msOrNil(e.CreatedAt), msOrNil(e.UpdatedAt)})
+		stamps
+	}{apiObject{"email_address", e.ID}, e.EmailAddress, e.Verification, []string{}, stampsOf(e.CreatedAt, e.UpdatedAt)})
 }
 
 // MarshalJSON encodes the user as the Backend API serves it, private
@@ -149,8 +161,7 @@ func (u *User) marshal(withPrivate bool) ([]byte, error) {
 		private = &p
 	}
 	return json.Marshal(struct {
-		Object                string          `json:"object"`
-		ID                    string          `json:"id"`
+		apiObject
 		PrimaryEmailAddressID *string         `json:"primary_email_address_id"`
 		EmailAddresses        []*EmailAddress `json:"email_addresses"`
 		Locale                *string         `json:"locale"`
@@ -161,19 +172,17 @@ func (u *User) marshal(withPrivate bool) ([]byte, error) {
 		UnsafeMetadata        Metadata        `json:"unsafe_metadata"`
 		Banned                bool            `json:"banned"`
 		LastSignInAt          *int64          `json:"last_sign_in_at"`
-		CreatedAt             *int64          `json:"created_at"`
-		UpdatedAt             *int64          `json:"updated_at"`
-	}{"user", u.ID, strOrNil(u.PrimaryEmailAddressID), addrs, strOrNil(u.Locale), strOrNil(u.FirstName), strOrNil(u.LastName),
+		stamps
+	}{apiObject{"user", u.ID}, strOrNil(u.PrimaryEmailAddressID), addrs, strOrNil(u.Locale), strOrNil(u.FirstName), strOrNil(u.LastName),
 		orEmpty(u.PublicMetadata), private, orEmpty(u.UnsafeMetadata), u.Banned, msOrNil(u.LastSignInAt),
-		msOrNil(u.CreatedAt), msOrNil(u.UpdatedAt)})
+		stampsOf(u.CreatedAt, u.UpdatedAt)})
 }
 
 // MarshalJSON encodes the session as the API serves it.
 func (s *Session) MarshalJSON() ([]byte, error) {
 	act := s.LatestActivity
 	return json.Marshal(struct {
-		Object         string        `json:"object"`
-		ID             string        `json:"id"`
+		apiObject
 		UserID         string        `json:"user_id"`
 		ClientID       string        `json:"client_id"`
 		Status         SessionStatus `json:"status"`
@@ -182,12 +191,11 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 		ExpireAt       *int64        `json:"expire_at"`
 		AbandonAt      *int64        `json:"abandon_at"`
 		LatestActivity activityJSON  `json:"latest_activity"`
-		CreatedAt      *int64        `json:"created_at"`
-		UpdatedAt      *int64        `json:"updated_at"`
-	}{"session", s.ID, s.UserID, s.ClientID, s.Status, msOrNil(s.LastActiveAt), msOrNil(s.LastVerifiedAt), msOrNil(s.ExpireAt),
+		stamps
+	}{apiObject{"session", s.ID}, s.UserID, s.ClientID, s.Status, msOrNil(s.LastActiveAt), msOrNil(s.LastVerifiedAt), msOrNil(s.ExpireAt),
 		msOrNil(s.AbandonAt), activityJSON{"session_activity", strOrNil(act.BrowserName), strOrNil(act.BrowserVersion),
 			strOrNil(act.DeviceType), strOrNil(act.IPAddress), act.IsMobile},
-		msOrNil(s.CreatedAt), msOrNil(s.UpdatedAt)})
+		stampsOf(s.CreatedAt, s.UpdatedAt)})
 }
 
 // activityJSON is Clerk's session_activity object.

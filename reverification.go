@@ -61,17 +61,15 @@ type Reverification struct {
 func (rv *Reverification) MarshalJSON() ([]byte, error) {
 	factors := factorsJSON(rv.SupportedFirstFactors)
 	return json.Marshal(struct {
-		Object                  string               `json:"object"`
-		ID                      string               `json:"id"`
+		apiObject
 		Status                  ReverificationStatus `json:"status"`
 		Level                   string               `json:"level"`
 		SessionID               string               `json:"session_id"`
 		SupportedFirstFactors   []firstFactorJSON    `json:"supported_first_factors"`
 		FirstFactorVerification *Verification        `json:"first_factor_verification"`
-		CreatedAt               *int64               `json:"created_at"`
-		UpdatedAt               *int64               `json:"updated_at"`
-	}{"session_verification", rv.SessionID, rv.Status, "first_factor", rv.SessionID, factors, rv.FirstFactorVerification,
-		msOrNil(rv.CreatedAt), msOrNil(rv.UpdatedAt)})
+		stamps
+	}{apiObject{"session_verification", rv.SessionID}, rv.Status, "first_factor", rv.SessionID, factors, rv.FirstFactorVerification,
+		stampsOf(rv.CreatedAt, rv.UpdatedAt)})
 }
 
 // StartReverification starts (or restarts) the reverification of the

@@ -120,17 +120,15 @@ type SignInToken struct {
 // its creation, plus expire_at; timestamps in Unix milliseconds.
 func (t *SignInToken) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Object    string            `json:"object"`
-		ID        string            `json:"id"`
-		UserID    string            `json:"user_id"`
-		Token     *string           `json:"token"`
-		Status    SignInTokenStatus `json:"status"`
-		URL       *string           `json:"url"`
-		ExpireAt  *int64            `json:"expire_at"`
-		CreatedAt *int64            `json:"created_at"`
-		UpdatedAt *int64            `json:"updated_at"`
-	}{"sign_in_token", t.ID, t.UserID, strOrNil(t.Token), t.Status, strOrNil(t.URL),
-		msOrNil(t.ExpireAt), msOrNil(t.CreatedAt), msOrNil(t.UpdatedAt)})
+		apiObject
+		UserID   string            `json:"user_id"`
+		Token    *string           `json:"token"`
+		Status   SignInTokenStatus `json:"status"`
+		URL      *string           `json:"url"`
+		ExpireAt *int64            `json:"expire_at"`
+		stamps
+	}{apiObject{"sign_in_token", t.ID}, t.UserID, strOrNil(t.Token), t.Status, strOrNil(t.URL),
+		msOrNil(t.ExpireAt), stampsOf(t.CreatedAt, t.UpdatedAt)})
 }
 
 // SignInTokenParams are the parameters of SignInTokens.Create.
