@@ -263,27 +263,33 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 	}
 	code, wellFormed := a.normalizeCode(p.Code)
 	counted := false
-	for range maxRetries {
+	// The flow as written and the session handed out, if any.
+	type written struct {
+		f     *flowRec
+		fresh *NewSession
+	}
+	contended := func() error { return fmt.Errorf("magiclink: attempting a code for %s: too much contention", key) }
+	w, err := retryApplyOr(contended, func() (written, error) {
 		l, err := load[flowRec](ctx, a.st, key)
 		if err != nil {
 			if isNotFound(err) {
-				return nil, nil, notFound(flowKindOf(key))
+				return written{}, notFound(flowKindOf(key))
 			}
-			return nil, nil, err
+			return written{}, err
 		}
 		f := l.v
 		if err := check(&f); err != nil {
-			return nil, nil, err
+			return written{}, err
 		}
 		now := a.now()
 		if err := codeState(&f, now); err != nil {
-			return nil, nil, err
+			return written{}, err
 		}
 		// One attempt is counted once, however often a conflict makes
 		// this loop go round.
 		if !counted {
 			if err := a.allowAttempt(ctx, f.Address, now); err != nil {
-				return nil, nil, err
+				return written{}, err
 			}
 			counted = true
 		}
@@ -296,7 +302,7 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 		switch {
 		case right:
 			if ops, fresh, err = a.settle(ctx, &f, clientID, now); err != nil {
-				return nil, nil, err
+				return written{}, err
 			}
 			if f.Ver.Status == string(VerificationFailed) {
 				answer = verificationFailed()
@@ -311,17 +317,14 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 			}
 		}
 		if err := a.apply(ctx, append(ops, l.swap(f, flowExpiry(&f)))...); err != nil {
-			if isConflict(err) {
-				continue
-			}
-			return nil, nil, err
+			return written{}, err // a conflict is another round
 		}
 		if right || f.Ver.Status == string(VerificationFailed) {
 			a.observeSettled(ctx, &f, StrategyEmailCode)
 		}
-		return &f, fresh, answer
-	}
-	return nil, nil, fmt.Errorf("magiclink: attempting a code for %s: too much contention", key)
+		return written{&f, fresh}, answer
+	})
+	return w.f, w.fresh, err
 }
 
 // codeState refuses an attempt on a flow whose verification cannot take

@@ -280,22 +280,22 @@ func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
 	}
 	a := s.a
 	key := it.Key
-	for range maxRetries {
+	// Each round reads the flow afresh and returns what to do with the
+	// entry; a flow changed meanwhile (a conflict on its key) is another
+	// round.
+	next, err := retryApplyOr(flowContended, func() (func(), error) {
 		lf, err := load[flowRec](s.ctx, a.st, r.FlowKey)
 		if isNotFound(err) {
-			s.drop(key, it.Value)
-			return
+			return func() { s.drop(key, it.Value) }, nil
 		}
 		if err != nil {
-			s.release(key, it.Value, r, err)
-			return
+			return nil, err
 		}
 		f := lf.v
 		now := a.now()
 		if f.Ver == nil || f.Ver.SendID != r.SendID || !f.pending() || f.Ver.Status != string(VerificationUnverified) {
 			// Superseded by a newer prepare, or settled: nothing to send.
-			s.drop(key, it.Value)
-			return
+			return func() { s.drop(key, it.Value) }, nil
 		}
 		if f.abandoned(now) || !now.Before(fromMS(r.CreatedAt).Add(sendGiveUp)) {
 			r.Attempts-- // this claim sends nothing
@@ -303,8 +303,9 @@ func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
 			if last == "" {
 				last = "none"
 			}
-			s.fail(key, it.Value, r, fmt.Errorf("%w after %d attempts (last error: %s)", ErrSendGaveUp, r.Attempts, last))
-			return
+			return func() {
+				s.fail(key, it.Value, r, fmt.Errorf("%w after %d attempts (last error: %s)", ErrSendGaveUp, r.Attempts, last))
+			}, nil
 		}
 		// Mint the link and the code. Every kind mints them, the
 		// no-account message (which carries neither) included, so that
@@ -334,20 +335,23 @@ func (s *sender) deliver(it store.Item, r outboxRec, free func()) {
 		ops[1] = lf.swap(f, flowExpiry(&f))
 		err = a.st.Apply(s.ctx, ops...)
 		if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
-			return // claimed by another sender, or replaced by a newer prepare
-		}
-		if isConflict(err) {
-			continue // the flow changed: look again
+			return func() {}, nil // claimed by another sender, or replaced by a newer prepare
 		}
 		if err != nil {
-			s.release(key, it.Value, r, err)
-			return
+			return nil, err
 		}
-		s.send(s.hold(key, raw, r, it.ExpiresAt), &f, sec, expire, free)
+		return func() { s.send(s.hold(key, raw, r, it.ExpiresAt), &f, sec, expire, free) }, nil
+	})
+	if err != nil {
+		s.release(key, it.Value, r, err)
 		return
 	}
-	s.release(key, it.Value, r, errors.New("magiclink: too much contention on the flow"))
+	next()
 }
+
+// flowContended is the error of an attempt at an outbox entry that lost
+// every round to changes of its flow.
+func flowContended() error { return errors.New("magiclink: too much contention on the flow") }
 
 // secrets are what one message carries that is never stored: its link's
 // token and its code, each empty when the message carries none.
@@ -515,7 +519,8 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 	a := s.a
 	to, done := "", false
 	err := s.persist(func(ctx context.Context) error {
-		for range maxRetries {
+		var err error
+		done, err = retryApplyOr(flowContended, func() (bool, error) {
 			ops := []store.Op{store.DeleteIf(key, raw)}
 			lf, err := load[flowRec](ctx, a.st, r.FlowKey)
 			switch {
@@ -530,19 +535,15 @@ func (s *sender) fail(key string, raw []byte, r outboxRec, cause error) {
 					ops = append(ops, lf.swap(f, flowExpiry(&f)))
 				}
 			case !isNotFound(err):
-				return err
+				return false, err
 			}
 			err = a.apply(ctx, ops...)
 			if ce := (*store.ConflictError)(nil); errors.As(err, &ce) && ce.Key == key {
-				return nil // no longer ours: claimed by another sender or replaced by a newer prepare
+				return false, nil // no longer ours: claimed by another sender or replaced by a newer prepare
 			}
-			if isConflict(err) {
-				continue
-			}
-			done = err == nil
-			return err
-		}
-		return errors.New("magiclink: too much contention on the flow")
+			return err == nil, err
+		})
+		return err
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
