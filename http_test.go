@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -541,8 +540,8 @@ func TestHTTPSessionSurvivesRestart(t *testing.T) {
 		return srv, a
 	}
 	srv, a := start()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := authtest.Browser()
+	c.CheckRedirect = nil // follows the confirm page's redirect
 	post := func(path, body string) map[string]any {
 		res, err := c.Post(srv.URL+path, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -565,7 +564,7 @@ func TestHTTPSessionSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	cookies := jar.Cookies(res.Request.URL)
+	cookies := c.Jar.Cookies(res.Request.URL)
 
 	srv.Close()
 	if err := a.Close(); err != nil {
@@ -575,7 +574,7 @@ func TestHTTPSessionSurvivesRestart(t *testing.T) {
 	defer srv.Close()
 	defer a.Close()
 	u, _ := url.Parse(srv.URL)
-	jar.SetCookies(u, cookies)
+	c.Jar.SetCookies(u, cookies)
 	res, err = c.Get(srv.URL + "/auth/me")
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestApplyConditions(t *testing.T) {
 			); err != nil {
 				t.Fatal(err)
 			}
-			c.Add(time.Second)
+			c.Advance(time.Second)
 			err := s.Apply(ctx, tc.op)
 			if tc.want == "conflict" {
 				assertConflict(t, err, tc.op.Key, tc.op.Kind)
@@ -116,7 +116,7 @@ func TestInsertRace(t *testing.T) {
 			if err := s.Apply(ctx, store.Put(key, []byte("old"), c.Now().Add(time.Second))); err != nil {
 				t.Fatal(err)
 			}
-			c.Add(time.Second)
+			c.Advance(time.Second)
 		}
 		wins, _ := outcomes(t, racetest.Run(64, func(i int, start func()) error {
 			start()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -269,12 +268,9 @@ type browser struct {
 }
 
 func (c *cluster) browser(tb testing.TB) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &browser{tb: tb, c: c, http: &http.Client{Jar: jar, Transport: c.lb,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	h := authtest.Browser()
+	h.Transport = c.lb
+	return &browser{tb: tb, c: c, http: h}
 }
 
 // send sends a request for target (a path, or a URL on baseURL) to

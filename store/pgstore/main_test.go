@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink/store/pgstore/pgtest"
+	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -62,7 +62,7 @@ func openStore(tb testing.TB, pool *pgxpool.Pool, cfg Config) *Store {
 
 // newStore returns a Store on a new, empty schema, with clock c (nil:
 // time.Now) and no background sweeps.
-func newStore(tb testing.TB, pool *pgxpool.Pool, c *clock) *Store {
+func newStore(tb testing.TB, pool *pgxpool.Pool, c *storetest.Clock) *Store {
 	tb.Helper()
 	cfg := Config{Schema: newSchema(tb, pool), SweepInterval: -1}
 	if c != nil {
@@ -79,24 +79,9 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// clock is a settable clock for expiry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns a settable clock for expiry.
+func newClock() *storetest.Clock {
+	return storetest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // ctxT returns a context that ends with the test, bounded to a minute.

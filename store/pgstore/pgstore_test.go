@@ -88,11 +88,11 @@ func TestStore(t *testing.T) {
 		if err := s.Apply(ctx, store.Put("k", []byte("v"), exp), store.Put("forever", []byte("f"), time.Time{})); err != nil {
 			t.Fatal(err)
 		}
-		c.Add(time.Minute - time.Microsecond)
+		c.Advance(time.Minute - time.Microsecond)
 		if _, err := s.Get(ctx, "k"); err != nil {
 			t.Fatalf("Get before expiry: %v", err)
 		}
-		c.Add(time.Microsecond) // now == ExpiresAt: expired
+		c.Advance(time.Microsecond) // now == ExpiresAt: expired
 		if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Get at expiry: %v, want ErrNotFound", err)
 		}
@@ -128,7 +128,7 @@ func TestStore(t *testing.T) {
 		if err := s.Apply(ctx, ops...); err != nil {
 			t.Fatal(err)
 		}
-		c.Add(time.Second)
+		c.Advance(time.Second)
 		keys := func(prefix string, limit int) []string {
 			items, err := s.List(ctx, prefix, limit)
 			if err != nil {

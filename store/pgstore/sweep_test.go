@@ -32,7 +32,7 @@ func TestSweep(t *testing.T) {
 	if n, err := s.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("Sweep before expiry = %d, %v; want 0", n, err)
 	}
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	if n, err := s.Sweep(ctx); err != nil || n != expired {
 		t.Fatalf("Sweep = %d, %v; want %d", n, err, expired)
 	}
@@ -56,7 +56,7 @@ func TestSweepSkipsLocked(t *testing.T) {
 	if err := s.Apply(ctx, store.Put("a", nil, c.Now().Add(time.Second)), store.Put("b", nil, c.Now().Add(time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestSweeper(t *testing.T) {
 	if err := s.Apply(ctx, store.Put("k", nil, c.Now().Add(time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	woken(t, swept, "the sweeper")
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+schema+".records").Scan(&n); err != nil || n != 0 {
