@@ -8,19 +8,8 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
 )
-
-func validMessage() *mailer.Message {
-	return &mailer.Message{
-		Kind:    mailer.KindSignIn,
-		From:    "Example <no-reply@example.com>",
-		To:      "ada@example.com",
-		Subject: "Your sign-in link for Example",
-		Text:    "Use this link: https://app.example/auth/verify?token=abc\n",
-		HTML:    `<p><a href="https://app.example/auth/verify?token=abc">Sign in</a></p>`,
-		Link:    "https://app.example/auth/verify?token=abc",
-	}
-}
 
 func TestValidate(t *testing.T) {
 	tests := []struct {
@@ -55,7 +44,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := validMessage()
+			m := mimetest.SignIn()
 			tt.change(m)
 			err := m.Validate()
 			if tt.ok && err != nil {

@@ -29,7 +29,7 @@ func writeMIME(t *testing.T, msg *mailer.Message) (*mimetest.Message, []byte) {
 }
 
 func TestWriteMIME(t *testing.T) {
-	msg := validMessage()
+	msg := mimetest.SignIn()
 	msg.Text = "Use this link:\n\nhttps://app.example/auth/verify?token=" + strings.Repeat("x", 120) + "\n\n.\nFrom here on\n--not-a-boundary\n"
 	msg.HTML = "<p>Caf\u00e9 &amp; <a href=\"https://app.example/x?a=1&amp;b=2\">link</a></p>"
 	p, raw := writeMIME(t, msg)
@@ -79,7 +79,7 @@ func TestWriteMIME(t *testing.T) {
 }
 
 func TestWriteMIMETextOnly(t *testing.T) {
-	msg := validMessage()
+	msg := mimetest.SignIn()
 	msg.HTML = ""
 	msg.Text = "no final line break"
 	p, _ := writeMIME(t, msg)
@@ -105,7 +105,7 @@ func TestWriteMIMESubjects(t *testing.T) {
 		"_=?_",
 	}
 	for _, subject := range tests {
-		msg := validMessage()
+		msg := mimetest.SignIn()
 		msg.Subject = subject
 		p, raw := writeMIME(t, msg)
 		got, err := p.Subject()
@@ -137,7 +137,7 @@ func TestWriteMIMERejects(t *testing.T) {
 		"subject with a CR": func(m *mailer.Message) { m.Subject = "hi\rBcc: eve@example.com" },
 	}
 	for name, change := range tests {
-		msg := validMessage()
+		msg := mimetest.SignIn()
 		change(msg)
 		var buf bytes.Buffer
 		err := mailer.WriteMIME(&buf, msg, testNow)

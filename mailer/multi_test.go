@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
 )
 
 type recorder struct {
@@ -24,7 +25,7 @@ func TestMulti(t *testing.T) {
 	failing := &recorder{err: permErr(false)}
 	a, b := &recorder{}, &recorder{}
 	m := mailer.Multi(a, failing, b)
-	msg := validMessage()
+	msg := mimetest.SignIn()
 	err := m.Send(t.Context(), msg)
 	if !errors.Is(err, permErr(false)) {
 		t.Fatalf("Send() = %v, want the failing mailer's error", err)
@@ -36,11 +37,11 @@ func TestMulti(t *testing.T) {
 		if len(r.got) != 1 {
 			t.Fatalf("mailer %d got %d messages, want 1", i, len(r.got))
 		}
-		if r.got[0].Subject != validMessage().Subject {
+		if r.got[0].Subject != mimetest.SignIn().Subject {
 			t.Errorf("mailer %d saw subject %q: a previous mailer's change leaked", i, r.got[0].Subject)
 		}
 	}
-	if msg.Subject != validMessage().Subject {
+	if msg.Subject != mimetest.SignIn().Subject {
 		t.Errorf("caller's message changed: %q", msg.Subject)
 	}
 	if err := mailer.Multi(a, b).Send(t.Context(), msg); err != nil {

@@ -8,27 +8,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/console"
+	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
 )
-
-func testMessage() *mailer.Message {
-	return &mailer.Message{
-		Kind:      mailer.KindSignIn,
-		To:        "ada@example.com",
-		Subject:   "Your sign-in link for Example",
-		Text:      "Use this link:\n\nhttps://app.example/auth/verify?token=abc\n",
-		Link:      "https://app.example/auth/verify?token=abc",
-		ExpiresAt: time.Date(2025, 3, 14, 15, 19, 26, 0, time.UTC),
-	}
-}
 
 func TestLogger(t *testing.T) {
 	var buf bytes.Buffer
 	m := console.New(console.Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	if err := m.Send(t.Context(), testMessage()); err != nil {
+	if err := m.Send(t.Context(), mimetest.SignIn()); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -45,7 +34,7 @@ func TestLogger(t *testing.T) {
 func TestWriter(t *testing.T) {
 	var buf bytes.Buffer
 	m := console.New(console.Config{Writer: &buf})
-	msg := testMessage()
+	msg := mimetest.SignIn()
 	msg.From = "Example <no-reply@example.com>"
 	if err := m.Send(t.Context(), msg); err != nil {
 		t.Fatal(err)
@@ -74,7 +63,7 @@ func TestWriterConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if err := m.Send(context.Background(), testMessage()); err != nil {
+			if err := m.Send(context.Background(), mimetest.SignIn()); err != nil {
 				t.Error(err)
 			}
 		})
@@ -88,14 +77,14 @@ func TestWriterConcurrent(t *testing.T) {
 func TestRejects(t *testing.T) {
 	var buf bytes.Buffer
 	m := console.New(console.Config{Writer: &buf})
-	msg := testMessage()
+	msg := mimetest.SignIn()
 	msg.Subject = "hi\nLink:    https://evil.example/"
 	if err := m.Send(t.Context(), msg); !errors.Is(err, mailer.ErrInvalidMessage) {
 		t.Errorf("Send() = %v, want ErrInvalidMessage", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := m.Send(ctx, testMessage()); !errors.Is(err, context.Canceled) {
+	if err := m.Send(ctx, mimetest.SignIn()); !errors.Is(err, context.Canceled) {
 		t.Errorf("Send(cancelled) = %v", err)
 	}
 	if buf.Len() != 0 {
@@ -108,7 +97,7 @@ func TestDefaultLogger(t *testing.T) {
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
-	if err := console.New(console.Config{}).Send(t.Context(), testMessage()); err != nil {
+	if err := console.New(console.Config{}).Send(t.Context(), mimetest.SignIn()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "token=abc") {

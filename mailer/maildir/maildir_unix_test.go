@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
 )
 
@@ -46,7 +47,7 @@ func TestNewRemovesAbandonedTempFiles(t *testing.T) {
 	if !exists(".tmp-456") || !exists("notes.txt") {
 		t.Errorf("New removed a file being written (%v) or someone else's (%v)", !exists(".tmp-456"), !exists("notes.txt"))
 	}
-	if err := m.Send(context.Background(), testMessage(t)); err != nil {
+	if err := m.Send(context.Background(), mimetest.Rendered(t, testLink)); err != nil {
 		t.Fatal(err)
 	}
 	live.Close()

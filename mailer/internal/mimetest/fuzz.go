@@ -48,6 +48,25 @@ func Rejected(t testing.TB, err error, to, from, subject string) bool {
 	return err != nil
 }
 
+// Written reports whether the message FuzzMessage(to, from, subject) was
+// accepted, given err, the result of sending it, and n, the number of
+// messages the mailer wrote or delivered for it. It fails t as Rejected
+// does, and unless n is 0 for a rejected message and 1 for an accepted
+// one.
+func Written(t testing.TB, err error, n int, to, from, subject string) bool {
+	t.Helper()
+	if Rejected(t, err, to, from, subject) {
+		if n != 0 {
+			t.Fatalf("a rejected message was written or delivered %d times", n)
+		}
+		return false
+	}
+	if n != 1 {
+		t.Fatalf("an accepted message was written or delivered %d times, want 1", n)
+	}
+	return true
+}
+
 // CheckFuzzed parses raw, the message composed from FuzzMessage(to, from,
 // subject), and fails t unless it has exactly the HeaderKeys fields, its To
 // is to, its From has the address of from (the sender in effect, after any
