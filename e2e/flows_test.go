@@ -55,15 +55,44 @@ func signInWithToken(tb *tab, a *app, userID, addr string) {
 	tb.waitText("#accept h1", "Signed in as "+addr)
 }
 
-// twoDevices starts the app with flags and a user with addr, and returns
-// browser A with its waiting tab and browser B's tab: one person's laptop
-// and phone.
-func twoDevices(t *testing.T, addr string, flags ...string) (a *app, bA *browser, waiting, phone *tab) {
+// openedElsewhere confirms link in phone, a browser other than the one
+// that asked for it, with same-client binding on: the app's page says
+// client_mismatch and phone is not signed in as addr.
+func openedElsewhere(phone *tab, link, addr string) {
+	phone.t.Helper()
+	phone.confirmLink(link, "Sign in")
+	phone.waitPage("/verified", mismatchHeading)
+	if got := phone.query().Get("magiclink_status"); got != "client_mismatch" {
+		phone.t.Errorf("browser B landed with magiclink_status=%q, want client_mismatch", got)
+	}
+	phone.signedOut(addr)
+}
+
+// confirmedInNewTab checks that waiting, a tab of b, still waits for its
+// link, then confirms link in a new tab of b: that tab is signed in as
+// addr, and waiting moves on to /account by itself.
+func confirmedInNewTab(b *browser, waiting *tab, link, addr string) {
+	waiting.t.Helper()
+	waiting.waitText("[data-step=wait] h1", waitingHeading)
+	tb := b.newTab("link")
+	tb.confirmLink(link, "Sign in")
+	tb.waitPage("/verified", signedInHeading)
+	tb.signedInAs(addr)
+	landedOnAccount(waiting, addr)
+}
+
+// twoDevices starts the app with flags and a user with addr, asks for a
+// sign-in link in browser A's waiting tab, and returns browser A with
+// that tab, browser B's tab (one person's laptop and phone) and the
+// email.
+func twoDevices(t *testing.T, addr string, flags ...string) (a *app, bA *browser, waiting, phone *tab, mail *email) {
 	t.Helper()
 	a = startApp(t, flags...)
 	a.createUser(addr)
 	bA = newBrowser(t, "a")
-	return a, bA, bA.tab("waiting"), newBrowser(t, "b").tab("b")
+	waiting = bA.tab("waiting")
+	startSignIn(waiting, a, addr)
+	return a, bA, waiting, newBrowser(t, "b").tab("b"), a.waitMail(addr)
 }
 
 // onAccountPage starts the app and a user with addr, signs browser A in
@@ -145,17 +174,10 @@ func TestSignUpSameBrowser(t *testing.T) {
 // signed in; the link still works in A afterwards.
 func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
 	addr := "grace@example.com"
-	a, bA, waiting, phone := twoDevices(t, addr)
+	a, bA, waiting, phone, mail := twoDevices(t, addr)
+	link := mail.link(t, a.base, verifyPath)
 
-	startSignIn(waiting, a, addr)
-	link := a.waitMail(addr).link(t, a.base, verifyPath)
-
-	phone.confirmLink(link, "Sign in")
-	phone.waitPage("/verified", mismatchHeading)
-	if got := phone.query().Get("magiclink_status"); got != "client_mismatch" {
-		t.Errorf("browser B landed with magiclink_status=%q, want client_mismatch", got)
-	}
-	phone.signedOut(addr)
+	openedElsewhere(phone, link, addr)
 	phone.screenshot("mismatch")
 	phone.wantAPIStatus("/auth/me", http.StatusUnauthorized)
 	phone.navigate(a.base + "/account")
@@ -163,13 +185,7 @@ func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
 	phone.signedOut(addr)
 
 	// A still waits: nothing was used up.
-	waiting.waitText("[data-step=wait] h1", waitingHeading)
-
-	tab2 := bA.newTab("link")
-	tab2.confirmLink(link, "Sign in")
-	tab2.waitPage("/verified", signedInHeading)
-	tab2.signedInAs(addr)
-	landedOnAccount(waiting, addr)
+	confirmedInNewTab(bA, waiting, link, addr)
 	waiting.screenshot("final")
 }
 
@@ -177,10 +193,8 @@ func TestSignInOtherDeviceSameClientRequired(t *testing.T) {
 // A's waiting tab receives the session, B is told to return to it.
 func TestSignInOtherDeviceCrossClient(t *testing.T) {
 	addr := "alan@example.com"
-	a, _, waiting, phone := twoDevices(t, addr, "-require-same-client=false")
-
-	startSignIn(waiting, a, addr)
-	link := a.waitMail(addr).link(t, a.base, verifyPath)
+	a, _, waiting, phone, mail := twoDevices(t, addr, "-require-same-client=false")
+	link := mail.link(t, a.base, verifyPath)
 
 	phone.confirmLink(link, "Sign in")
 	phone.waitPage("/verified", returnHeading)
@@ -202,10 +216,8 @@ func TestSignInOtherDeviceCrossClient(t *testing.T) {
 // signed in, and the waiting tab says the link is no longer valid.
 func TestSignInOtherDeviceThisWasntMe(t *testing.T) {
 	addr := "grace@example.com"
-	a, _, waiting, phone := twoDevices(t, addr, "-require-same-client=false")
-
-	startSignIn(waiting, a, addr)
-	link := a.waitMail(addr).link(t, a.base, verifyPath)
+	a, _, waiting, phone, mail := twoDevices(t, addr, "-require-same-client=false")
+	link := mail.link(t, a.base, verifyPath)
 
 	phone.navigate(link)
 	phone.waitText("button#deny", "This wasn’t me")
@@ -269,13 +281,7 @@ func TestScannersDoNotBurnLinks(t *testing.T) {
 		t.Errorf("the scanner's browser got cookies: %v", c)
 	}
 	// The waiting tab noticed nothing.
-	waiting.waitText("[data-step=wait] h1", waitingHeading)
-
-	person := bA.newTab("link")
-	person.confirmLink(link, "Sign in")
-	person.waitPage("/verified", signedInHeading)
-	person.signedInAs(addr)
-	landedOnAccount(waiting, addr)
+	confirmedInNewTab(bA, waiting, link, addr)
 
 	// The scanner's page, posted now, is refused: the link is used.
 	scanner.do("the scanner posting late", chromedp.Click(chromedp.CSS("button#confirm")))
@@ -479,15 +485,10 @@ func typeCode(tb *tab, code string) {
 // the email's code in the first tab; typed in A, it signs A in.
 func TestSignInCodeOtherDevice(t *testing.T) {
 	addr := "lin@example.com"
-	a, _, waiting, phone := twoDevices(t, addr)
-
-	startSignIn(waiting, a, addr)
-	mail := a.waitMail(addr)
+	a, _, waiting, phone, mail := twoDevices(t, addr)
 	link := mail.link(t, a.base, verifyPath)
-	phone.confirmLink(link, "Sign in")
-	phone.waitPage("/verified", mismatchHeading)
+	openedElsewhere(phone, link, addr)
 	phone.waitText("main", "type the code shown in the email into the tab where you asked for the link")
-	phone.signedOut(addr)
 	phone.screenshot("mismatch-code")
 
 	typeCode(waiting, mail.code(t))

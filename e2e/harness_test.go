@@ -9,9 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -29,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
@@ -267,17 +265,14 @@ func (a *app) waitMail(addr string) *email {
 	}
 }
 
-// readEmail parses one .eml file: headers, and the text/plain part of a
-// multipart/alternative body or the whole body when it is text only.
-// multipart decodes the parts' quoted-printable; a text-only body is
-// decoded here.
+// readEmail parses one .eml file, as the mailer packages' tests do, and
+// takes its text part's links.
 func readEmail(path string) (*email, error) {
-	f, err := os.Open(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	msg, err := mail.ReadMessage(f)
+	msg, err := mimetest.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -285,52 +280,14 @@ func readEmail(path string) (*email, error) {
 	if err != nil {
 		return nil, fmt.Errorf("To: %w", err)
 	}
-	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	subject, err := msg.Subject()
 	if err != nil {
 		return nil, fmt.Errorf("Subject: %w", err)
 	}
-	m := &email{File: filepath.Base(path), To: to.Address, Subject: subject}
-	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		return nil, fmt.Errorf("Content-Type: %w", err)
-	}
-	switch {
-	case strings.HasPrefix(mediaType, "multipart/"):
-		mr := multipart.NewReader(msg.Body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			if pt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); pt == "text/plain" && m.Text == "" {
-				b, err := io.ReadAll(p)
-				if err != nil {
-					return nil, err
-				}
-				m.Text = string(b)
-			}
-		}
-	case mediaType == "text/plain":
-		var r io.Reader = msg.Body
-		if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-			r = quotedprintable.NewReader(r)
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, err
-		}
-		m.Text = string(b)
-	default:
-		return nil, fmt.Errorf("unexpected Content-Type %q", mediaType)
-	}
-	if m.Text == "" {
+	if msg.Text == "" {
 		return nil, errors.New("no text/plain body")
 	}
-	m.Links = urlRE.FindAllString(m.Text, -1)
-	return m, nil
+	return &email{File: filepath.Base(path), To: to.Address, Subject: subject, Text: msg.Text, Links: urlRE.FindAllString(msg.Text, -1)}, nil
 }
 
 // backend calls the Backend API at /v1 with the app's secret key and

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 func TestValidate(t *testing.T) {

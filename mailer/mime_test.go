@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 var testNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("CET", 3600))

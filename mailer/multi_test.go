@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 type recorder struct {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/console"
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 func TestLogger(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
 )
 

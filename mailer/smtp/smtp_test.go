@@ -17,7 +17,7 @@ import (
 	gosmtp "github.com/wneessen/go-mail/smtp"
 
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/mailer/internal/mimetest"
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 const (
