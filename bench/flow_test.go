@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -129,23 +128,11 @@ func BenchmarkFlow(b *testing.B) {
 // around them, and returns the CPU time the process spent meanwhile.
 func runFlows(b *testing.B, e *env, users []*user, signIn func(testing.TB, *user) string) time.Duration {
 	ctx := context.Background()
-	var next atomic.Int64
 	cpu0 := cpuTime()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for _, u := range users {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				token := signIn(b, u)
-				if _, err := e.auth.Sessions.Lookup(ctx, token); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
+	runN(b, len(users), func(w int) error {
+		_, err := e.auth.Sessions.Lookup(ctx, signIn(b, users[w]))
+		return err
+	})
 	return cpuTime() - cpu0
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,9 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/magiclink-go/magiclink/internal/authtest"
 )
 
 // BenchmarkHTTPFlow runs complete sign-ins over loopback HTTP against a
@@ -71,7 +71,6 @@ func BenchmarkHTTPFlow(b *testing.B) {
 			for i := range browsers {
 				browsers[i] = newHTTPBrowser(b, bases, i, fmt.Sprintf("user%d@example.com", i))
 			}
-			var next atomic.Int64
 			var mu sync.Mutex
 			var wakes, wakesSent []time.Duration
 			cpu := func() (d time.Duration) {
@@ -81,27 +80,19 @@ func BenchmarkHTTPFlow(b *testing.B) {
 				return d
 			}
 			cpu0, db0 := cpu(), serverCPU()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for _, br := range browsers {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						if pace != nil {
-							<-pace
-						}
-						wake, sent, err := br.signIn(inbox)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						mu.Lock()
-						wakes, wakesSent = append(wakes, wake), append(wakesSent, sent)
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
+			runN(b, len(browsers), func(w int) error {
+				if pace != nil {
+					<-pace
+				}
+				wake, sent, err := browsers[w].signIn(inbox)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				wakes, wakesSent = append(wakes, wake), append(wakesSent, sent)
+				mu.Unlock()
+				return nil
+			})
 			rate := float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(rate, "flows/s")
 			b.ReportMetric(float64((cpu()-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/flow")
@@ -124,15 +115,9 @@ type httpBrowser struct {
 }
 
 func newHTTPBrowser(tb testing.TB, bases []string, i int, addr string) *httpBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &httpBrowser{start: bases[i%len(bases)], confirm: bases[(i+1)%len(bases)], addr: addr, client: &http.Client{
-		Jar:           jar,
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 4},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	client := authtest.Browser()
+	client.Transport = &http.Transport{MaxIdleConnsPerHost: 4}
+	return &httpBrowser{start: bases[i%len(bases)], confirm: bases[(i+1)%len(bases)], addr: addr, client: client}
 }
 
 // call sends a request to the server at base and returns the answer's

@@ -81,21 +81,7 @@ func BenchmarkPGConsume(b *testing.B) {
 // operations per second and the PostgreSQL server's CPU time per
 // operation in µs.
 func parallel(b *testing.B, n int, op func() error) (rate, cpuMicros float64) {
-	var next atomic.Int64
 	cpu0 := serverCPU()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				if err := op(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
+	runN(b, n, func(int) error { return op() })
 	return float64(b.N) / b.Elapsed().Seconds(), float64(cpu0.since().Microseconds()) / float64(b.N)
 }

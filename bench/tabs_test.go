@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,37 +46,24 @@ func BenchmarkWaitingTabs(b *testing.B) {
 	// requests are shared: each waiting poll holds one of its own.
 	transport := &http.Transport{MaxIdleConnsPerHost: 64}
 	b.Cleanup(transport.CloseIdleConnections)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= tabs {
-					return
-				}
-				br := newHTTPBrowser(b, []string{srv.base}, 0, fmt.Sprintf("user%d@example.com", i))
-				br.client.Transport = transport
-				si, err := br.api("POST", "/auth/sign_ins", `{"identifier":"`+br.addr+`"}`)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				id, _ := si["id"].(string)
-				if _, err := br.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", `{"strategy":"email_link","redirect_url":"/done"}`); err != nil {
-					b.Error(err)
-					return
-				}
-				token, err := inbox.await(br.addr)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				all[i] = &tab{br: br, id: id, token: token, answered: make(chan time.Time, 1)}
-			}
-		})
-	}
-	wg.Wait()
+	eachIndex(b, 32, tabs, func(i int) error {
+		br := newHTTPBrowser(b, []string{srv.base}, 0, fmt.Sprintf("user%d@example.com", i))
+		br.client.Transport = transport
+		si, err := br.api("POST", "/auth/sign_ins", `{"identifier":"`+br.addr+`"}`)
+		if err != nil {
+			return err
+		}
+		id, _ := si["id"].(string)
+		if _, err := br.api("POST", "/auth/sign_ins/"+id+"/prepare_first_factor", `{"strategy":"email_link","redirect_url":"/done"}`); err != nil {
+			return err
+		}
+		token, err := inbox.await(br.addr)
+		if err != nil {
+			return err
+		}
+		all[i] = &tab{br: br, id: id, token: token, answered: make(chan time.Time, 1)}
+		return nil
+	})
 	if b.Failed() {
 		return
 	}
@@ -110,25 +95,15 @@ func BenchmarkWaitingTabs(b *testing.B) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	next.Store(0)
-	for range 64 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= tabs {
-					return
-				}
-				t := all[i]
-				status, body, err := t.br.call(t.br.confirm, "POST", "/auth/verify", "application/x-www-form-urlencoded", "token="+url.QueryEscape(t.token))
-				t.confirmed = time.Now()
-				if err != nil || status != http.StatusSeeOther {
-					b.Errorf("POST /auth/verify: %d %s %v", status, body, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	eachIndex(b, 64, tabs, func(i int) error {
+		t := all[i]
+		status, body, err := t.br.call(t.br.confirm, "POST", "/auth/verify", "application/x-www-form-urlencoded", "token="+url.QueryEscape(t.token))
+		t.confirmed = time.Now()
+		if err != nil || status != http.StatusSeeOther {
+			return fmt.Errorf("POST /auth/verify: %d %s %v", status, body, err)
+		}
+		return nil
+	})
 	confirming := time.Since(start)
 	delays := make([]time.Duration, 0, tabs)
 	for _, t := range all {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/magiclink-go/magiclink/internal/authtest"
 )
 
 // BenchmarkVerifyHTTP is the confirm page's POST /auth/verify through the
@@ -22,7 +24,7 @@ func BenchmarkVerifyHTTP(b *testing.B) {
 	srv := httptest.NewServer(e.auth.Handler())
 	defer srv.Close()
 	client := srv.Client()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.CheckRedirect = authtest.NoRedirects
 	// Every user signs in from the same browser, so one client cookie
 	// confirms every link.
 	browser := users[0]
