@@ -55,11 +55,8 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 	}
 	counted := false // one add is counted once, however often a conflict makes the loop go round
 	return retryApplyOr(userChanged, func() (*EmailAddress, error) {
-		lu, err := load[userRec](ctx, es.a.st, keyUser+userID)
+		lu, err := es.a.loadUserRecord(ctx, userID)
 		if err != nil {
-			if isNotFound(err) {
-				return nil, notFound("user")
-			}
 			return nil, err
 		}
 		if len(lu.v.EmailAddressIDs) >= maxAddresses {

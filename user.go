@@ -59,17 +59,25 @@ func (a *Auth) loadUser(ctx context.Context, id string) (*loaded[userRec], error
 	if !validID(id, prefixUser) {
 		return nil, notFound("user")
 	}
-	l, err := load[userRec](ctx, a.st, keyUser+id)
+	l, err := a.loadUserRecord(ctx, id)
 	if err != nil {
-		if isNotFound(err) {
-			return nil, notFound("user")
-		}
 		return nil, err
 	}
 	if l.v.Deleted {
 		return nil, notFound("user")
 	}
 	return l, nil
+}
+
+// loadUserRecord reads the record of the user with id for a
+// compare-and-swap, the tombstone of a deletion not finished included. An
+// absent user is resource_not_found.
+func (a *Auth) loadUserRecord(ctx context.Context, id string) (*loaded[userRec], error) {
+	l, err := load[userRec](ctx, a.st, keyUser+id)
+	if isNotFound(err) {
+		return nil, notFound("user")
+	}
+	return l, err
 }
 
 // user assembles a User from its record and its address records.

@@ -62,11 +62,8 @@ func (us *Users) Delete(ctx context.Context, id string) error {
 	// deletion that did not finish, or every round lost), finishDeletion
 	// runs next; with every round lost it finds no tombstone and fails.
 	_, err := retryApplyOr(func() error { return nil }, func() (bool, error) {
-		l, err := load[userRec](ctx, a.st, keyUser+id)
+		l, err := a.loadUserRecord(ctx, id)
 		if err != nil {
-			if isNotFound(err) {
-				return false, notFound("user")
-			}
 			return false, err
 		}
 		if l.v.Deleted {
