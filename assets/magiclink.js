@@ -33,13 +33,18 @@
     if (p) defaultPrefix = p;
   }
 
-  // camel returns v with every object key in camelCase (email_address_id -> emailAddressId).
+  // camelKey returns the snake_case name k in camelCase (email_address_id -> emailAddressId).
+  function camelKey(k) {
+    return k.replace(/_([a-z0-9])/g, function (_, c) { return c.toUpperCase(); });
+  }
+
+  // camel returns v with every object key in camelCase.
   function camel(v) {
     if (Array.isArray(v)) return v.map(camel);
     if (!v || typeof v !== "object") return v;
     var out = {};
     Object.keys(v).forEach(function (k) {
-      out[k.replace(/_([a-z0-9])/g, function (_, c) { return c.toUpperCase(); })] = camel(v[k]);
+      out[camelKey(k)] = camel(v[k]);
     });
     return out;
   }
@@ -134,6 +139,9 @@
     }
 
     // A flow: prepare a link, then long-poll until its verification leaves "unverified".
+    // opts.step names its routes, prepare_<step> and attempt_<step>, and its attempt
+    // method, attempt<Step>: "first_factor" for a sign-in or a reverification,
+    // "verification" for a sign-up or an email address.
     function flow(obj, opts) {
       var controller = null;
       obj.cancelMagicLinkFlow = function () {
@@ -151,7 +159,7 @@
         var body = { strategy: params.strategy || (first && first.strategy) || "email_link" };
         if (params.redirectUrl) body.redirect_url = params.redirectUrl;
         if (opts.factorId) body.email_address_id = params.emailAddressId || opts.factorId(obj);
-        return request("POST", opts.path(obj) + "/" + opts.prepare, body, signal).then(function (prepared) {
+        return request("POST", opts.path(obj) + "/prepare_" + opts.step, body, signal).then(function (prepared) {
           return poll(prepared, signal);
         });
       };
@@ -161,10 +169,10 @@
       // startMagicLinkFlow resolves too. Wrong codes reject with form_code_incorrect
       // (err.errors[0].meta.remaining_attempts left), the last allowed one fails the
       // verification: then only a new flow works.
-      obj[opts.attemptName] = function (params) {
+      obj[camelKey("attempt_" + opts.step)] = function (params) {
         params = params || {};
         var body = { strategy: params.strategy || "email_code", code: String(params.code == null ? "" : params.code) };
-        return request("POST", opts.path(obj) + "/" + opts.attempt, body).then(opts.wrap);
+        return request("POST", opts.path(obj) + "/attempt_" + opts.step, body).then(opts.wrap);
       };
       obj.startEmailLinkFlow = obj.startMagicLinkFlow;
       obj.cancelEmailLinkFlow = obj.cancelMagicLinkFlow;
@@ -196,9 +204,7 @@
     function wrapSignIn(si) {
       return flow(si, {
         path: function (o) { return "/sign_ins/" + o.id; },
-        prepare: "prepare_first_factor",
-        attempt: "attempt_first_factor",
-        attemptName: "attemptFirstFactor",
+        step: "first_factor",
         factorId: function (o) {
           var f = (o.supportedFirstFactors || [])[0];
           return f && f.emailAddressId;
@@ -211,9 +217,7 @@
     function wrapSignUp(su) {
       return flow(su, {
         path: function (o) { return "/sign_ups/" + o.id; },
-        prepare: "prepare_verification",
-        attempt: "attempt_verification",
-        attemptName: "attemptVerification",
+        step: "verification",
         verification: function (o) { return o.verifications && o.verifications.emailAddress; },
         wrap: wrapSignUp
       });
@@ -224,9 +228,7 @@
       ea.destroy = function () { return request("DELETE", "/me/email_addresses/" + encodeURIComponent(ea.id)); };
       return flow(ea, {
         path: function (o) { return "/me/email_addresses/" + o.id; },
-        prepare: "prepare_verification",
-        attempt: "attempt_verification",
-        attemptName: "attemptVerification",
+        step: "verification",
         verification: function (o) { return o.verification; },
         wrap: wrapEmailAddress
       });
@@ -268,9 +270,7 @@
     function wrapReverification(rv) {
       return flow(rv, {
         path: function () { return "/session/verify"; },
-        prepare: "prepare_first_factor",
-        attempt: "attempt_first_factor",
-        attemptName: "attemptFirstFactor",
+        step: "first_factor",
         verification: function (o) { return o.firstFactorVerification; },
         wrap: wrapReverification
       });
