@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 func TestValidate(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 var testNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("CET", 3600))

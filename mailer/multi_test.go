@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 type recorder struct {

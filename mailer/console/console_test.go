@@ -9,9 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/internal/mimetest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/console"
-	"github.com/magiclink-go/magiclink/internal/mimetest"
 )
 
 func TestLogger(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/maildir"
 )
 

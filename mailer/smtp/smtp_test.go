@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	gosmtp "github.com/wneessen/go-mail/smtp"
 
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/internal/mimetest"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 const (
