@@ -51,15 +51,7 @@ func (a *Auth) BackendHandler(secretKey string) http.Handler {
 	}
 	p := a.cfg.BackendPrefix
 	mux := http.NewServeMux()
-	// handle registers "METHOD /path" under the prefix.
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		method, path, _ := strings.Cut(pattern, " ")
-		mux.HandleFunc(method+" "+p+path, func(w http.ResponseWriter, r *http.Request) {
-			if err := h(w, r); err != nil {
-				a.writeError(w, r, err)
-			}
-		})
-	}
+	handle := a.router(mux, p)
 	handle("POST /sign_in_tokens", a.postSignInToken)
 	handle("GET /sign_in_tokens/{id}", answerByID(a.SignInTokens.Get))
 	handle("POST /sign_in_tokens/{id}/revoke", answerByID(a.SignInTokens.Revoke))

@@ -154,6 +154,20 @@ func (p params) prepareParams(factor bool) (PrepareParams, error) {
 	return pp, nil
 }
 
+// router returns the function that registers on mux a handler that may
+// fail, under "METHOD /path" with prefix put before the path; the error
+// it returns is answered with writeError.
+func (a *Auth) router(mux *http.ServeMux, prefix string) func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	return func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				a.writeError(w, r, err)
+			}
+		})
+	}
+}
+
 // writeJSON answers status with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
