@@ -325,9 +325,6 @@ func prefixEnd(prefix string) []byte {
 // database and schema wake the watcher, as do changes made while the
 // listening connection was down (it wakes every watcher once it is back).
 func (s *Store) Watch(ctx context.Context, key string) (<-chan struct{}, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
-	}
 	return s.hub.Watch(ctx, key)
 }
 
@@ -337,6 +334,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.hub.Close()
 	s.stop()
 	s.wg.Wait()
 	if s.ownsPool {
