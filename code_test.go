@@ -384,10 +384,7 @@ func TestCodeGoAPI(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t)
 	e.signUp(t, c, "ada@example.com")
-	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := e.signIn(t, c, "ada@example.com")
 	want := []magiclink.FirstFactor{
 		{Strategy: "email_link", SafeIdentifier: "ada@example.com", EmailAddressID: si.SupportedFirstFactors[0].EmailAddressID},
 		{Strategy: "email_code", SafeIdentifier: "ada@example.com", EmailAddressID: si.SupportedFirstFactors[0].EmailAddressID},
@@ -396,7 +393,8 @@ func TestCodeGoAPI(t *testing.T) {
 		t.Fatalf("factors (-want +got):\n%s", d)
 	}
 	n := len(e.mail.Messages()) + 1
-	if si, err = si.PrepareVerification(ctx, magiclink.PrepareParams{Strategy: magiclink.StrategyEmailCode}); err != nil {
+	si, err := si.PrepareVerification(ctx, magiclink.PrepareParams{Strategy: magiclink.StrategyEmailCode})
+	if err != nil {
 		t.Fatal(err)
 	}
 	code := e.code(t, n)

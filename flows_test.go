@@ -127,6 +127,17 @@ func prepareSignUp(t *testing.T, a *magiclink.Auth, addr string) (*magiclink.Cli
 	return c, su
 }
 
+// signIn starts a sign-in of addr on client c through the Go API,
+// failing t if it cannot.
+func (e *env) signIn(t testing.TB, c *magiclink.Client, addr string) *magiclink.SignIn {
+	t.Helper()
+	si, err := e.auth.SignIns.Create(context.Background(), c, magiclink.SignInParams{Identifier: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si
+}
+
 // signUp registers addr through the Go API and returns the new session.
 func (e *env) signUp(t *testing.T, c *magiclink.Client, addr string) *magiclink.NewSession {
 	t.Helper()
@@ -202,10 +213,7 @@ func TestSignUpThenSignInSameClient(t *testing.T) {
 	}
 
 	e.clock.Advance(time.Minute)
-	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "ada@EXAMPLE.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := e.signIn(t, c, "ada@EXAMPLE.com")
 	if si.Status != magiclink.SignInNeedsFirstFactor || si.SupportedFirstFactors[0].EmailAddressID != u.PrimaryEmailAddressID {
 		t.Fatalf("sign-in = %+v", si)
 	}
@@ -236,10 +244,7 @@ func TestCrossClient(t *testing.T) {
 			a, b := e.client(t), e.client(t)
 			e.signUp(t, a, "grace@example.com")
 
-			si, err := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: "grace@example.com"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			si := e.signIn(t, a, "grace@example.com")
 			if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{RedirectURL: "/done"}); err != nil {
 				t.Fatal(err)
 			}
@@ -291,10 +296,7 @@ func TestStartMagicLinkFlow(t *testing.T) {
 	ctx := context.Background()
 	a, b := e.client(t), e.client(t)
 	e.signUp(t, a, "linus@example.com")
-	si, err := e.auth.SignIns.Create(ctx, a, magiclink.SignInParams{Identifier: "linus@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := e.signIn(t, a, "linus@example.com")
 	done := make(chan *magiclink.SignIn, 1)
 	go func() {
 		out, err := si.StartMagicLinkFlow(ctx, magiclink.FlowParams{RedirectURL: "/x"})

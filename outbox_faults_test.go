@@ -53,14 +53,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	e := newEnv(t, func(c *magiclink.Config) { c.Mailer = lost })
 	e.mail = lost.Mailer
 	ctx := context.Background()
-	c := e.client(t)
-	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "twice@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
+	c, su := prepareSignUp(t, e.auth, "twice@example.com")
 	m1 := e.message(t, 1)
 	first := tokenOf(m1)
 	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, failedAttempt)
@@ -88,10 +81,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	}
 	// A new prepare by the person still supersedes every earlier link.
 	e.clock.Advance(time.Minute)
-	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "twice@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := e.signIn(t, c, "twice@example.com")
 	for i := range 2 {
 		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 			t.Fatal(err)

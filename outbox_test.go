@@ -119,16 +119,8 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 // A temporary failure is retried after its backoff, with a new link.
 func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx := context.Background()
-	c := e.client(t)
-	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "retry@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.mail.FailWith(&smtp.Error{Op: "data", Server: "mx.test:25", Code: 451, Err: errors.New("4.3.0 try again later")})
-	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
+	c, su := prepareSignUp(t, e.auth, "retry@example.com")
 	key := magiclink.OutboxPrefix + su.ID
 	waitOutbox(t, e.auth.Store(), key, failedAttempt)
 	e.mail.FailWith(nil)
@@ -136,6 +128,7 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 	magiclink.KickSender(e.auth)
 	tok := e.token(t, 1)
 	waitOutbox(t, e.auth.Store(), key, gone)
+	ctx := context.Background()
 	got, err := e.auth.SignUps.Get(ctx, c, su.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -256,10 +249,7 @@ func TestOutboxGivesUp(t *testing.T) {
 	e := newEnv(t, onFailure)
 	ctx := context.Background()
 	c := e.client(t)
-	si, err := e.auth.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: "unreachable@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	si := e.signIn(t, c, "unreachable@example.com")
 	e.mail.FailWith(errors.New("connection refused"))
 	if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 		t.Fatal(err)

@@ -253,14 +253,7 @@ func TestPageOverride(t *testing.T) {
 		c.Brand = mailer.Brand{Name: "Acme", AccentColor: "#0a7c55"}
 	})
 	ctx := context.Background()
-	c := e.client(t)
-	su, err := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "ada@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := prepareSignUp(t, e.auth, "ada@example.com")
 	tok := e.token(t, 1)
 	req := httptest.NewRequest("GET", "https://app.example/auth/verify?token="+url.QueryEscape(tok), nil)
 	w := httptest.NewRecorder()
