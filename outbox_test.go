@@ -146,8 +146,7 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 // once), is reported to OnSendFailure once without the link, and the flow
 // can be prepared again. The same holds for an added email address.
 func TestOutboxPermanentFailure(t *testing.T) {
-	failures, onFailure := sendFailures()
-	e := newEnv(t, onFailure)
+	e, failures := newFailuresEnv(t)
 	ctx := context.Background()
 	c := e.client(t)
 	sess := e.signUp(t, c, "owner@example.com")
@@ -245,8 +244,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 
 // A message that cannot be delivered for a day is given up.
 func TestOutboxGivesUp(t *testing.T) {
-	failures, onFailure := sendFailures()
-	e := newEnv(t, onFailure)
+	e, failures := newFailuresEnv(t)
 	ctx := context.Background()
 	c := e.client(t)
 	si := e.signIn(t, c, "unreachable@example.com")
@@ -343,11 +341,11 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 	}
 }
 
-// sendFailures returns a channel and a Config option that sends it each
-// SendFailure the Auth reports (up to 8 unread).
-func sendFailures() (chan magiclink.SendFailure, func(*magiclink.Config)) {
+// newFailuresEnv returns an env whose Auth sends each SendFailure it
+// reports to the channel (up to 8 unread).
+func newFailuresEnv(t *testing.T) (*env, chan magiclink.SendFailure) {
 	failures := make(chan magiclink.SendFailure, 8)
-	return failures, func(c *magiclink.Config) {
+	return newEnv(t, func(c *magiclink.Config) {
 		c.OnSendFailure = func(_ context.Context, f magiclink.SendFailure) { failures <- f }
-	}
+	}), failures
 }

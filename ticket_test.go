@@ -39,6 +39,13 @@ func newTicketEnv(t testing.TB, mod func(*magiclink.Config)) *tenv {
 	return &tenv{env: e, st: e.auth.Store()}
 }
 
+// newTicketUser is newTicketEnv with a user, ada@example.com.
+func newTicketUser(t testing.TB, mod func(*magiclink.Config)) (*tenv, *magiclink.User) {
+	t.Helper()
+	e := newTicketEnv(t, mod)
+	return e, e.user(t, "ada@example.com")
+}
+
 func (e *tenv) user(t testing.TB, addr string) *magiclink.User {
 	t.Helper()
 	u, err := e.auth.Users.Create(context.Background(), magiclink.UserParams{EmailAddress: addr})
@@ -90,9 +97,8 @@ func sitWantCode(t testing.TB, err error, status int, code string) {
 }
 
 func TestTicketCreateRedeem(t *testing.T) {
-	e := newTicketEnv(t, nil)
+	e, u := newTicketUser(t, nil)
 	ctx := context.Background()
-	u := e.user(t, "ada@example.com")
 	tok := e.token(t, u.ID, 0)
 
 	if !strings.HasPrefix(tok.ID, "sit_") || tok.UserID != u.ID || tok.Status != magiclink.SignInTokenPending ||
@@ -152,9 +158,8 @@ func TestTicketCreateRedeem(t *testing.T) {
 }
 
 func TestTicketRevoke(t *testing.T) {
-	e := newTicketEnv(t, nil)
+	e, u := newTicketUser(t, nil)
 	ctx := context.Background()
-	u := e.user(t, "ada@example.com")
 	tok := e.token(t, u.ID, time.Hour)
 	e.clock.Advance(time.Minute)
 
@@ -179,8 +184,7 @@ func TestTicketRevoke(t *testing.T) {
 }
 
 func TestTicketExpiry(t *testing.T) {
-	e := newTicketEnv(t, func(c *magiclink.Config) { c.SessionLifetime = 60 * 24 * time.Hour })
-	u := e.user(t, "ada@example.com")
+	e, u := newTicketUser(t, func(c *magiclink.Config) { c.SessionLifetime = 60 * 24 * time.Hour })
 	start := e.clock.Now()
 	a, b := e.token(t, u.ID, time.Minute), e.token(t, u.ID, time.Minute)
 	def := e.token(t, u.ID, 0)
@@ -210,9 +214,8 @@ func TestTicketExpiry(t *testing.T) {
 }
 
 func TestTicketCreateErrors(t *testing.T) {
-	e := newTicketEnv(t, nil)
+	e, u := newTicketUser(t, nil)
 	ctx := context.Background()
-	u := e.user(t, "ada@example.com")
 	for _, id := range []string{"user_00000000000000000000000000000000", "user_nope", "../../x"} {
 		_, err := e.auth.SignInTokens.Create(ctx, id, magiclink.SignInTokenParams{})
 		sitWantCode(t, err, 404, "resource_not_found")
@@ -235,8 +238,7 @@ func TestTicketCreateErrors(t *testing.T) {
 
 func TestTicketConcurrentRedemption(t *testing.T) {
 	eachStore(t, func(t *testing.T, onStore func(*magiclink.Config)) {
-		e := newTicketEnv(t, onStore)
-		u := e.user(t, "ada@example.com")
+		e, u := newTicketUser(t, onStore)
 		tok := e.token(t, u.ID, 0)
 		const n = 64
 		clients := make([]*magiclink.Client, n)
@@ -322,8 +324,7 @@ func sitClone(m map[string]any, set map[string]any, del ...string) map[string]an
 }
 
 func TestTicketRejects(t *testing.T) {
-	e := newTicketEnv(t, nil)
-	u := e.user(t, "ada@example.com")
+	e, u := newTicketUser(t, nil)
 	tok := e.token(t, u.ID, time.Hour)
 	h, c, sig := sitParts(t, tok.Token)
 
@@ -413,8 +414,7 @@ func TestTicketRejects(t *testing.T) {
 }
 
 func TestTicketUserGone(t *testing.T) {
-	e := newTicketEnv(t, nil)
-	u := e.user(t, "ada@example.com")
+	e, u := newTicketUser(t, nil)
 	tok := e.token(t, u.ID, time.Hour)
 	if err := e.st.Apply(context.Background(), store.Delete("user/"+u.ID)); err != nil {
 		t.Fatal(err)
