@@ -447,6 +447,21 @@ func TestCrashChild(t *testing.T) {
 			}
 		}
 	}
+	// confirmed prepares the flow with id and addr, confirms its link in c
+	// and returns the session it created.
+	confirmed := func(c *magiclink.Client, id, addr string, kind mailer.Kind, prepare func() error) *magiclink.NewSession {
+		if err := prepare(); err != nil {
+			fail("prepare: %v", err)
+		}
+		ack("prepared %s %s", id, addr)
+		tok := link(addr, kind)
+		res, err := a.ConfirmLink(ctx, tok, c)
+		if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
+			fail("confirm %s: %+v, %v", kind, res, err)
+		}
+		ack("consume %s %s", id, tok)
+		return res.NewSession
+	}
 	tag := os.Getenv(crashTagEnv)
 	fmt.Println("ready")
 	for i := 0; ; i++ {
@@ -461,35 +476,23 @@ func TestCrashChild(t *testing.T) {
 		if err != nil {
 			fail("sign-up: %v", err)
 		}
-		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-			fail("prepare: %v", err)
-		}
-		ack("prepared %s %s", su.ID, addr)
-		tok := link(addr, mailer.KindSignUp)
-		res, err := a.ConfirmLink(ctx, tok, c)
-		if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
-			fail("confirm sign-up: %+v, %v", res, err)
-		}
-		ack("consume %s %s", su.ID, tok)
-		ack("user %s %s", addr, res.NewSession.UserID)
-		ack("session %s %s %s", res.NewSession.Token, res.NewSession.UserID, res.NewSession.ID)
-		first, firstID := res.NewSession.Token, res.NewSession.ID
+		s := confirmed(c, su.ID, addr, mailer.KindSignUp, func() error {
+			_, err := su.PrepareVerification(ctx, magiclink.PrepareParams{})
+			return err
+		})
+		ack("user %s %s", addr, s.UserID)
+		ack("session %s %s %s", s.Token, s.UserID, s.ID)
+		first, firstID := s.Token, s.ID
 
 		si, err := a.SignIns.Create(ctx, c, magiclink.SignInParams{Identifier: addr})
 		if err != nil {
 			fail("sign-in: %v", err)
 		}
-		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-			fail("prepare: %v", err)
-		}
-		ack("prepared %s %s", si.ID, addr)
-		tok = link(addr, mailer.KindSignIn)
-		res, err = a.ConfirmLink(ctx, tok, c)
-		if err != nil || res.Status != magiclink.LinkVerified || res.NewSession == nil {
-			fail("confirm sign-in: %+v, %v", res, err)
-		}
-		ack("consume %s %s", si.ID, tok)
-		ack("session %s %s %s", res.NewSession.Token, res.NewSession.UserID, res.NewSession.ID)
+		s = confirmed(c, si.ID, addr, mailer.KindSignIn, func() error {
+			_, err := si.PrepareVerification(ctx, magiclink.PrepareParams{})
+			return err
+		})
+		ack("session %s %s %s", s.Token, s.UserID, s.ID)
 
 		if i%2 == 0 {
 			fmt.Printf("intent ending %s\n", first)
@@ -499,7 +502,7 @@ func TestCrashChild(t *testing.T) {
 			ack("ended %s %s", first, firstID)
 		}
 		if i%3 == 1 {
-			id := res.NewSession.UserID
+			id := s.UserID
 			fmt.Printf("intent deleting %s %s\n", id, addr)
 			if err := a.Users.Delete(ctx, id); err != nil {
 				fail("delete: %v", err)
