@@ -36,6 +36,14 @@ func WithUserAgent(ctx context.Context, ua string) context.Context {
 	return context.WithValue(ctx, userAgentKey{}, truncate(ua, maxUserAgent))
 }
 
+// truncate returns at most the first n bytes of s.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
 // requesterFrom describes the browser whose request ctx carries, at now.
 func requesterFrom(ctx context.Context, now time.Time) *requester {
 	r := &requester{At: ms(now)}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/worker"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -36,7 +37,7 @@ func noticePrefix(userID string) string { return keyOutbox + "ntc_" + userID + "
 // noticePut returns the op that queues a notice of kind to the user with
 // userID.
 func (a *Auth) noticePut(userID string, kind mailer.Kind, n noticeRec, now time.Time) store.Op {
-	r := outboxRec{FlowKey: keyNoticeFlow, Kind: kind, NextAt: ms(now), CreatedAt: ms(now), Notice: &n}
+	r := outboxRec{FlowKey: keyNoticeFlow, Kind: kind, Lease: worker.Lease{NextAt: ms(now), CreatedAt: ms(now)}, Notice: &n}
 	return store.Put(noticePrefix(userID)+newID(""), encode(r), now.Add(2*sendGiveUp))
 }
 

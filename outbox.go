@@ -67,7 +67,6 @@ const (
 	sendBookkeep     = time.Minute
 	bookkeepRetryMin = 100 * time.Millisecond
 	bookkeepRetryMax = 5 * time.Second
-	maxErrorText     = 500 // bytes of an error kept in an entry
 )
 
 // processID tells this process's leases from those of other processes.
@@ -101,13 +100,10 @@ type outboxRec struct {
 	Kind    mailer.Kind `json:"kind"`
 	// SendID is the verification's verRec.SendID: if the flow's differs,
 	// a newer prepare superseded this message.
-	SendID     string `json:"send_id"`
-	Attempts   int    `json:"attempts"`
-	NextAt     int64  `json:"next_at"`               // no attempt before this
-	LeaseUntil int64  `json:"lease_until,omitempty"` // claimed by a sender until this
-	Owner      string `json:"owner,omitempty"`       // the process holding the lease
-	CreatedAt  int64  `json:"created_at"`
-	LastError  string `json:"last_error,omitempty"` // of the last failed attempt, scrubbed of the link
+	SendID string `json:"send_id"`
+	// Lease is the state of its delivery; its LastError is scrubbed of
+	// the link.
+	worker.Lease
 	// Notice, when set, makes the entry a notice (see notice.go): a
 	// message without a link, belonging to no flow.
 	Notice *noticeRec `json:"notice,omitempty"`
@@ -127,7 +123,7 @@ func (s *sender) dueAt(r *outboxRec) time.Time {
 // has just started (f.Ver.SendID set) at now, replacing any message still
 // queued for the flow.
 func (a *Auth) outboxPut(key string, f *flowRec, kind mailer.Kind, now time.Time) store.Op {
-	r := outboxRec{FlowKey: key, Kind: kind, SendID: f.Ver.SendID, NextAt: ms(now), CreatedAt: ms(now)}
+	r := outboxRec{FlowKey: key, Kind: kind, SendID: f.Ver.SendID, Lease: worker.Lease{NextAt: ms(now), CreatedAt: ms(now)}}
 	// The expiry only collects entries no instance was left to deliver
 	// or give up on.
 	return store.Put(keyOutbox+f.ID, encode(r), now.Add(2*sendGiveUp))
@@ -261,10 +257,7 @@ func (s *sender) attempt(it store.Item, r outboxRec) {
 // attempt counted, the entry leased to this process, the next attempt
 // scheduled.
 func (s *sender) claimed(r outboxRec, now time.Time) outboxRec {
-	r.Attempts++
-	r.LeaseUntil = ms(now.Add(s.lease))
-	r.Owner = processID
-	r.NextAt = ms(now.Add(backoff(r.Attempts)))
+	r.Claim(now, processID, s.lease, backoff)
 	return r
 }
 
@@ -501,8 +494,7 @@ func (s *sender) release(key string, raw []byte, r outboxRec, cause error) {
 	s.a.log.Warn("magiclink: sending email failed; will retry", slog.String("kind", string(r.Kind)),
 		slog.String("flow_id", flowID(key)), slog.Int("attempt", r.Attempts),
 		slog.Time("next_attempt", fromMS(r.NextAt)), slog.Any("error", cause))
-	r.LeaseUntil, r.Owner = 0, ""
-	r.LastError = truncate(cause.Error(), maxErrorText)
+	r.Release(cause.Error())
 	err := s.persist(func(ctx context.Context) error {
 		return s.a.st.Apply(ctx, store.Swap(key, raw, encode(r), fromMS(r.CreatedAt).Add(2*sendGiveUp)))
 	})
@@ -606,11 +598,4 @@ func scrub(err error, sec secrets) error {
 		return err
 	}
 	return &scrubbed{msg: msg, permanent: mailer.IsPermanent(err)}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -91,15 +91,10 @@ type WebhookEndpoint struct {
 	AllowInsecure bool
 }
 
-// deliveryRec is a queued delivery of one event to one consumer.
-type deliveryRec struct {
-	Attempts   int    `json:"attempts"`
-	NextAt     int64  `json:"next_at"`
-	LeaseUntil int64  `json:"lease_until,omitempty"`
-	Owner      string `json:"owner,omitempty"` // the process holding the lease
-	CreatedAt  int64  `json:"created_at"`
-	LastError  string `json:"last_error,omitempty"`
-}
+// deliveryRec is a queued delivery of one event to one consumer: the
+// state of its lease, nothing more (the event is read from its own
+// record).
+type deliveryRec = worker.Lease
 
 // consumer is a webhook endpoint or the subscribers, with its dispatcher.
 type consumer struct {
@@ -418,9 +413,7 @@ func (c *consumer) attempt(it store.Item, r deliveryRec) {
 		return
 	}
 	born := r.Attempts == 0 && r.Owner == processID && now.Before(fromMS(r.LeaseUntil).Add(-deliveryTimeout))
-	r.Attempts++
-	r.LeaseUntil, r.Owner = ms(now.Add(deliveryLease)), processID
-	r.NextAt = ms(now.Add(deliveryBackoff(r.Attempts)))
+	r.Claim(now, processID, deliveryLease, deliveryBackoff)
 	raw := it.Value
 	if born {
 		// No claim to write, but a pass may have listed the entry before
@@ -524,7 +517,7 @@ func (c *consumer) settle(key string, raw []byte) bool {
 func (c *consumer) release(key string, raw []byte, r deliveryRec, why string) {
 	ctx, cancel := c.d.bookkeeping()
 	defer cancel()
-	r.LeaseUntil, r.Owner, r.LastError = 0, "", truncate(why, maxErrorText)
+	r.Release(why)
 	if err := c.d.a.st.Apply(ctx, store.Swap(key, raw, encode(r), fromMS(r.CreatedAt).Add(2*deliveryGiveUp))); err != nil && !isConflict(err) {
 		c.d.a.log.Warn("magiclink: recording a failed delivery failed", slog.String("endpoint", c.id), slog.Any("error", err))
 	}

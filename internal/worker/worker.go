@@ -153,3 +153,41 @@ func Drain(work *sync.WaitGroup, grace time.Duration, cancel context.CancelFunc)
 		return false
 	}
 }
+
+// MaxError is how many bytes of an error a Lease keeps.
+const MaxError = 500
+
+// Lease is the state of a queued entry that the workers of several
+// processes may claim, one at a time: the outbox's entries and the
+// webhook deliveries embed it, and its JSON fields are theirs. Times are
+// Unix milliseconds.
+type Lease struct {
+	Attempts   int    `json:"attempts"`
+	NextAt     int64  `json:"next_at"`               // no attempt before this
+	LeaseUntil int64  `json:"lease_until,omitempty"` // claimed by a worker until this
+	Owner      string `json:"owner,omitempty"`       // the process holding the claim
+	CreatedAt  int64  `json:"created_at"`
+	LastError  string `json:"last_error,omitempty"` // of the last failed attempt
+}
+
+// Claim counts an attempt by the process owner at now: the entry is
+// leased to it for lease, and its next attempt is due backoff(n) later,
+// n the attempts counted so far. The caller writes the claim with a
+// compare-and-swap, so that of several workers one wins.
+func (l *Lease) Claim(now time.Time, owner string, lease time.Duration, backoff func(n int) time.Duration) {
+	l.Attempts++
+	l.LeaseUntil = now.Add(lease).UnixMilli()
+	l.Owner = owner
+	l.NextAt = now.Add(backoff(l.Attempts)).UnixMilli()
+}
+
+// Release gives up the claim of a failed attempt and records why, at
+// most MaxError bytes of it; the next attempt stays due when Claim
+// scheduled it.
+func (l *Lease) Release(why string) {
+	l.LeaseUntil, l.Owner = 0, ""
+	if len(why) > MaxError {
+		why = why[:MaxError]
+	}
+	l.LastError = why
+}

@@ -166,3 +166,19 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("logged %d times; want once: %s", n, buf.String())
 	}
 }
+
+func TestLeaseClaimRelease(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	var l Lease
+	l.Claim(now, "p1", time.Minute, func(n int) time.Duration { return time.Duration(n) * time.Second })
+	l.Claim(now, "p1", time.Minute, func(n int) time.Duration { return time.Duration(n) * time.Second })
+	want := Lease{Attempts: 2, NextAt: now.Add(2 * time.Second).UnixMilli(), LeaseUntil: now.Add(time.Minute).UnixMilli(), Owner: "p1"}
+	if l != want {
+		t.Fatalf("after two claims %+v; want %+v", l, want)
+	}
+	l.Release(strings.Repeat("x", MaxError+1))
+	want.LeaseUntil, want.Owner, want.LastError = 0, "", strings.Repeat("x", MaxError)
+	if l != want {
+		t.Fatalf("after release %+v; want %+v", l, want)
+	}
+}
