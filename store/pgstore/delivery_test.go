@@ -8,12 +8,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/deliverytest"
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/internal/sendtiming"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -40,38 +40,30 @@ type prepared struct {
 func prepareSignUps(t *testing.T, addrs []string, auths ...*magiclink.Auth) map[string]prepared {
 	t.Helper()
 	ctx := context.Background()
-	var mu sync.Mutex
-	out := map[string]prepared{}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(addrs))
-	for i, addr := range addrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := auths[i%len(auths)]
-			c, _, err := a.Clients.Create(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
-			su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addr})
-			if err != nil {
-				errs <- err
-				return
-			}
-			if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-				errs <- err
-				return
-			}
-			mu.Lock()
-			out[addr] = prepared{c, su.ID}
-			mu.Unlock()
-		}()
+	flows := make([]prepared, len(addrs))
+	for _, err := range racetest.Run(len(addrs), func(i int, _ func()) error {
+		a := auths[i%len(auths)]
+		c, _, err := a.Clients.Create(ctx)
+		if err != nil {
+			return err
+		}
+		su, err := a.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: addrs[i]})
+		if err != nil {
+			return err
+		}
+		if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
+			return err
+		}
+		flows[i] = prepared{c, su.ID}
+		return nil
+	}) {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	out := map[string]prepared{}
+	for i, addr := range addrs {
+		out[addr] = flows[i]
 	}
 	return out
 }
