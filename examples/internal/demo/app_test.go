@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -57,13 +57,9 @@ func newTestApp(t *testing.T, args ...string) *testApp {
 // redirects on its own unless follow is set.
 func browser(t *testing.T, follow bool) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Jar: jar}
-	if !follow {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := authtest.Browser()
+	if follow {
+		c.CheckRedirect = nil
 	}
 	return c
 }
@@ -88,6 +84,13 @@ func confirmLink(t *testing.T, c *http.Client, base, link string) (*http.Respons
 		t.Fatalf("no token on the confirm page:\n%s", body)
 	}
 	res, err = c.PostForm(base+"/auth/verify", url.Values{"token": {token[1]}})
+	return readAnswer(t, res, err)
+}
+
+// readAnswer fails t on err, the error of a request, and returns its
+// answer res with the body read.
+func readAnswer(t *testing.T, res *http.Response, err error) (*http.Response, string) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,15 +110,7 @@ func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	}
 	req.Header.Set("Accept", "text/html")
 	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
+	return readAnswer(t, res, err)
 }
 
 // postJSON posts body and decodes the JSON answer into out.
@@ -506,7 +501,7 @@ func TestBehindPathProxy(t *testing.T) {
 		t.Fatalf("sign-out: %v %v", res, err)
 	}
 	res.Body.Close()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.CheckRedirect = authtest.NoRedirects
 	res, _ = get(t, c, base+"/account")
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/app/sign-in?redirect_url=%2Faccount" {
 		t.Fatalf("/app/account signed out: %d to %q", res.StatusCode, loc)
