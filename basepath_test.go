@@ -1,9 +1,7 @@
 package magiclink_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,21 +14,8 @@ import (
 // the link, the confirm page's form, the redirect after it, the redirect
 // to the sign-in page, and the ticket page's form.
 func TestHTTPBaseURLWithPath(t *testing.T) {
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String() + "/app"
-	e := newEnv(t, func(c *magiclink.Config) {
-		c.BaseURL = base
-		c.SignInURL = "/sign-in"
-	})
-	mux := http.NewServeMux()
-	mux.Handle("/auth/", e.auth.Handler())
-	mux.Handle("/private", e.auth.RequireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "private")
-	})))
-	srv.Config.Handler = http.StripPrefix("/app", mux) // the proxy
-	srv.Start()
-	t.Cleanup(srv.Close)
-	s := &site{env: e, srv: srv}
+	s := newSiteBehind(t, "/app", func(c *magiclink.Config) { c.SignInURL = "/sign-in" })
+	e, base := s.env, s.env.cfg.BaseURL
 	b := s.browser(t)
 
 	su := b.api("POST", "/app/auth/sign_ups", map[string]any{"email_address": "ada@example.com"}, 200)
@@ -48,7 +33,7 @@ func TestHTTPBaseURLWithPath(t *testing.T) {
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/app/welcome?") || !strings.Contains(loc, "magiclink_status=verified") {
 		t.Fatalf("POST /app/auth/verify = %d to %q; want 303 to /app/welcome", res.StatusCode, loc)
 	}
-	if res, body := b.do("GET", "/app/private", "", ""); res.StatusCode != 200 || string(body) != "private" {
+	if res, body := b.do("GET", "/app/private", "", ""); res.StatusCode != 200 || string(body) != "hello ada@example.com" {
 		t.Fatalf("GET /app/private signed in = %d %s", res.StatusCode, body)
 	}
 	b.api("DELETE", "/app/auth/session", nil, 200)

@@ -28,8 +28,15 @@ type site struct {
 
 func newSite(t *testing.T, mod func(*magiclink.Config)) *site {
 	t.Helper()
+	return newSiteBehind(t, "", mod)
+}
+
+// newSiteBehind is newSite behind a reverse proxy that strips path: the
+// BaseURL ends in path, the server sees what follows it.
+func newSiteBehind(t *testing.T, path string, mod func(*magiclink.Config)) *site {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
+	base := "http://" + srv.Listener.Addr().String() + path
 	e := newEnv(t, func(c *magiclink.Config) {
 		c.BaseURL = base
 		if mod != nil {
@@ -46,7 +53,7 @@ func newSite(t *testing.T, mod func(*magiclink.Config)) *site {
 		}
 		io.WriteString(w, "hello "+u.PrimaryEmailAddress())
 	})))
-	srv.Config.Handler = mux
+	srv.Config.Handler = http.StripPrefix(path, mux)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &site{env: e, srv: srv}
