@@ -2,16 +2,13 @@ package magiclink
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/emailcode"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -25,7 +22,7 @@ import (
 // The code is made by the outbox when the email is sent, as the link's
 // token is, from the prepare's random id under a server secret
 // (Config.EmailCodes.Secret, or a random one kept in the store; see
-// sendCode), and never stored: the flow keeps only an HMAC-SHA-256 of it
+// package emailcode), and never stored: the flow keeps only an HMAC-SHA-256 of it
 // under that secret, bound to the flow, its purpose, its address and its
 // prepare.
 // A verification allows MaxCodeAttempts guesses, and the guesses at one
@@ -94,14 +91,15 @@ func (a *Auth) initCodes() error {
 		if len(c.Secret) < 32 {
 			return errors.New("magiclink: Config.EmailCodes.Secret must be at least 32 bytes")
 		}
-		a.codeKey = c.Secret
+		a.codes = emailcode.New(c.Secret, c.Length)
 		return nil
 	}
 	if c.Mode == CodesOff {
+		a.codes = emailcode.New(nil, c.Length) // never used: emails carry no code
 		return nil
 	}
-	var err error
-	a.codeKey, err = a.storedKey(keyCodeSecret, "email code secret")
+	secret, err := a.storedKey(keyCodeSecret, "email code secret")
+	a.codes = emailcode.New(secret, c.Length)
 	return err
 }
 
@@ -134,48 +132,23 @@ func (a *Auth) prepareStrategy(s string) (string, error) {
 }
 
 // sendCode returns the code of the send f.Ver.SendID: derived from it
-// under the server secret, so that every attempt of one send (a retry
-// after a lost answer, a crash or a lapsed claim) mails the same code, and
-// a retry never invalidates the code an earlier attempt may have
-// delivered. A new prepare, with a new SendID (random), gets a new code.
-// Uniform over all 10^n codes, without modulo bias: an HMAC output at or
-// above the largest multiple of 10^n below 2^256 is rejected and the next
-// counter's taken (a chance below 10^-66 each).
-func (a *Auth) sendCode(f *flowRec) string {
-	n := a.cfg.EmailCodes.Length
-	space := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
-	limit := new(big.Int).Lsh(big.NewInt(1), 256)
-	limit.Sub(limit, new(big.Int).Mod(limit, space)) // the largest multiple of space <= 2^256
-	for i := 0; ; i++ {
-		m := hmac.New(sha256.New, a.codeKey)
-		for _, s := range []string{"magiclink email code of a send v1", f.ID, f.Ver.SendID, strconv.Itoa(i)} {
-			fmt.Fprintf(m, "%d:%s;", len(s), s)
-		}
-		v := new(big.Int).SetBytes(m.Sum(nil))
-		if v.Cmp(limit) < 0 {
-			return fmt.Sprintf("%0*d", n, v.Mod(v, space))
-		}
-	}
+// under the code secret, so every attempt of one send mails the same code
+// (see package emailcode).
+func (a *Auth) sendCode(f *flowRec) string { return a.codes.Code(f.ID, f.Ver.SendID) }
+
+// codeBinding is what a code sent for f's verification is bound to.
+func codeBinding(f *flowRec) emailcode.Binding {
+	return emailcode.Binding{Kind: string(f.Kind), FlowID: f.ID, Address: addressKey(f.Address), SendID: f.Ver.SendID}
 }
 
-// codeHash is what the flow stores of its code: an HMAC-SHA-256 under the
-// server secret of the code and everything it is bound to, so that a code
-// verifies only for its flow, purpose, address and prepare.
-func (a *Auth) codeHash(f *flowRec, code string) string {
-	m := hmac.New(sha256.New, a.codeKey)
-	for _, s := range []string{"magiclink email code v1", string(f.Kind), f.ID, addressKey(f.Address), f.Ver.SendID, code} {
-		fmt.Fprintf(m, "%d:%s;", len(s), s)
-	}
-	return hex.EncodeToString(m.Sum(nil))
-}
+// codeHash is what the flow stores of its code: an HMAC under the code
+// secret, bound to the flow, its purpose, its address and its prepare.
+func (a *Auth) codeHash(f *flowRec, code string) string { return a.codes.Hash(codeBinding(f), code) }
 
-// codeMatches compares code with the flow's stored HMAC in constant time.
-// It computes the HMAC whatever the flow holds, so a flow without a live
-// code takes as long to answer.
+// codeMatches compares code with the flow's stored HMAC in constant time,
+// taking as long whatever the flow holds.
 func (a *Auth) codeMatches(f *flowRec, code string) bool {
-	got, _ := hex.DecodeString(a.codeHash(f, code))
-	want, err := hex.DecodeString(f.Ver.CodeHash)
-	return err == nil && len(want) == sha256.Size && hmac.Equal(got, want)
+	return a.codes.Matches(codeBinding(f), code, f.Ver.CodeHash)
 }
 
 // normalizeCode removes the spaces and dashes people type or paste, and

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/clientip"
+	"github.com/magiclink-go/magiclink/internal/emailcode"
 	"github.com/magiclink-go/magiclink/internal/i18n"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
@@ -243,7 +244,7 @@ type Auth struct {
 	deliver   *deliverer
 	// instanceID identifies the deployment in events.
 	instanceID string
-	codeKey    []byte // keys the HMAC of email codes
+	codes      *emailcode.Deriver // email codes and their HMACs, under the code secret
 
 	closeOnce sync.Once
 	closeErr  error
