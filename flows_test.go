@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/authtest"
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
@@ -371,38 +370,46 @@ func TestLinkExpiresAndSupersedes(t *testing.T) {
 
 func TestConcurrentConfirmationsYieldOneSession(t *testing.T) {
 	e := newEnv(t, nil)
-	ctx := context.Background()
-	c := e.client(t)
-	su, _ := e.auth.SignUps.Create(ctx, c, magiclink.SignUpParams{EmailAddress: "race@example.com"})
-	if _, err := su.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := prepareSignUp(t, e.auth, "race@example.com")
 	tok := e.token(t, 1)
-	var verified, sessions atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			res, err := e.auth.ConfirmLink(ctx, tok, c)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if res.Status == magiclink.LinkVerified {
-				verified.Add(1)
-			}
-			if res.NewSession != nil {
-				sessions.Add(1)
-			}
-		}()
+	confirmRace(t, 64, func() (bool, int, error) {
+		res, err := e.auth.ConfirmLink(context.Background(), tok, c)
+		if err != nil {
+			return false, 0, err
+		}
+		sessions := 0
+		if res.NewSession != nil {
+			sessions = 1
+		}
+		return res.Status == magiclink.LinkVerified, sessions, nil
+	})
+}
+
+// confirmRace runs n confirmations of one link at once and fails t unless
+// exactly one verified it and exactly one session was created. Each
+// confirm reports whether it verified the link and how many sessions it
+// was handed.
+func confirmRace(t *testing.T, n int, confirm func() (verified bool, sessions int, err error)) {
+	t.Helper()
+	verified, sessions := make([]bool, n), make([]int, n)
+	errs := racetest.Run(n, func(i int, start func()) error {
+		start()
+		var err error
+		verified[i], sessions[i], err = confirm()
+		return err
+	})
+	nv, ns := 0, 0
+	for i, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+		if verified[i] {
+			nv++
+		}
+		ns += sessions[i]
 	}
-	close(start)
-	wg.Wait()
-	if verified.Load() != 1 || sessions.Load() != 1 {
-		t.Fatalf("%d verified, %d sessions; want exactly 1 each", verified.Load(), sessions.Load())
+	if nv != 1 || ns != 1 {
+		t.Fatalf("%d verified, %d sessions; want exactly 1 each", nv, ns)
 	}
 }
 
