@@ -284,10 +284,14 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 			if f.Ver.Attempts >= MaxCodeAttempts {
 				f.Ver.Status = string(VerificationFailed)
 			}
-			answer = codeIncorrect(max(0, MaxCodeAttempts-f.Ver.Attempts))
+			wrong := codeIncorrect(max(0, MaxCodeAttempts-f.Ver.Attempts))
 			if !wellFormed {
-				answer = paramInvalid("code", "code_digits", "n", strconv.Itoa(a.cfg.EmailCodes.Length))
+				wrong = paramInvalid("code", "code_digits", "n", strconv.Itoa(a.cfg.EmailCodes.Length))
 			}
+			if f.Ver.Status == string(VerificationFailed) {
+				wrong = wrong.failing()
+			}
+			answer = wrong
 		}
 		if err := a.apply(ctx, append(ops, l.swap(f, flowExpiry(&f)))...); err != nil {
 			return written{}, err // a conflict is another round

@@ -421,6 +421,37 @@ func TestCodeGoAPI(t *testing.T) {
 	}
 }
 
+// TestCodeLastAttemptFails: through the Go API the wrong code that uses
+// up the last attempt, malformed or not, is also ErrVerificationFailed
+// (the HTTP code stays form_code_incorrect or form_param_format_invalid),
+// so a caller knows to start again rather than ask for the code again.
+func TestCodeLastAttemptFails(t *testing.T) {
+	for _, last := range []string{"wrong", "malformed"} {
+		e := newEnv(t, nil)
+		ctx := context.Background()
+		c := e.client(t)
+		e.signUp(t, c, "ada@example.com")
+		si := e.signIn(t, c, "ada@example.com")
+		n := len(e.mail.Messages()) + 1
+		si, err := si.PrepareVerification(ctx, magiclink.PrepareParams{Strategy: magiclink.StrategyEmailCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := e.code(t, n)
+		for i := 1; i <= magiclink.MaxCodeAttempts; i++ {
+			guess, want := wrongCode(code), "form_code_incorrect"
+			if i == magiclink.MaxCodeAttempts && last == "malformed" {
+				guess, want = "12", "form_param_format_invalid"
+			}
+			_, err := si.AttemptFirstFactor(ctx, magiclink.AttemptParams{Code: guess})
+			final := i == magiclink.MaxCodeAttempts
+			if e := magiclink.AsError(err); e == nil || e.Code != want || errors.Is(err, magiclink.ErrVerificationFailed) != final {
+				t.Fatalf("%s: guess %d = %v; want %s, failing the verification: %v", last, i, err, want, final)
+			}
+		}
+	}
+}
+
 // TestCodeModes: CodesOff sends links only and refuses email_code;
 // CodesOnly sends codes only, mints no link and refuses email_link.
 func TestCodeModes(t *testing.T) {

@@ -31,6 +31,35 @@ var (
 // refuses. Code is the stable, Clerk-compatible code an HTTP client sees;
 // Status is the HTTP status it is served with. Message and LongMessage
 // are in English; the HTTP handlers serve them in the request's language.
+//
+// The codes and the sentinel errors they wrap (errors.Is):
+//
+//	form_param_missing, form_param_format_invalid,
+//	form_param_value_invalid, form_param_unknown,
+//	form_param_exceeds_allowed_size        422  ErrInvalidParam (Meta["param_name"])
+//	malformed_request                      400  ErrInvalidParam
+//	request_body_too_large                 413  ErrInvalidParam
+//	unsupported_media_type                 415  ErrInvalidParam
+//	cross_origin_request                   403  ErrInvalidParam
+//	form_identifier_exists                 422  ErrIdentifierExists
+//	form_identifier_not_found              422  ErrNoIdentifier
+//	form_code_incorrect                    422  ErrCodeIncorrect (Meta["remaining_attempts"], an int)
+//	verification_expired                   422  ErrExpired
+//	verification_failed                    422  ErrVerificationFailed
+//	verification_status_invalid            400  ErrConflict (the flow's state does not allow it)
+//	primary_email_address_not_deletable    400  ErrConflict
+//	sign_in_token_cannot_be_revoked        400  ErrConflict
+//	ticket_invalid_code, sign_in_token_already_used_code,
+//	sign_in_token_revoked_code             400  ErrTicket
+//	ticket_expired_code                    400  ErrTicket and ErrExpired
+//	resource_not_found                     404  ErrNotFound
+//	authentication_invalid                 401  ErrUnauthenticated
+//	session_reverification_required        403  ErrReverificationRequired
+//	too_many_requests                      429  ErrRateLimited (RetryAfterSeconds)
+//
+// A store failure is returned as it is, not as an *Error; the HTTP
+// handlers answer it 500 internal_error, or 503 service_unavailable
+// (RetryAfterSeconds) when the store wraps store.ErrUnavailable.
 type Error struct {
 	Status      int
 	Code        string
@@ -158,6 +187,16 @@ func verificationFailed() *Error {
 func codeIncorrect(remaining int) *Error {
 	e := newError(http.StatusUnprocessableEntity, "form_code_incorrect", ErrCodeIncorrect, "incorrect", "code_incorrect")
 	e.Meta = map[string]any{"param_name": "code", "remaining_attempts": remaining}
+	return e
+}
+
+// failing marks e, the answer to the wrong code that used up a
+// verification's last attempt, as failing the verification too:
+// errors.Is(e, ErrVerificationFailed) holds, while the code an HTTP
+// client sees stays e's (form_code_incorrect with remaining_attempts 0,
+// or form_param_format_invalid).
+func (e *Error) failing() *Error {
+	e.kind = errors.Join(e.kind, ErrVerificationFailed)
 	return e
 }
 

@@ -183,7 +183,9 @@ type Config struct {
 
 	// Now is the clock every time-dependent rule uses; default time.Now.
 	Now func() time.Time
-	// Logger receives operational logs (never a secret); default discard.
+	// Logger receives operational logs (never a secret); when nil they
+	// are discarded, but for the one Info record naming the bbolt file
+	// New opens when Store is nil, which goes to slog.Default().
 	Logger *slog.Logger
 
 	// OnSendFailure, when set, is called once for each email the outbox

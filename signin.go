@@ -154,11 +154,14 @@ func (si *SignIn) PrepareVerification(ctx context.Context, p PrepareParams) (*Si
 // client that started it: to anyone else the sign-in does not exist. A
 // right code completes it, exactly as confirming its link in this browser
 // does, and ClaimSession on the result returns the new session. A wrong
-// code is a form_code_incorrect error, a malformed one (not the
+// code is a form_code_incorrect error (ErrCodeIncorrect, with
+// Meta["remaining_attempts"], an int), a malformed one (not the
 // configured number of digits) form_param_format_invalid; both count as
-// one of MaxCodeAttempts, after which the verification is failed
-// (verification_failed) and needs a new prepare. An expired one is
-// verification_expired.
+// one of MaxCodeAttempts. The wrong code that uses up the last attempt
+// fails the verification: its error is also ErrVerificationFailed
+// (errors.Is), and every later attempt is verification_failed, so ask
+// for a new code (PrepareVerification) rather than for the same one
+// again. An expired code is verification_expired (ErrExpired).
 func (si *SignIn) AttemptFirstFactor(ctx context.Context, p AttemptParams) (*SignIn, error) {
 	ctx = si.client.context(ctx)
 	f, fresh, err := si.attempt(ctx, "sign in", p)

@@ -98,15 +98,24 @@ func (m *Mailer) Wait(ctx context.Context, n int) ([]*mailer.Message, error) {
 
 // LinkFor returns the link of the last message captured for the address to
 // (compared case-insensitively), or "" if there is none.
-func (m *Mailer) LinkFor(to string) string {
+func (m *Mailer) LinkFor(to string) string { return m.lastFor(to).Link }
+
+// CodeFor returns the one-time code of the last message captured for the
+// address to (compared case-insensitively), or "" if there is none or it
+// carries no code.
+func (m *Mailer) CodeFor(to string) string { return m.lastFor(to).Code }
+
+// lastFor returns a copy of the last message captured for to, or an empty
+// message.
+func (m *Mailer) lastFor(to string) mailer.Message {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := len(m.msgs) - 1; i >= 0; i-- {
 		if strings.EqualFold(m.msgs[i].To, to) {
-			return m.msgs[i].Link
+			return *m.msgs[i]
 		}
 	}
-	return ""
+	return mailer.Message{}
 }
 
 // FailWith makes every following Send return err and capture nothing;

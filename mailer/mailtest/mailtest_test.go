@@ -11,7 +11,7 @@ import (
 )
 
 func message(to, link string) *mailer.Message {
-	return &mailer.Message{Kind: mailer.KindSignIn, To: to, Subject: "Sign in", Text: link, Link: link}
+	return &mailer.Message{Kind: mailer.KindSignIn, To: to, Subject: "Sign in", Text: link, Link: link, Code: link[len(link)-1:]}
 }
 
 func TestCapture(t *testing.T) {
@@ -39,6 +39,9 @@ func TestCapture(t *testing.T) {
 	}
 	if got := m.LinkFor("bob@example.com"); got != "https://app.example/2" {
 		t.Errorf("LinkFor(bob) = %q", got)
+	}
+	if got := m.CodeFor("ADA@example.com") + m.CodeFor("bob@example.com") + m.CodeFor("eve@example.com"); got != "32" {
+		t.Errorf("CodeFor(ada, bob, eve) = %q, want the latest of each and none", got)
 	}
 
 	// Returned messages are copies.
