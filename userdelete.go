@@ -53,15 +53,17 @@ const deleteBatch = 128
 // observe (see above): its sessions stop working, its flows and sign-in
 // tokens die, its addresses are free to sign up again, and nothing left
 // in the store names it. A user already deleted is resource_not_found.
+// A user changed concurrently so often that the deletion cannot start is
+// a verification_status_invalid error (ErrConflict), and is left as it
+// was; try again.
 func (us *Users) Delete(ctx context.Context, id string) error {
 	if !validID(id, prefixUser) {
 		return notFound("user")
 	}
 	a := us.a
-	// However the rounds end (the tombstone written, one left by a
-	// deletion that did not finish, or every round lost), finishDeletion
-	// runs next; with every round lost it finds no tombstone and fails.
-	_, err := retryApplyOr(func() error { return nil }, func() (bool, error) {
+	// Every round lost leaves the user as it was: user_changed, and
+	// nothing of it is touched (finishDeletion runs only on a tombstone).
+	_, err := retryApplyOr(userChanged, func() (bool, error) {
 		l, err := a.loadUserRecord(ctx, id)
 		if err != nil {
 			return false, err

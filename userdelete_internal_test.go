@@ -220,7 +220,7 @@ func TestRetriesExhausted(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, _ := a.newClient()
-	failed := func(err error) bool { return err != nil }
+	tokens := manySessions(t, a, u.ID, 1)
 	for _, c := range []struct {
 		name, contended string
 		run             func() error
@@ -235,8 +235,9 @@ func TestRetriesExhausted(t *testing.T) {
 			return err
 		}, isUserChanged},
 		{"EmailAddresses.Delete", keyUser + u.ID, func() error { return a.EmailAddresses.Delete(ctx, u.ID, second.ID) }, isUserChanged},
-		// The deletion's first step never happened: the user stays.
-		{"Users.Delete", keyUser + u.ID, func() error { return a.Users.Delete(ctx, u.ID) }, failed},
+		// The deletion's first step never happened: the user stays, with
+		// its session.
+		{"Users.Delete", keyUser + u.ID, func() error { return a.Users.Delete(ctx, u.ID) }, isUserChanged},
 	} {
 		st.contend(c.contended)
 		if err := c.run(); !c.want(err) || st.refused.Load() != maxRetries {
@@ -246,6 +247,9 @@ func TestRetriesExhausted(t *testing.T) {
 	st.prefix.Store(nil)
 	if got, err := a.Users.Get(ctx, u.ID); err != nil || len(got.EmailAddresses) != 2 {
 		t.Fatalf("after the lost rounds the user is %v, %v; want it with its two addresses", got, err)
+	}
+	if _, err := a.Sessions.Lookup(ctx, tokens[0]); err != nil {
+		t.Fatalf("after the lost deletion the user's session = %v; want it working", err)
 	}
 	if err := a.Users.Delete(ctx, u.ID); err != nil {
 		t.Errorf("Users.Delete once the contention is over = %v", err)
