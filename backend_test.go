@@ -1,111 +1,12 @@
 package magiclink_test
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/internal/authtest"
 )
-
-// sitSecretKey is the Backend API key of tserver. A test value, not a
-// secret.
-const sitSecretKey = "sk_test_backend_key"
-
-// tserver serves an Auth the way an app mounts it: the Frontend API at
-// /auth/ and the Backend API at /v1/.
-type tserver struct {
-	*tenv
-	srv *httptest.Server
-}
-
-func newTicketServer(t *testing.T, mod func(*magiclink.Config)) *tserver {
-	t.Helper()
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	e := newTicketEnv(t, func(c *magiclink.Config) {
-		c.BaseURL = srv.URL
-		c.AfterSignInURL = "/home"
-		if mod != nil {
-			mod(c)
-		}
-	})
-	mux.Handle("/auth/", e.auth.Handler())
-	mux.Handle("/v1/", e.auth.BackendHandler(sitSecretKey))
-	return &tserver{tenv: e, srv: srv}
-}
-
-// browser returns an HTTP client with a cookie jar that does not follow
-// redirects.
-func (s *tserver) browser(t *testing.T) *http.Client { return authtest.Browser() }
-
-// do sends a request with an optional body (JSON unless it is
-// url.Values) and returns the status and the decoded JSON answer (nil if
-// it is not JSON).
-func (s *tserver) do(t *testing.T, c *http.Client, method, path, auth string, body any) (int, http.Header, map[string]any) {
-	t.Helper()
-	r, ct := authtest.Body(t, body)
-	req, err := http.NewRequest(method, s.srv.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if c == nil {
-		c = &http.Client{CheckRedirect: authtest.NoRedirects}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatalf("%s %s: bad JSON %q", method, path, raw)
-		}
-		switch v := v.(type) {
-		case map[string]any:
-			out = v
-		case []any:
-			out = map[string]any{"list": v}
-		}
-	} else if len(raw) > 0 {
-		out = map[string]any{"body": string(raw)}
-	}
-	return resp.StatusCode, resp.Header, out
-}
-
-// api calls the Backend API with the right key.
-func (s *tserver) api(t *testing.T, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	code, _, out := s.do(t, nil, method, "/v1"+path, "Bearer "+sitSecretKey, body)
-	return code, out
-}
-
-// sitErrCode returns the code of the first error in an API answer.
-func sitErrCode(out map[string]any) string {
-	errs, _ := out["errors"].([]any)
-	if len(errs) == 0 {
-		return ""
-	}
-	e, _ := errs[0].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
-}
 
 func TestBackendAuthentication(t *testing.T) {
 	s := newTicketServer(t, nil)
@@ -122,7 +23,7 @@ func TestBackendAuthentication(t *testing.T) {
 			{"POST", "/v1/users"}, {"POST", "/v1/sign_in_tokens"}, {"GET", "/v1/users/user_x"}, {"GET", "/v1/nope"},
 		} {
 			code, h, out := s.do(t, nil, route.method, route.path, tc.header, map[string]any{"email_address": "eve@example.com"})
-			if code != 401 || sitErrCode(out) != "authentication_invalid" || h.Get("Set-Cookie") != "" {
+			if code != 401 || errCode(out) != "authentication_invalid" || h.Get("Set-Cookie") != "" {
 				t.Fatalf("%s: %s %s = %d %v", tc.name, route.method, route.path, code, out)
 			}
 		}
@@ -153,10 +54,10 @@ func TestBackendUsersAndTokens(t *testing.T) {
 		t.Fatalf("POST /users = %d %v", code, u)
 	}
 	uid := u["id"].(string)
-	if code, out := s.api(t, "POST", "/users", map[string]any{"email_address": "ada@example.com"}); code != 422 || sitErrCode(out) != "form_identifier_exists" {
+	if code, out := s.api(t, "POST", "/users", map[string]any{"email_address": "ada@example.com"}); code != 422 || errCode(out) != "form_identifier_exists" {
 		t.Fatalf("POST /users again = %d %v", code, out)
 	}
-	if code, out := s.api(t, "POST", "/users", map[string]any{}); code != 422 || sitErrCode(out) != "form_param_missing" {
+	if code, out := s.api(t, "POST", "/users", map[string]any{}); code != 422 || errCode(out) != "form_param_missing" {
 		t.Fatalf("POST /users without address = %d %v", code, out)
 	}
 	if code, out := s.api(t, "POST", "/users", map[string]any{"email_address": "Eve <eve@example.com>"}); code != 422 {
@@ -172,10 +73,10 @@ func TestBackendUsersAndTokens(t *testing.T) {
 		t.Fatalf("GET /users?email_address (unknown) = %d %v", code, out)
 	}
 	for _, id := range []string{"user_00000000000000000000000000000000", "user_x", "..%2F..%2Fx"} {
-		if code, out := s.api(t, "GET", "/users/"+id, nil); code != 404 || sitErrCode(out) != "resource_not_found" {
+		if code, out := s.api(t, "GET", "/users/"+id, nil); code != 404 || errCode(out) != "resource_not_found" {
 			t.Fatalf("GET /users/%s = %d %v", id, code, out)
 		}
-		if code, out := s.api(t, "POST", "/sign_in_tokens", map[string]any{"user_id": id}); code != 404 || sitErrCode(out) != "resource_not_found" {
+		if code, out := s.api(t, "POST", "/sign_in_tokens", map[string]any{"user_id": id}); code != 404 || errCode(out) != "resource_not_found" {
 			t.Fatalf("POST /sign_in_tokens for %s = %d %v", id, code, out)
 		}
 	}
@@ -195,7 +96,7 @@ func TestBackendUsersAndTokens(t *testing.T) {
 		}
 	}
 	for _, body := range []string{`{"user_id":`, `[1]`, `{"user_id":"a"}{}`} {
-		if code, out := s.api(t, "POST", "/sign_in_tokens", body); code != 400 || sitErrCode(out) != "malformed_request" {
+		if code, out := s.api(t, "POST", "/sign_in_tokens", body); code != 400 || errCode(out) != "malformed_request" {
 			t.Fatalf("POST /sign_in_tokens %s = %d %v; want 400", body, code, out)
 		}
 	}
@@ -220,7 +121,7 @@ func TestBackendUsersAndTokens(t *testing.T) {
 	if code, out := s.api(t, "POST", "/sign_in_tokens/"+id+"/revoke", nil); code != 200 || out["status"] != "revoked" || out["token"] != nil {
 		t.Fatalf("revoke = %d %v", code, out)
 	}
-	if code, out := s.api(t, "POST", "/sign_in_tokens/"+id+"/revoke", nil); code != 400 || sitErrCode(out) != "sign_in_token_cannot_be_revoked" {
+	if code, out := s.api(t, "POST", "/sign_in_tokens/"+id+"/revoke", nil); code != 400 || errCode(out) != "sign_in_token_cannot_be_revoked" {
 		t.Fatalf("revoke again = %d %v", code, out)
 	}
 	if code, out := s.api(t, "POST", "/sign_in_tokens/sit_00000000000000000000000000000000/revoke", nil); code != 404 {
@@ -228,10 +129,10 @@ func TestBackendUsersAndTokens(t *testing.T) {
 	}
 	c := s.browser(t)
 	code, _, out := s.do(t, c, "POST", "/auth/sign_ins", "", map[string]any{"strategy": "ticket", "ticket": tok["token"]})
-	if code != 400 || sitErrCode(out) != "sign_in_token_revoked_code" {
+	if code != 400 || errCode(out) != "sign_in_token_revoked_code" {
 		t.Fatalf("sign-in with a revoked token = %d %v", code, out)
 	}
-	if code, out := s.api(t, "GET", "/nope", nil); code != 404 || sitErrCode(out) != "resource_not_found" {
+	if code, out := s.api(t, "GET", "/nope", nil); code != 404 || errCode(out) != "resource_not_found" {
 		t.Fatalf("unknown route = %d %v", code, out)
 	}
 }

@@ -112,7 +112,91 @@ func errCode(m map[string]any) string {
 	if len(errs) == 0 {
 		return ""
 	}
-	return errs[0].(map[string]any)["code"].(string)
+	e, _ := errs[0].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// sitSecretKey is the Backend API key of tserver. A test value, not a
+// secret.
+const sitSecretKey = "sk_test_backend_key"
+
+// tserver serves an Auth the way an app mounts it: the Frontend API at
+// /auth/ and the Backend API at /v1/.
+type tserver struct {
+	*tenv
+	srv *httptest.Server
+}
+
+func newTicketServer(t *testing.T, mod func(*magiclink.Config)) *tserver {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	e := newTicketEnv(t, func(c *magiclink.Config) {
+		c.BaseURL = srv.URL
+		c.AfterSignInURL = "/home"
+		if mod != nil {
+			mod(c)
+		}
+	})
+	mux.Handle("/auth/", e.auth.Handler())
+	mux.Handle("/v1/", e.auth.BackendHandler(sitSecretKey))
+	return &tserver{tenv: e, srv: srv}
+}
+
+// browser returns an HTTP client with a cookie jar that does not follow
+// redirects.
+func (s *tserver) browser(t *testing.T) *http.Client { return authtest.Browser() }
+
+// do sends a request with an optional body (JSON unless it is
+// url.Values) and returns the status and the decoded JSON answer (nil if
+// it is not JSON).
+func (s *tserver) do(t *testing.T, c *http.Client, method, path, auth string, body any) (int, http.Header, map[string]any) {
+	t.Helper()
+	r, ct := authtest.Body(t, body)
+	req, err := http.NewRequest(method, s.srv.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if c == nil {
+		c = &http.Client{CheckRedirect: authtest.NoRedirects}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s %s: bad JSON %q", method, path, raw)
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			out = v
+		case []any:
+			out = map[string]any{"list": v}
+		}
+	} else if len(raw) > 0 {
+		out = map[string]any{"body": string(raw)}
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+// api calls the Backend API with the right key.
+func (s *tserver) api(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	code, _, out := s.do(t, nil, method, "/v1"+path, "Bearer "+sitSecretKey, body)
+	return code, out
 }
 
 // confirm opens a link's confirm page and submits it, returning the

@@ -143,7 +143,7 @@ func TestHTTPTicketFailures(t *testing.T) {
 		t.Fatalf("expired: redirect = %s", loc)
 	}
 	code, _, out := s.do(t, s.browser(t), "POST", "/auth/sign_ins", "", map[string]any{"strategy": "ticket", "ticket": short["token"]})
-	if code != 400 || sitErrCode(out) != "ticket_expired_code" {
+	if code != 400 || errCode(out) != "ticket_expired_code" {
 		t.Fatalf("sign-in with an expired token = %d %v", code, out)
 	}
 	if st := s.status(t, short["id"].(string)); st != "pending" {
@@ -177,11 +177,11 @@ func TestHTTPTicketSignIn(t *testing.T) {
 		t.Fatalf("GET /auth/me = %d %v", code, me)
 	}
 	code, _, out := s.do(t, s.browser(t), "POST", "/auth/sign_ins", "", map[string]any{"strategy": "ticket", "ticket": tok["token"]})
-	if code != 400 || sitErrCode(out) != "sign_in_token_already_used_code" {
+	if code != 400 || errCode(out) != "sign_in_token_already_used_code" {
 		t.Fatalf("second redemption = %d %v", code, out)
 	}
 	code, _, out = s.do(t, s.browser(t), "POST", "/auth/sign_ins", "", map[string]any{"strategy": "ticket", "ticket": strings.Repeat("x", 1<<13)})
-	if code != 400 || sitErrCode(out) != "ticket_invalid_code" {
+	if code != 400 || errCode(out) != "ticket_invalid_code" {
 		t.Fatalf("junk ticket = %d %v", code, out)
 	}
 }
