@@ -129,7 +129,7 @@ func BenchmarkFlow(b *testing.B) {
 func runFlows(b *testing.B, e *env, users []*user, signIn func(testing.TB, *user) string) time.Duration {
 	ctx := context.Background()
 	cpu0 := cpuTime()
-	runN(b, len(users), func(w int) error {
+	runN(b, len(users), func(w, _ int) error {
 		_, err := e.auth.Sessions.Lookup(ctx, signIn(b, users[w]))
 		return err
 	})

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,35 +171,19 @@ func growthTemplate(tb testing.TB) []store.Item {
 // in order within each batch.
 func fill(b *testing.B, tmpl []store.Item, n int, put func([]store.Op) error) {
 	const batch, workers = 1000, 4
-	var next atomic.Int64
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			ops := make([]store.Op, 0, batch)
-			for {
-				first := int(next.Add(int64(batch/len(tmpl)))) - batch/len(tmpl)
-				if first >= n {
-					return
-				}
-				ops = ops[:0]
-				for i := first; i < min(n, first+batch/len(tmpl)); i++ {
-					for _, it := range tmpl {
-						ops = append(ops, store.Put(randomLike(it.Key), it.Value, it.ExpiresAt))
-					}
-				}
-				slices.SortFunc(ops, func(x, y store.Op) int { return strings.Compare(x.Key, y.Key) })
-				if err := put(ops); err != nil {
-					errs <- err
-					return
-				}
+	per := batch / len(tmpl) // copies a batch
+	eachIndex(b, workers, (n+per-1)/per, func(k int) error {
+		ops := make([]store.Op, 0, batch)
+		for i := k * per; i < min(n, (k+1)*per); i++ {
+			for _, it := range tmpl {
+				ops = append(ops, store.Put(randomLike(it.Key), it.Value, it.ExpiresAt))
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
+		}
+		slices.SortFunc(ops, func(x, y store.Op) int { return strings.Compare(x.Key, y.Key) })
+		return put(ops)
+	})
+	if b.Failed() {
+		b.FailNow()
 	}
 }
 

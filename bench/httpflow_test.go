@@ -80,7 +80,7 @@ func BenchmarkHTTPFlow(b *testing.B) {
 				return d
 			}
 			cpu0, db0 := cpu(), serverCPU()
-			runN(b, len(browsers), func(w int) error {
+			runN(b, len(browsers), func(w, _ int) error {
 				if pace != nil {
 					<-pace
 				}

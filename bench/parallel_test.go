@@ -6,17 +6,17 @@ import (
 	"testing"
 )
 
-// runN runs op b.N times in all from workers goroutines (op(w) in worker
-// w), with the timer running only around them. A worker stops at its
-// first error, which fails b.
-func runN(b *testing.B, workers int, op func(w int) error) {
+// runN runs op(w, i) for every i from 0 to b.N-1, from workers goroutines
+// (w is the worker), with the timer running only around them. A worker
+// stops at its first error, which fails b.
+func runN(b *testing.B, workers int, op func(w, i int) error) {
 	var next atomic.Int64
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				if err := op(w); err != nil {
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				if err := op(w, int(i)); err != nil {
 					b.Error(err)
 					return
 				}

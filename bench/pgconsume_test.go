@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ func BenchmarkPGBaseline(b *testing.B) {
 				b.Fatal(err)
 			}
 			const upsert = `INSERT INTO baseline (id, n) VALUES ($1, 1) ON CONFLICT (id) DO UPDATE SET n = baseline.n + 1`
-			rate, cpu := parallel(b, clients, func() error {
+			rate, cpu := parallel(b, clients, func(int) error {
 				_, err := pool.Exec(ctx, upsert, rand.IntN(100000))
 				return err
 			})
@@ -62,9 +61,7 @@ func BenchmarkPGConsume(b *testing.B) {
 				SELECT convert_to('token/' || i, 'UTF8'), 'flow', NULL FROM generate_series(0, $1) i`, b.N); err != nil {
 				b.Fatal(err)
 			}
-			var next atomic.Int64
-			rate, cpu := parallel(b, callers, func() error {
-				i := next.Add(1) - 1
+			rate, cpu := parallel(b, callers, func(i int) error {
 				return s.Apply(ctx, store.DeleteIf(fmt.Sprintf("token/%d", i), []byte("flow")),
 					store.Put(fmt.Sprintf("session/%d", i), []byte("session"), time.Time{}))
 			})
@@ -77,11 +74,11 @@ func BenchmarkPGConsume(b *testing.B) {
 	}
 }
 
-// parallel runs op b.N times in all from n goroutines and returns the
-// operations per second and the PostgreSQL server's CPU time per
-// operation in µs.
-func parallel(b *testing.B, n int, op func() error) (rate, cpuMicros float64) {
+// parallel runs op(i) for every i from 0 to b.N-1 from n goroutines and
+// returns the operations per second and the PostgreSQL server's CPU time
+// per operation in µs.
+func parallel(b *testing.B, n int, op func(i int) error) (rate, cpuMicros float64) {
 	cpu0 := serverCPU()
-	runN(b, n, func(int) error { return op() })
+	runN(b, n, func(_, i int) error { return op(i) })
 	return float64(b.N) / b.Elapsed().Seconds(), float64(cpu0.since().Microseconds()) / float64(b.N)
 }
