@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,6 +66,21 @@ func newEnv(t testing.TB, mod func(*magiclink.Config)) *env {
 	}
 	a := authtest.New(t, &cfg, mod)
 	return &env{auth: a, cfg: cfg, mail: mt, clock: clock, watches: watches}
+}
+
+// newRestarts returns open, which makes an Auth on one bbolt file in a
+// temporary folder each time it is called, as a process restarting on its
+// database does, and the fake clock they share. Each Auth has the tests'
+// BaseURL and a capture mailer, changed by mod; the caller closes each
+// before it opens the next (each is also closed when t ends).
+func newRestarts(t *testing.T, mod func(*magiclink.Config)) (open func() *magiclink.Auth, clock *storetest.Clock) {
+	db := filepath.Join(t.TempDir(), "magiclink.db")
+	clock = storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	return func() *magiclink.Auth {
+		t.Helper()
+		cfg := magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: mailtest.New(), Now: clock.Now}
+		return authtest.New(t, &cfg, mod)
+	}, clock
 }
 
 // instance returns another Auth made of e's configuration changed by mod

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/smtp"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 // outboxEntry is the part of an outbox entry the tests look at.
@@ -39,18 +37,11 @@ func gone(raw []byte) bool { return raw == nil }
 func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	ctx := context.Background()
 	srv := deliverytest.StartSMTP(t)
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	db := filepath.Join(t.TempDir(), "magiclink.db")
 	var failures atomic.Int32
-	open := func() *magiclink.Auth {
-		t.Helper()
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: srv.Mailer(t), Now: clock.Now,
-			OnSendFailure: func(context.Context, magiclink.SendFailure) { failures.Add(1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	open, clock := newRestarts(t, func(c *magiclink.Config) {
+		c.Mailer = srv.Mailer(t)
+		c.OnSendFailure = func(context.Context, magiclink.SendFailure) { failures.Add(1) }
+	})
 
 	a := open()
 	c := newClient(t, a)

@@ -24,18 +24,10 @@ import (
 // receiver comes back: every event arrives, with the webhook-id it was
 // first tried with.
 func TestWebhooksSurviveDowntimeAndRestart(t *testing.T) {
-	clock := storetest.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
-	rcv := newReceiver(t, clock.Now)
+	var rcv *receiver
+	open, clock := newRestarts(t, func(c *magiclink.Config) { c.Webhooks = []magiclink.WebhookEndpoint{rcv.endpoint()} })
+	rcv = newReceiver(t, clock.Now)
 	rcv.setStatus(http.StatusServiceUnavailable)
-	db := filepath.Join(t.TempDir(), "events.db")
-	open := func() *magiclink.Auth {
-		a, err := magiclink.New(magiclink.Config{BaseURL: "https://app.example", DBPath: db, Mailer: mailtest.New(), Now: clock.Now,
-			Webhooks: []magiclink.WebhookEndpoint{rcv.endpoint()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
 	a := open()
 	var users []string
 	for _, addr := range []string{"ada@example.com", "grace@example.com", "edsger@example.com"} {
