@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
+	"github.com/magiclink-go/magiclink/internal/racetest"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -310,7 +311,7 @@ func (b *browser) reverify() {
 	if m.Kind != mailer.KindReverification {
 		b.e.t.Fatalf("reverification email is %s", m.Kind)
 	}
-	if st := b.confirmStatus(token(b.e.t, m)); st != "verified" {
+	if st := b.confirmStatus(authtest.LinkToken(b.e.t, m)); st != "verified" {
 		b.e.t.Fatalf("reverification link: %s", st)
 	}
 	if rv := b.api("GET", "/auth/session/verify", nil, 200); rv["status"] != "complete" {
@@ -389,7 +390,7 @@ func (b *browser) addVerified(addr string) string {
 	ea := b.api("POST", "/auth/me/email_addresses", obj{"email_address": addr}, 200)
 	n := len(b.e.mail.Messages()) + 1
 	b.api("POST", "/auth/me/email_addresses/"+ea["id"].(string)+"/prepare_verification", obj{"strategy": "email_link"}, 200)
-	if st := b.confirmStatus(token(b.e.t, b.e.message(n))); st != "verified" {
+	if st := b.confirmStatus(authtest.LinkToken(b.e.t, b.e.message(n))); st != "verified" {
 		b.e.t.Fatalf("verifying %s: %s", addr, st)
 	}
 	return ea["id"].(string)
@@ -488,7 +489,7 @@ func testBan(t *testing.T, open OpenStore) {
 	esi := early.api("POST", "/auth/sign_ins", obj{"identifier": "banned@example.com"}, 200)
 	n := len(e.mail.Messages()) + 1
 	early.api("POST", "/auth/sign_ins/"+esi["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
-	earlyLink := token(t, e.message(n))
+	earlyLink := authtest.LinkToken(t, e.message(n))
 	if u := e.backend("POST", "/users/"+id+"/ban", nil, 200); u["banned"] != true {
 		t.Fatalf("ban = %v", u)
 	}
@@ -537,7 +538,7 @@ func testBanBeforeClaim(t *testing.T, open OpenStore) {
 		si := laptop.api("POST", "/auth/sign_ins", obj{"identifier": addr}, 200)
 		n := len(e.mail.Messages()) + 1
 		laptop.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
-		if st := phone.confirmStatus(token(t, e.message(n))); st != "verified" {
+		if st := phone.confirmStatus(authtest.LinkToken(t, e.message(n))); st != "verified" {
 			t.Fatalf("%s: the link confirmed on the phone: %s", action, st)
 		}
 		if action == "ban" {
@@ -568,7 +569,7 @@ func testDelete(t *testing.T, open OpenStore) {
 	si := c.api("POST", "/auth/sign_ins", obj{"identifier": "gone@example.com"}, 200)
 	n := len(e.mail.Messages()) + 1
 	c.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
-	link := token(t, e.message(n))
+	link := authtest.LinkToken(t, e.message(n))
 
 	if d := e.backend("DELETE", "/users/"+id, nil, 200); d["object"] != "user" || d["id"] != id || d["deleted"] != true {
 		t.Fatalf("DELETE /users/{id} = %v", d)
@@ -601,7 +602,7 @@ func testDelete(t *testing.T, open OpenStore) {
 	su := d.api("POST", "/auth/sign_ups", obj{"email_address": "signed-up@example.com"}, 200)
 	n = len(e.mail.Messages()) + 1
 	d.api("POST", "/auth/sign_ups/"+su["id"].(string)+"/prepare_verification", obj{"strategy": "email_link"}, 200)
-	if st := d.confirmStatus(token(t, e.message(n))); st != "verified" {
+	if st := d.confirmStatus(authtest.LinkToken(t, e.message(n))); st != "verified" {
 		t.Fatalf("sign-up link: %s", st)
 	}
 	me := d.api("GET", "/auth/me", nil, 200)
@@ -659,20 +660,12 @@ func testConcurrentMetadata(t *testing.T, open OpenStore) {
 	e := newEnv(t, open, nil)
 	id := e.newUser("race@example.com")
 	const n = 16
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.auth.Users.UpdateMetadata(context.Background(), id, magiclink.MetadataUpdate{
-				PublicMetadata: magiclink.Metadata{fmt.Sprintf("k%02d", i): i}})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range racetest.Run(n, func(i int, start func()) error {
+		start()
+		_, err := e.auth.Users.UpdateMetadata(context.Background(), id, magiclink.MetadataUpdate{
+			PublicMetadata: magiclink.Metadata{fmt.Sprintf("k%02d", i): i}})
+		return err
+	}) {
 		if err != nil {
 			t.Errorf("concurrent merge: %v", err)
 		}
@@ -693,15 +686,17 @@ func testDeleteRacesSignIn(t *testing.T, open OpenStore) {
 		si := c.api("POST", "/auth/sign_ins", obj{"identifier": addr}, 200)
 		n := len(e.mail.Messages()) + 1
 		c.api("POST", "/auth/sign_ins/"+si["id"].(string)+"/prepare_first_factor", obj{"strategy": "email_link"}, 200)
-		link := token(t, e.message(n))
-		var wg sync.WaitGroup
-		wg.Add(2)
-		var delErr error
-		go func() { defer wg.Done(); delErr = e.auth.Users.Delete(ctx, id) }()
-		go func() { defer wg.Done(); c.confirmStatus(link) }()
-		wg.Wait()
-		if delErr != nil {
-			t.Fatalf("round %d: Delete = %v", round, delErr)
+		link := authtest.LinkToken(t, e.message(n))
+		errs := racetest.Run(2, func(i int, start func()) error {
+			start()
+			if i == 0 {
+				return e.auth.Users.Delete(ctx, id)
+			}
+			c.confirmStatus(link)
+			return nil
+		})
+		if errs[0] != nil {
+			t.Fatalf("round %d: Delete = %v", round, errs[0])
 		}
 		// Whichever won, the user is gone and nothing signs in as it.
 		if _, err := e.auth.Users.Get(ctx, id); !errors.Is(err, magiclink.ErrNotFound) {
