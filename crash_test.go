@@ -20,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/internal/deliverytest"
 	"github.com/magiclink-go/magiclink/internal/sendtiming"
 	"github.com/magiclink-go/magiclink/mailer"
@@ -323,7 +324,7 @@ func checkCrashRound(t *testing.T, db, mailDir string, round int, acks crashAcks
 	}
 	for _, m := range mt.Messages() {
 		if !gone(m.To) {
-			tokens = append(tokens, tokenOf(m))
+			tokens = append(tokens, authtest.LinkToken(t, m))
 		}
 	}
 	for _, tok := range tokens {

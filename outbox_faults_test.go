@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/authtest"
 	"github.com/magiclink-go/magiclink/internal/deliverytest"
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/mailtest"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -24,11 +24,6 @@ func leaseOf(raw []byte) int64 {
 		return 0
 	}
 	return e.LeaseUntil
-}
-
-// tokenOf returns the token of a captured message's link.
-func tokenOf(m *mailer.Message) string {
-	return m.Link[strings.Index(m.Link, "token=")+len("token="):]
 }
 
 // live reports whether a link can still be used, without using it: with
@@ -55,13 +50,13 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	ctx := context.Background()
 	c, su := prepareSignUp(t, e.auth, "twice@example.com")
 	m1 := e.message(t, 1)
-	first := tokenOf(m1)
+	first := authtest.LinkToken(t, m1)
 	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, failedAttempt)
 	lost.fail.Store(false)
 	e.clock.Advance(2 * time.Second) // past the first retry's backoff
 	magiclink.KickSender(e.auth)
 	m2 := e.message(t, 2)
-	second := tokenOf(m2)
+	second := authtest.LinkToken(t, m2)
 	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, gone)
 	if first == second {
 		t.Fatal("the retry sent the same token")
@@ -86,7 +81,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 		if _, err := si.PrepareVerification(ctx, magiclink.PrepareParams{}); err != nil {
 			t.Fatal(err)
 		}
-		tok := tokenOf(e.message(t, 3+i))
+		tok := authtest.LinkToken(t, e.message(t, 3+i))
 		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+si.ID, gone)
 		if i == 0 {
 			first = tok
@@ -233,7 +228,7 @@ func TestOutboxRecordsSendAcrossStoreRestart(t *testing.T) {
 	fs.setDown(false)
 	key := magiclink.OutboxPrefix + su.ID
 	waitOutbox(t, fs, key, gone)
-	if res, err := a.ConfirmLink(ctx, tokenOf(msgs[0]), c); err != nil || res.Status != magiclink.LinkVerified {
+	if res, err := a.ConfirmLink(ctx, authtest.LinkToken(t, msgs[0]), c); err != nil || res.Status != magiclink.LinkVerified {
 		t.Fatalf("the first email's link: %+v, %v; want verified", res, err)
 	}
 	a.Close()

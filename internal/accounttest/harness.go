@@ -163,16 +163,6 @@ func (e *env) message(n int) *mailer.Message {
 	return msgs[n-1]
 }
 
-// token returns the token in a message's link.
-func token(t *testing.T, m *mailer.Message) string {
-	t.Helper()
-	u, err := url.Parse(m.Link)
-	if err != nil || u.Query().Get("token") == "" {
-		t.Fatalf("%s message has no token in %q", m.Kind, m.Link)
-	}
-	return u.Query().Get("token")
-}
-
 // confirmStatus posts a link's token as the confirm page does and
 // returns the magiclink_status it redirects with.
 func (b *browser) confirmStatus(tok string) string {
@@ -222,7 +212,7 @@ func (b *browser) signInLink(addr string) {
 	if m.Kind != mailer.KindSignIn {
 		b.e.t.Fatalf("sign-in email is %s", m.Kind)
 	}
-	if got := b.confirmStatus(token(b.e.t, m)); got != "verified" {
+	if got := b.confirmStatus(authtest.LinkToken(b.e.t, m)); got != "verified" {
 		b.e.t.Fatalf("sign-in link: %s", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 // New applies mod to *cfg (when mod is not nil, and in place, so the
@@ -71,4 +72,15 @@ func Body(t testing.TB, body any) (io.Reader, string) {
 		}
 		return strings.NewReader(string(raw)), "application/json"
 	}
+}
+
+// LinkToken returns the token in the link of m, a captured email, failing
+// t if it has none.
+func LinkToken(t testing.TB, m *mailer.Message) string {
+	t.Helper()
+	u, err := url.Parse(m.Link)
+	if err != nil || u.Query().Get("token") == "" {
+		t.Fatalf("%s email has no token in its link %q", m.Kind, m.Link)
+	}
+	return u.Query().Get("token")
 }
