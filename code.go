@@ -284,9 +284,12 @@ func (a *Auth) attemptCode(ctx context.Context, key string, check func(*flowRec)
 			if f.Ver.Attempts >= MaxCodeAttempts {
 				f.Ver.Status = string(VerificationFailed)
 			}
-			wrong := codeIncorrect(max(0, MaxCodeAttempts-f.Ver.Attempts))
+			left := max(0, MaxCodeAttempts-f.Ver.Attempts)
+			wrong := codeIncorrect(left)
 			if !wellFormed {
+				// A guess all the same: it says how many are left too.
 				wrong = paramInvalid("code", "code_digits", "n", strconv.Itoa(a.cfg.EmailCodes.Length))
+				wrong.Meta["remaining_attempts"] = left
 			}
 			if f.Ver.Status == string(VerificationFailed) {
 				wrong = wrong.failing()

@@ -203,6 +203,9 @@ func TestCodeErrors(t *testing.T) {
 		}
 		if c.counts {
 			attempts++
+			if left := fmt.Sprintf(`"remaining_attempts":%d`, magiclink.MaxCodeAttempts-attempts); !strings.Contains(string(a.body), left) {
+				t.Fatalf("%s: %s; want %s", c.name, a.body, left)
+			}
 		}
 		if v := b.verificationOf(id); v["attempts"] != float64(attempts) || v["status"] != "unverified" {
 			t.Fatalf("%s: verification %v; want %d attempts", c.name, v, attempts)
