@@ -38,7 +38,8 @@ type receiver struct {
 	n         int            // verified requests
 	tries     map[string]int // verified requests by webhook-id, answered or not
 	got       []delivery
-	bad       int // deliveries that failed verification
+	gotIDs    map[string]bool // the webhook-ids in got
+	bad       int             // deliveries that failed verification
 	more      chan struct{}
 }
 
@@ -87,7 +88,12 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	var ev map[string]any
 	json.Unmarshal(body, &ev)
-	r.got = append(r.got, delivery{id: req.Header.Get(webhook.HeaderID), header: req.Header.Clone(), body: body, event: ev})
+	id := req.Header.Get(webhook.HeaderID)
+	r.got = append(r.got, delivery{id: id, header: req.Header.Clone(), body: body, event: ev})
+	if r.gotIDs == nil {
+		r.gotIDs = map[string]bool{}
+	}
+	r.gotIDs[id] = true
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -126,12 +132,7 @@ func (r *receiver) setTolerance(d time.Duration) {
 func (r *receiver) answered(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, d := range r.got {
-		if d.id == id {
-			return true
-		}
-	}
-	return false
+	return r.gotIDs[id]
 }
 
 func (r *receiver) endpoint() magiclink.WebhookEndpoint {
