@@ -57,7 +57,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 	magiclink.KickSender(e.auth)
 	m2 := e.message(t, 2)
 	second := authtest.LinkToken(t, m2)
-	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, gone)
+	waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, deliverytest.Gone)
 	if first == second {
 		t.Fatal("the retry sent the same token")
 	}
@@ -82,7 +82,7 @@ func TestOutboxRetryKeepsEarlierLink(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok := authtest.LinkToken(t, e.message(t, 3+i))
-		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+si.ID, gone)
+		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+si.ID, deliverytest.Gone)
 		if i == 0 {
 			first = tok
 			e.clock.Advance(time.Minute) // past the send cooldown
@@ -160,7 +160,7 @@ func TestOutboxRenewsLeaseWhileSending(t *testing.T) {
 	b := e.instance(t, nil)
 	magiclink.KickSender(b)
 	close(bm.release)
-	waitOutbox(t, st, key, gone)
+	waitOutbox(t, st, key, deliverytest.Gone)
 	a.Close()
 	b.Close()
 	if n := len(bm.Messages()); n != 1 {
@@ -227,7 +227,7 @@ func TestOutboxRecordsSendAcrossStoreRestart(t *testing.T) {
 	}
 	fs.setDown(false)
 	key := magiclink.OutboxPrefix + su.ID
-	waitOutbox(t, fs, key, gone)
+	waitOutbox(t, fs, key, deliverytest.Gone)
 	if res, err := a.ConfirmLink(ctx, authtest.LinkToken(t, msgs[0]), c); err != nil || res.Status != magiclink.LinkVerified {
 		t.Fatalf("the first email's link: %+v, %v; want verified", res, err)
 	}

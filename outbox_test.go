@@ -29,8 +29,6 @@ func failedAttempt(raw []byte) bool {
 	return raw != nil && json.Unmarshal(raw, &e) == nil && e.Attempts >= 1 && e.LeaseUntil == 0
 }
 
-func gone(raw []byte) bool { return raw == nil }
-
 // The acceptance test: with the SMTP server down, a prepared link
 // is accepted; the process restarts; with the server back up, the message
 // is delivered exactly once, its link works, and the link it superseded
@@ -84,7 +82,7 @@ func TestOutboxSurvivesRestartAndSMTPOutage(t *testing.T) {
 	a = open()
 	defer a.Close()
 	second := srv.Wait(t, 2)[1]
-	waitOutbox(t, a.Store(), key, gone)
+	waitOutbox(t, a.Store(), key, deliverytest.Gone)
 	if second.To != "outage@example.com" {
 		t.Fatalf("second message to %s", second.To)
 	}
@@ -119,7 +117,7 @@ func TestOutboxRetriesTemporaryFailure(t *testing.T) {
 	e.clock.Advance(5 * time.Minute)
 	magiclink.KickSender(e.auth)
 	tok := e.token(t, 1)
-	waitOutbox(t, e.auth.Store(), key, gone)
+	waitOutbox(t, e.auth.Store(), key, deliverytest.Gone)
 	ctx := context.Background()
 	got, err := e.auth.SignUps.Get(ctx, c, su.ID)
 	if err != nil {
@@ -181,7 +179,7 @@ func TestOutboxPermanentFailure(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the waiting flow did not learn of the failure")
 		}
-		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, gone)
+		waitOutbox(t, e.auth.Store(), magiclink.OutboxPrefix+su.ID, deliverytest.Gone)
 
 		// Asking again works once the address accepts mail.
 		e.mail.FailWith(nil)
@@ -257,7 +255,7 @@ func TestOutboxGivesUp(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnSendFailure not called within 10s")
 	}
-	waitOutbox(t, e.auth.Store(), key, gone)
+	waitOutbox(t, e.auth.Store(), key, deliverytest.Gone)
 }
 
 // A request never waits for the mail server.
@@ -310,7 +308,7 @@ func TestOutboxTwoInstancesDeliverOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range flows {
-		waitOutbox(t, e.cfg.Store, magiclink.OutboxPrefix+f.id, gone)
+		waitOutbox(t, e.cfg.Store, magiclink.OutboxPrefix+f.id, deliverytest.Gone)
 	}
 	for _, a := range auths {
 		a.Close()

@@ -38,6 +38,9 @@ func WaitKey(t testing.TB, st Watcher, key string, cond func(raw []byte) bool) {
 	}
 }
 
+// Gone is a WaitKey condition: there is no record.
+func Gone(raw []byte) bool { return raw == nil }
+
 // ShortLeases sets the outbox's claim lease and renewal interval
 // (package sendtiming) for the rest of t, which must start its instances
 // after the call.

@@ -112,9 +112,6 @@ func checkInboxes(t *testing.T, a *magiclink.Auth, flows map[string]prepared, ms
 	}
 }
 
-// gone reports whether an outbox entry is absent.
-func gone(raw []byte) bool { return raw == nil }
-
 // Fault: two instances on one database, a mail server slower than an
 // outbox claim lasts, and hundreds of links asked for at once. Rule: an
 // entry is claimed only when it is about to be sent and its claim is
@@ -133,7 +130,7 @@ func TestInstanceSlowSMTPNoDuplicates(t *testing.T) {
 	flows := prepareSignUps(t, addresses("slow", n), a.auth, b.auth)
 	srv.Wait(t, n)
 	for _, f := range flows {
-		deliverytest.WaitKey(t, a.store, outboxPrefix+f.id, gone)
+		deliverytest.WaitKey(t, a.store, outboxPrefix+f.id, deliverytest.Gone)
 	}
 	a.auth.Close()
 	b.auth.Close()
@@ -166,7 +163,7 @@ func TestInstanceDeadInstanceTakenOver(t *testing.T) {
 	}
 	b := newInstance(t, dsn, nil, func(c *magiclink.Config) { c.Mailer = live.Mailer(t); c.Now = clock.Now; c.Limits.Disabled = true })
 	for _, m := range live.Wait(t, n-workers) { // what the dead instance had not claimed goes at once
-		deliverytest.WaitKey(t, b.store, outboxPrefix+flows[m.To].id, gone)
+		deliverytest.WaitKey(t, b.store, outboxPrefix+flows[m.To].id, deliverytest.Gone)
 	}
 	items, err = b.store.List(ctx, outboxPrefix, 0)
 	if err != nil {
@@ -189,7 +186,7 @@ func TestInstanceDeadInstanceTakenOver(t *testing.T) {
 	clock.Advance(sendtiming.Lease) // the claims run out; the next scan takes the entries over
 	live.Wait(t, n)
 	for _, f := range flows {
-		deliverytest.WaitKey(t, b.store, outboxPrefix+f.id, gone)
+		deliverytest.WaitKey(t, b.store, outboxPrefix+f.id, deliverytest.Gone)
 	}
 	dead.Drop() // the dead instance's messages never reach anyone
 	b.auth.Close()
@@ -241,7 +238,7 @@ func TestInstanceDatabaseRestartAfterSend(t *testing.T) {
 	}
 	pg.Start()
 	f := flows["restart@example.com"]
-	deliverytest.WaitKey(t, in.store, outboxPrefix+f.id, gone)
+	deliverytest.WaitKey(t, in.store, outboxPrefix+f.id, deliverytest.Gone)
 	msgs := srv.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d emails; want 1", len(msgs))

@@ -65,7 +65,7 @@ func TestInstanceKilledMidSendTakenOver(t *testing.T) {
 	live.Wait(t, killedEmails)
 	t.Logf("all %d emails sent %v after the kill (lease %v)", killedEmails, time.Since(killed).Round(time.Millisecond), lease)
 	for _, f := range flows {
-		deliverytest.WaitKey(t, b.store, outboxPrefix+f.id, gone)
+		deliverytest.WaitKey(t, b.store, outboxPrefix+f.id, deliverytest.Gone)
 	}
 	b.auth.Close()
 	checkInboxes(t, b.auth, flows, live.Messages(), true)
