@@ -59,7 +59,7 @@ func TestSeedsLandingPage(t *testing.T) {
 	if s := runSeeds(landing); s != "verified" {
 		t.Fatalf("the seeds' code on the landing page: %q", s)
 	}
-	landing.waitFor("redirectUrlComplete", `() => location.pathname === "/account"`)
+	landing.waitFor("redirectUrlComplete", `() => location.pathname === "/account" && document.readyState === "complete" && !!window.magiclink`)
 	got := eval[string](waiting, `window.flow.then(su => [su.status, su.verifications.emailAddress.status,
 		String(su.verifications.emailAddress.verifiedFromTheSameClient()), su.createdSessionId.slice(0, 5)].join(" "))`)
 	if got != "complete verified true sess_" {
