@@ -29,8 +29,11 @@ var (
 
 // Error is the typed error every API call returns for a request it
 // refuses. Code is the stable, Clerk-compatible code an HTTP client sees;
-// Status is the HTTP status it is served with. Message and LongMessage
-// are in English; the HTTP handlers serve them in the request's language.
+// Status is the HTTP status it is served with. Message is a short label
+// ("is incorrect"); LongMessage is the sentence meant for people. Both
+// are in English as API calls return them; the HTTP handlers serve them
+// in the request's language, and Auth.ErrorFor does the same for an
+// app's own pages.
 //
 // The codes and the sentinel errors they wrap (errors.Is):
 //
@@ -43,7 +46,8 @@ var (
 //	cross_origin_request                   403  ErrInvalidParam
 //	form_identifier_exists                 422  ErrIdentifierExists
 //	form_identifier_not_found              422  ErrNoIdentifier
-//	form_code_incorrect                    422  ErrCodeIncorrect (Meta["remaining_attempts"], an int)
+//	form_code_incorrect                    422  ErrCodeIncorrect (Meta["remaining_attempts"], an int;
+//	                                            a malformed code's form_param_format_invalid has it too)
 //	verification_expired                   422  ErrExpired
 //	verification_failed                    422  ErrVerificationFailed
 //	verification_status_invalid            400  ErrConflict (the flow's state does not allow it)

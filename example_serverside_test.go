@@ -48,8 +48,11 @@ func ExampleAuth_SignOut() {
 		if err == nil {
 			si, err = si.AttemptFirstFactor(r.Context(), magiclink.AttemptParams{Strategy: magiclink.StrategyEmailCode, Code: r.FormValue("code")})
 		}
-		if e := magiclink.AsError(err); e != nil {
-			http.Error(w, e.Code, e.Status) // form_code_incorrect, verification_expired, …
+		if e := auth.ErrorFor(r, err); e != nil {
+			// A wrong or malformed code (Meta["remaining_attempts"] left),
+			// or one that can no longer work (ErrVerificationFailed,
+			// ErrExpired: start again), in the browser's language.
+			http.Error(w, e.LongMessage, e.Status)
 			return
 		}
 		sess, err := si.ClaimSession(r.Context())

@@ -183,9 +183,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // request five times, so its retries span a database restart.
 const unavailableRetryAfter = 2
 
-// writeError answers with err in the API's error shape. Errors that are
-// not *Error are logged and served as a 500 without detail.
-func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// ErrorFor returns err as the Frontend API would answer the request r
+// with it, for an app's own pages that show errors: an *Error whose
+// Message and LongMessage are in r's language (its Accept-Language, among
+// the built-in catalogues and those Config.Overrides adds). LongMessage
+// is the sentence meant for people. An error that is not an *Error (a
+// store failure) is logged and becomes internal_error (500), or
+// service_unavailable (503, with RetryAfterSeconds) when the store could
+// not serve for now (store.ErrUnavailable): its detail never reaches the
+// answer. ErrorFor(r, nil) is nil.
+func (a *Auth) ErrorFor(r *http.Request, err error) *Error {
+	if err == nil {
+		return nil
+	}
 	e := AsError(err)
 	if e == nil && r.Context().Err() != nil {
 		// The request was cut off (the client left, or the server is
@@ -204,7 +214,12 @@ func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("magiclink: request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 		e = newError(http.StatusInternalServerError, "internal_error", nil, "internal", "internal")
 	}
-	e = e.in(a.msgs(a.requestLocale(r)))
+	return e.in(a.msgs(a.requestLocale(r)))
+}
+
+// writeError answers with err in the API's error shape (see ErrorFor).
+func (a *Auth) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := a.ErrorFor(r, err)
 	if e.RetryAfterSeconds > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))
 	}

@@ -3,7 +3,9 @@ package magiclink_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -151,6 +153,31 @@ func TestHTTPErrorsInEveryLanguage(t *testing.T) {
 			first["long_message"] != m.T("error.long.not_found.sign_in") {
 			t.Errorf("%s: %v", lang, first)
 		}
+	}
+}
+
+// TestErrorFor: a page of the app's own gets an API error in the
+// request's language, as the Frontend API would answer it, and a store
+// failure as an internal_error that does not show it.
+func TestErrorFor(t *testing.T) {
+	e := newEnv(t, nil)
+	_, err := e.auth.SignIns.Get(context.Background(), e.client(t), "sia_nope")
+	for _, lang := range []string{"en", "de", "ja"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Accept-Language", lang)
+		got, m := e.auth.ErrorFor(r, err), msgs(lang)
+		if got == nil || got.Code != "resource_not_found" || got.Status != 404 || !errors.Is(got, magiclink.ErrNotFound) ||
+			got.Message != m.T("error.message.not_found") || got.LongMessage != m.T("error.long.not_found.sign_in") {
+			t.Errorf("%s: ErrorFor = %+v", lang, got)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	if got := e.auth.ErrorFor(r, errors.New("corrupt page 7")); got == nil || got.Code != "internal_error" || got.Status != 500 ||
+		strings.Contains(got.Error(), "corrupt") {
+		t.Errorf("a store failure: ErrorFor = %+v", got)
+	}
+	if got := e.auth.ErrorFor(r, nil); got != nil {
+		t.Errorf("ErrorFor(nil) = %+v", got)
 	}
 }
 

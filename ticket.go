@@ -59,9 +59,9 @@ const (
 )
 
 // SignInTokenType is the "typ" header of every sign-in token. Verifiers
-// outside magiclink should require it, along with alg EdDSA, the iss and
-// aud described above, and a key from the JWKS at
-// Config.Prefix + "/.well-known/jwks.json".
+// outside magiclink should require it, along with alg EdDSA, iss
+// Config.BaseURL, aud Config.BaseURL + Config.Prefix, an unexpired exp,
+// and a key from the JWKS at Config.Prefix + "/.well-known/jwks.json".
 const SignInTokenType = "magiclink-sit+jwt"
 
 // Bounds of what redeeming looks at.

@@ -50,9 +50,14 @@ import (
 const deleteBatch = 128
 
 // Delete deletes the user with id, atomically as far as anyone can
-// observe (see above): its sessions stop working, its flows and sign-in
-// tokens die, its addresses are free to sign up again, and nothing left
-// in the store names it. A user already deleted is resource_not_found.
+// observe: its sessions stop working, its flows and sign-in tokens die,
+// its addresses are free to sign up again, and when it returns nothing
+// left in the store names it (but for what has no tie to the user: link
+// records, which expire with their links, per-address send-limit
+// counters, at most an hour, and the email events of sign-ups that never
+// completed, for Config.EventRetention). The deletion runs in bounded
+// steps; one cut short by a crash is finished by the next New on the
+// store, or by deleting the user again. A user already deleted is resource_not_found.
 // A user changed concurrently so often that the deletion cannot start is
 // a verification_status_invalid error (ErrConflict), and is left as it
 // was; try again.

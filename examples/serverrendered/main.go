@@ -113,20 +113,18 @@ func run(ctx context.Context, addr, db, mailDir string, rateLimits bool) error {
 func routes(auth *magiclink.Auth) http.Handler {
 	mux := http.NewServeMux()
 	// handle gives h the browser's client (its IP then counts against the
-	// per-IP limits), shows a refusal (a bad address, too many requests,
-	// an unknown sign-in) on the home page with its status, and answers
-	// anything else (a store failure, say) with 500.
+	// per-IP limits) and shows a refusal (a bad address, too many
+	// requests, an unknown sign-in; a store failure as a 500) on the home
+	// page with its status, in the browser's language.
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, *magiclink.Client) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			client, err := auth.RequestClient(w, r)
 			if err == nil {
 				err = h(w, r, client)
 			}
-			if e := magiclink.AsError(err); e != nil {
+			if e := auth.ErrorFor(r, err); e != nil {
 				w.WriteHeader(e.Status)
 				render(w, "home", map[string]any{"Error": e.LongMessage})
-			} else if err != nil {
-				http.Error(w, "Something went wrong; please try again.", http.StatusInternalServerError)
 			}
 		})
 	}
@@ -156,7 +154,7 @@ func routes(auth *magiclink.Auth) http.Handler {
 		d, _ := time.ParseDuration(q.Get("poll")) // the meta refresh asks for a long poll
 		status, claim, err := flow(r.Context(), auth, client, q.Get("kind"), q.Get("id"), min(d, pollFor), r.PostFormValue("code"))
 		data := map[string]any{"Status": status, "Kind": q.Get("kind"), "ID": q.Get("id")}
-		if e := magiclink.AsError(err); e != nil && e.Meta["param_name"] == "code" {
+		if e := auth.ErrorFor(r, err); e != nil && e.Meta["param_name"] == "code" {
 			w.WriteHeader(e.Status) // a wrong or malformed code: ask again (none left: failed)
 			data["Error"], data["Left"] = e.LongMessage, e.Meta["remaining_attempts"]
 		} else if err != nil {

@@ -1,6 +1,7 @@
 // Package console provides a Mailer FOR DEVELOPMENT ONLY. It sends nothing:
-// it prints each message — recipient, kind, subject and THE LINK ITSELF — to
-// a log/slog logger or an io.Writer, so that a developer can open the link.
+// it prints each message — recipient, kind, subject, THE LINK ITSELF and
+// the one-time code — to a log/slog logger or an io.Writer, so that a
+// developer can open the link or type the code.
 //
 // Anyone who can read its output can sign in as any user. Never use it in
 // production; use package smtp there.
