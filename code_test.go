@@ -448,8 +448,9 @@ func TestCodeLastAttemptFails(t *testing.T) {
 			}
 			_, err := si.AttemptFirstFactor(ctx, magiclink.AttemptParams{Code: guess})
 			final := i == magiclink.MaxCodeAttempts
-			if e := magiclink.AsError(err); e == nil || e.Code != want || errors.Is(err, magiclink.ErrVerificationFailed) != final {
-				t.Fatalf("%s: guess %d = %v; want %s, failing the verification: %v", last, i, err, want, final)
+			if e := magiclink.AsError(err); e == nil || e.Code != want || errors.Is(err, magiclink.ErrVerificationFailed) != final ||
+				strings.Contains(e.LongMessage, "last attempt") != final {
+				t.Fatalf("%s: guess %d = %v; want %s, failing the verification (and saying so): %v", last, i, err, want, final)
 			}
 		}
 	}

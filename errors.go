@@ -198,9 +198,12 @@ func codeIncorrect(remaining int) *Error {
 // verification's last attempt, as failing the verification too:
 // errors.Is(e, ErrVerificationFailed) holds, while the code an HTTP
 // client sees stays e's (form_code_incorrect with remaining_attempts 0,
-// or form_param_format_invalid).
+// or form_param_format_invalid), and its long message says that was the
+// last attempt.
 func (e *Error) failing() *Error {
 	e.kind = errors.Join(e.kind, ErrVerificationFailed)
+	e.long = "code_incorrect_last" // the person must ask for a new code
+	e.Message, e.LongMessage = e.text(sourceMessages())
 	return e
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // A server-rendered app signs a browser in with the code from its email,
-// protects a page with RequireSession, and signs the browser out: three
+// protects a page with RequireSession, and signs the browser out: four
 // handlers, no JavaScript. The browser here is a cookie jar of requests
 // made with httptest.
 func ExampleAuth_SignOut() {

@@ -188,7 +188,8 @@ const unavailableRetryAfter = 2
 // Message and LongMessage are in r's language (its Accept-Language, among
 // the built-in catalogues and those Config.Overrides adds). LongMessage
 // is the sentence meant for people. An error that is not an *Error (a
-// store failure) is logged and becomes internal_error (500), or
+// store failure) is logged on Config.Logger (which discards it when nil)
+// and becomes internal_error (500), or
 // service_unavailable (503, with RetryAfterSeconds) when the store could
 // not serve for now (store.ErrUnavailable): its detail never reaches the
 // answer. ErrorFor(r, nil) is nil.

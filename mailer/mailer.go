@@ -84,7 +84,9 @@ type Message struct {
 	Subject string // one line
 	Text    string // text/plain body; required
 	HTML    string // text/html body; empty: text only
-	// Link is the link the message carries. It is a secret: never log it.
+	// Link is the link the message carries: a magic link, which is a
+	// secret (never log it), or for a notice such as KindNoAccount a
+	// page of the app (the sign-up page).
 	Link string
 	// Code is the one-time code the message carries, in its body only;
 	// empty when none. It is a secret: never log it.
