@@ -3,7 +3,10 @@ package magiclink_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 
@@ -12,8 +15,7 @@ import (
 
 // A server-rendered app signs a browser in with the code from its email,
 // protects a page with RequireSession, and signs the browser out: four
-// handlers, no JavaScript. The browser here is a cookie jar of requests
-// made with httptest.
+// handlers, no JavaScript.
 func ExampleAuth_SignOut() {
 	auth, mail := exampleAuth()
 	defer auth.Close()
@@ -79,45 +81,39 @@ func ExampleAuth_SignOut() {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 
-	browser := &exampleBrowser{h: mux}
-	id := browser.do("POST", "/start", "email=ada@example.com").Body.String()
+	// A browser: a TLS test server (the cookies are __Host-, so Secure)
+	// and a client with a cookie jar that does not follow redirects.
+	server := httptest.NewTLSServer(mux)
+	defer server.Close()
+	browser := server.Client()
+	browser.Jar, _ = cookiejar.New(nil)
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	send := func(method, path, form string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, server.URL+path, strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := browser.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res, string(body)
+	}
+
+	_, id := send("POST", "/start", "email=ada@example.com")
 	msgs, _ := mail.Wait(context.Background(), 1)
-	fmt.Println(browser.do("POST", "/code", "id="+id+"&code=000000x").Code) // a malformed code
-	fmt.Println(browser.do("POST", "/code", "id="+id+"&code="+msgs[0].Code).Header().Get("Location"))
-	fmt.Println(browser.do("GET", "/account", "").Body.String())
-	browser.do("POST", "/sign-out", "")
-	fmt.Println(browser.do("GET", "/account", "").Code)
+	res, _ := send("POST", "/code", "id="+id+"&code=000000x") // a malformed code
+	fmt.Println(res.StatusCode)
+	res, _ = send("POST", "/code", "id="+id+"&code="+msgs[0].Code)
+	fmt.Println(res.Header.Get("Location"))
+	_, account := send("GET", "/account", "")
+	fmt.Println(account)
+	send("POST", "/sign-out", "")
+	res, _ = send("GET", "/account", "")
+	fmt.Println(res.StatusCode)
 	// Output:
 	// 422
 	// /account
 	// signed in as ada@example.com
 	// 401
-}
-
-// exampleBrowser sends requests to h with the cookies h set, as a browser
-// would.
-type exampleBrowser struct {
-	h       http.Handler
-	cookies map[string]*http.Cookie
-}
-
-func (b *exampleBrowser) do(method, path, form string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, "https://app.example"+path, strings.NewReader(form))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, c := range b.cookies {
-		r.AddCookie(c)
-	}
-	w := httptest.NewRecorder()
-	b.h.ServeHTTP(w, r)
-	if b.cookies == nil {
-		b.cookies = map[string]*http.Cookie{}
-	}
-	for _, c := range w.Result().Cookies() {
-		if c.MaxAge < 0 {
-			delete(b.cookies, c.Name)
-		} else {
-			b.cookies[c.Name] = c
-		}
-	}
-	return w
 }
