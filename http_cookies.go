@@ -96,7 +96,7 @@ func (a *Auth) requestClient(r *http.Request) (*Client, error) {
 // ensureClient returns the request's client or, when the request has
 // none, a new one that is stored only with the first flow started for
 // it, and sets its cookie on w. Handlers that may refuse the request use
-// pendingClient instead, so that a refusal sets no cookie either.
+// withPendingClient instead, so that a refusal sets no cookie either.
 func (a *Auth) ensureClient(w http.ResponseWriter, r *http.Request) (*Client, error) {
 	c, token, err := a.pendingClient(r)
 	if err == nil {
