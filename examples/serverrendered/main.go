@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"html/template"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -90,8 +91,9 @@ func run(ctx context.Context, addr, db, mailDir string, rateLimits bool) error {
 		}
 	}
 	base := "http://" + ln.Addr().String()
+	// Logger: a nil one would discard the store failures ErrorFor logs.
 	auth, err := magiclink.New(magiclink.Config{BaseURL: base, DBPath: db, Mailer: m, SignInURL: "/",
-		Limits: magiclink.Limits{Disabled: !rateLimits}})
+		Limits: magiclink.Limits{Disabled: !rateLimits}, Logger: slog.Default()})
 	if err != nil {
 		return err
 	}
