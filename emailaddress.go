@@ -55,7 +55,7 @@ func (es *EmailAddresses) Create(ctx context.Context, userID string, p EmailAddr
 	}
 	counted := false // one add is counted once, however often a conflict makes the loop go round
 	return retryApplyOr(userChanged, func() (*EmailAddress, error) {
-		lu, err := es.a.loadUserRecord(ctx, userID)
+		lu, err := es.a.loadUser(ctx, userID) // a user being deleted is absent
 		if err != nil {
 			return nil, err
 		}

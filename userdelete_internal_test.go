@@ -133,6 +133,34 @@ func TestDeleteResumesAfterCrash(t *testing.T) {
 	}
 }
 
+// An address added while a deletion is under way (its tombstone written,
+// its sessions not yet gone) is refused as the user is absent, so that the
+// finished deletion leaves nothing naming the user or the address.
+func TestDeleteRefusesAddressMidway(t *testing.T) {
+	ctx := context.Background()
+	e := newTestEnv()
+	st := &applyMeter{Store: e.st}
+	st.left.Store(-1)
+	a := e.open(t, func(c *Config) { c.Store = st })
+	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "midway@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manySessions(t, a, u.ID, 1)
+	st.left.Store(1) // the tombstone commits, the rest does not
+	if err := a.Users.Delete(ctx, u.ID); !errors.Is(err, errDied) {
+		t.Fatalf("Delete = %v", err)
+	}
+	st.left.Store(-1)
+	if ea, err := a.EmailAddresses.Create(ctx, u.ID, EmailAddressParams{EmailAddress: "added@example.com"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("adding an address to a user being deleted = %+v, %v; want resource_not_found", ea, err)
+	}
+	if err := a.Users.Delete(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingNames(t, st, u.ID, "midway@example.com", "added@example.com")
+}
+
 // assertNothingNames fails if a record's key or value holds one of
 // names.
 func assertNothingNames(t *testing.T, st store.Store, names ...string) {
