@@ -384,15 +384,9 @@ func (a *Auth) claimSession(ctx context.Context, key string, client *Client) (*N
 		}
 		// The user may have been banned or deleted since the link was
 		// confirmed: then there is no session to hand out.
-		lu, err := load[userRec](ctx, a.st, keyUser+f.UserID)
-		if isNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
+		lu, err := a.loadSignInUser(ctx, f.UserID)
+		if err != nil || lu == nil {
 			return nil, err
-		}
-		if lu.v.Deleted || lu.v.Banned {
-			return nil, nil
 		}
 		var ops []store.Op
 		var fresh *NewSession

@@ -472,14 +472,11 @@ func (a *Auth) redeemTicket(ctx context.Context, client *Client, ticket string) 
 		if err := ticketStatusErr(&l.v); err != nil {
 			return nil, err
 		}
-		user, err := load[userRec](ctx, a.st, keyUser+l.v.UserID)
+		user, err := a.loadSignInUser(ctx, l.v.UserID)
 		if err != nil {
-			if isNotFound(err) {
-				return nil, ticketInvalid()
-			}
 			return nil, err
 		}
-		if user.v.Deleted || user.v.Banned {
+		if user == nil {
 			return nil, ticketInvalid()
 		}
 		addr := ""

@@ -164,6 +164,20 @@ func (a *Auth) addressOwner(ctx context.Context, raw string) (*addrRec, error) {
 	return owner, err
 }
 
+// loadSignInUser reads the record of the user with id for a
+// compare-and-swap when that user may be handed a session: nil, and no
+// error, when the user is absent, being deleted or banned.
+func (a *Auth) loadSignInUser(ctx context.Context, id string) (*loaded[userRec], error) {
+	l, err := load[userRec](ctx, a.st, keyUser+id)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil || l.v.Deleted || l.v.Banned {
+		return nil, err
+	}
+	return l, nil
+}
+
 // userBanned reports whether the user with id is banned.
 func (a *Auth) userBanned(ctx context.Context, id string) (bool, error) {
 	l, err := load[userRec](ctx, a.st, keyUser+id)

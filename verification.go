@@ -440,15 +440,9 @@ func (a *Auth) completeAccount(ctx context.Context, f *flowRec, now time.Time) (
 		// deleted. The user's record is rewritten (last_sign_in_at), so
 		// a concurrent ban or deletion makes this Apply fail and look
 		// again: a sign-in never resurrects a deleted user.
-		lu, err := load[userRec](ctx, a.st, keyUser+owner.UserID)
-		if err != nil {
-			if isNotFound(err) {
-				return nil, false, nil
-			}
+		lu, err := a.loadSignInUser(ctx, owner.UserID)
+		if err != nil || lu == nil {
 			return nil, false, err
-		}
-		if lu.v.Deleted || lu.v.Banned {
-			return nil, false, nil
 		}
 		u := lu.v
 		u.LastSignInAt = ms(now)
