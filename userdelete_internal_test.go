@@ -33,6 +33,22 @@ func (m *applyMeter) Apply(ctx context.Context, ops ...store.Op) error {
 	return m.Store.Apply(ctx, ops...)
 }
 
+// meteredUser opens an Auth on an applyMeter (no limit yet) and creates
+// a user with the address addr and n sessions, whose cookie values it
+// returns.
+func meteredUser(t *testing.T, addr string, n int) (*Auth, *applyMeter, *User, []string) {
+	t.Helper()
+	e := newTestEnv()
+	st := &applyMeter{Store: e.st}
+	st.left.Store(-1)
+	a := e.open(t, func(c *Config) { c.Store = st })
+	u, err := a.Users.Create(context.Background(), UserParams{EmailAddress: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, st, u, manySessions(t, a, u.ID, n)
+}
+
 // manySessions gives the user with id n sessions and returns their
 // cookie values.
 func manySessions(t *testing.T, a *Auth, id string, n int) []string {
@@ -57,15 +73,7 @@ func manySessions(t *testing.T, a *Auth, id string, n int) []string {
 // size, and after it no session works and no record names the user.
 func TestDeleteManySessionsBounded(t *testing.T) {
 	ctx := context.Background()
-	e := newTestEnv()
-	st := &applyMeter{Store: e.st}
-	st.left.Store(-1)
-	a := e.open(t, func(c *Config) { c.Store = st })
-	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "many@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := manySessions(t, a, u.ID, 10000)
+	a, st, u, tokens := meteredUser(t, "many@example.com", 10000)
 	for range 300 {
 		if _, err := a.SignInTokens.Create(ctx, u.ID, SignInTokenParams{}); err != nil {
 			t.Fatal(err)
@@ -138,15 +146,7 @@ func TestDeleteResumesAfterCrash(t *testing.T) {
 // finished deletion leaves nothing naming the user or the address.
 func TestDeleteRefusesAddressMidway(t *testing.T) {
 	ctx := context.Background()
-	e := newTestEnv()
-	st := &applyMeter{Store: e.st}
-	st.left.Store(-1)
-	a := e.open(t, func(c *Config) { c.Store = st })
-	u, err := a.Users.Create(ctx, UserParams{EmailAddress: "midway@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	manySessions(t, a, u.ID, 1)
+	a, st, u, _ := meteredUser(t, "midway@example.com", 1)
 	st.left.Store(1) // the tombstone commits, the rest does not
 	if err := a.Users.Delete(ctx, u.ID); !errors.Is(err, errDied) {
 		t.Fatalf("Delete = %v", err)
